@@ -1,0 +1,1 @@
+"""newsdesk application layer: the Discord bot, the CLI and the article pages."""

@@ -1,0 +1,72 @@
+"""Plain records shared by the parsers, the store, the index and the service."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedItem:
+    """One "related article" entry scraped alongside an article."""
+
+    id: str
+    title: str
+    published: str | None = None  # ISO date (YYYY-MM-DD) when the source gives one
+
+
+@dataclass(slots=True)
+class Article:
+    """One news article as parsed from the corpus.
+
+    ``id`` is stable across reloads: the file path relative to the corpus folder without its
+    extension (``business/312``), or a JSON record's own id. ``body`` holds the paragraphs joined
+    by a blank line (``"\\n\\n"``); it never contains scraped boilerplate such as related-article dumps.
+    """
+
+    id: str
+    title: str
+    body: str
+    source: str  # path relative to the corpus folder
+    published: str | None = None  # ISO 8601 (``2016-06-21T12:02:16`` or ``2016-06-21``)
+    url: str | None = None
+    category: str | None = None
+    related: list[RelatedItem] = field(default_factory=list)
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of what a reader sees: the same text under two names hashes the same."""
+        h = hashlib.sha256()
+        for part in (self.title, self.body):
+            h.update(part.encode("utf-8"))
+            h.update(b"\x00")
+        return h.hexdigest()[:32]
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return [p for p in self.body.split("\n\n") if p.strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a file (or one record of it) was not ingested."""
+
+    path: str  # relative path, with ``#N`` for record N of a multi-record file
+    reason: str
+
+
+@dataclass(slots=True)
+class ParseResult:
+    """What one file yielded: zero or more articles, and a refusal per bad file or record."""
+
+    articles: list[Article] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """The unit that is ranked and quoted: a paragraph, or a few sentences of a long one."""
+
+    article_id: str
+    ordinal: int  # 0-based position within the article; links point at ``#p<ordinal>``
+    text: str
