@@ -1,0 +1,271 @@
+"""The ``newsdesk`` command: a thin layer over ``retrieval.service.NewsService``.
+
+Exit status: 0 on success, 1 when the work failed (unreadable folder, database error), 2 for a bad
+command line or setting. Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from retrieval.errors import NewsdeskError, QuestionError
+
+from .config import ConfigError, Settings, load_settings
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _bold_spans(text: str, spans: list[tuple[int, int]], on: str, off: str) -> str:
+    out, last = [], 0
+    for start, end in spans:
+        out.append(text[last:start])
+        out.append(on + text[start:end] + off)
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _open_service(settings: Settings, db: str | None, corpus: str | None = None, *, must_exist: bool = False):
+    from retrieval.service import NewsService
+
+    db_path = Path(db) if db else settings.db
+    if must_exist and not db_path.exists():
+        raise NewsdeskError(f"no database at {db_path}; run `newsdesk ingest` first (or pass --db FILE)")
+    return NewsService(
+        db_path, Path(corpus) if corpus else settings.corpus_dir, language=settings.language,
+        max_article_bytes=settings.max_article_bytes, links=settings.link_policy(),
+        max_question_chars=settings.max_question,
+    )
+
+
+def _progress_bar(enabled: bool):
+    if not enabled:
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="file", desc="ingest", leave=False, file=sys.stderr)
+
+    def update(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.refresh() if done == total or done % 50 == 0 else None
+
+    return update, bar.close
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    corpus = args.path
+    if args.rebuild:
+        _set_aside_damaged_db(Path(args.db) if args.db else settings.db)
+    service = _open_service(settings, args.db, corpus)
+    progress, close_bar = _progress_bar(sys.stderr.isatty() and not args.json)
+    try:
+        summary = service.reload(progress=progress, rebuild=args.rebuild, trigger="cli")
+    finally:
+        close_bar()
+        service.close()
+    if args.json:
+        print(json.dumps(summary.to_json(), ensure_ascii=False))
+        return 0
+    print(f"ingested {service.corpus_dir}: {summary.line()} ({summary.seconds:.1f} s, "
+          f"corpus version {summary.corpus_version})")
+    for failure in summary.failures:
+        print(f"  failed: {failure.path}: {failure.reason}")
+    return 0
+
+
+def _set_aside_damaged_db(db_path: Path) -> None:
+    """For ``--rebuild``: a database that cannot be opened is renamed aside so a new one can be built."""
+    from retrieval.store import Store
+
+    if not db_path.exists():
+        return
+    try:
+        Store(db_path).close()
+    except NewsdeskError:
+        aside = db_path.with_name(db_path.name + ".damaged")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(str(db_path) + suffix)
+            if part.exists():
+                part.replace(Path(str(aside) + suffix))
+        print(f"moved the damaged database aside to {aside}", file=sys.stderr)
+
+
+def _print_answer(answer, *, color: bool) -> None:
+    on, off = ("\033[1m", "\033[0m") if color else ("", "")
+    print(f"Q: {answer.question}")
+    if answer.no_match:
+        print("  No passage in the corpus answers that well. Try other words, a name, a place or a date.")
+        return
+    for n, result in enumerate(answer.results, 1):
+        date = (result.published or "undated")[:10]
+        print(f"{n}. {result.title} ({date})")
+        print(f"   \u201c{_bold_spans(result.excerpt.text, result.excerpt.spans, on, off)}\u201d")
+        print(f"   {result.url or 'source: ' + result.article_id}")
+    print(f"  ({answer.took_ms:.1f} ms)")
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    service = _open_service(settings, args.db, must_exist=True)
+    try:
+        questions = [args.question] if args.question is not None else (line.rstrip("\n") for line in sys.stdin)
+        status = 0
+        for question in questions:
+            if args.question is None and not question.strip():
+                continue
+            try:
+                answer = service.search(question, k=args.k)
+            except QuestionError as exc:
+                if args.json:
+                    print(json.dumps({"question": question[:200], "error": str(exc)}, ensure_ascii=False))
+                else:
+                    print(f"newsdesk: {exc}", file=sys.stderr)
+                status = EXIT_USAGE if args.question is not None else status
+                continue
+            if args.json:
+                print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+            else:
+                _print_answer(answer, color=sys.stdout.isatty())
+        return status
+    finally:
+        service.close()
+
+
+def cmd_headlines(args: argparse.Namespace, settings: Settings) -> int:
+    service = _open_service(settings, args.db, must_exist=True)
+    try:
+        headlines = service.headlines(args.n)
+    finally:
+        service.close()
+    if args.json:
+        print(json.dumps([h.to_json() for h in headlines], ensure_ascii=False))
+        return 0
+    for h in headlines:
+        print(f"{(h.published or 'undated')[:10]}  {h.title}  {h.url or h.article_id}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.token:
+        return _run_terminal(args, settings)
+    from .main import run_bot
+
+    return run_bot(settings)
+
+
+def _run_terminal(args: argparse.Namespace, settings: Settings) -> int:
+    """Without a Discord token: the same answers, in the terminal."""
+    service = _open_service(settings, args.db)
+    try:
+        print("newsdesk: DISCORD_TOKEN is not set, so answering here in the terminal "
+              "(put the token in .env to run the Discord bot).", file=sys.stderr)
+        first = service.ensure_corpus()
+        if first is not None:
+            print(f"ingested {service.corpus_dir}: {first.line()}", file=sys.stderr)
+        stats = service.stats()
+        print(f"{stats['articles']} articles, {stats['passages']} passages. Ask a question "
+              "(an empty line or Ctrl-D ends).", file=sys.stderr)
+        interactive = sys.stdin.isatty()
+        while True:
+            if interactive:
+                try:
+                    question = input("? ")
+                except EOFError:
+                    break
+            else:
+                question = sys.stdin.readline()
+                if not question:
+                    break
+            if not question.strip():
+                if interactive:
+                    break
+                continue
+            try:
+                _print_answer(service.search(question, k=settings.results), color=sys.stdout.isatty())
+            except QuestionError as exc:
+                print(f"newsdesk: {exc}", file=sys.stderr)
+        return 0
+    finally:
+        service.close()
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .web import serve_forever
+
+    return serve_forever(settings, db=args.db, host=args.host, port=args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newsdesk", description="Answer questions from a news archive.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    db_help = "the SQLite database (default: NEWSDESK_DB, else data/newsdesk.db)"
+
+    p = sub.add_parser("ingest", help="read the corpus folder into the database")
+    p.add_argument("path", nargs="?", help="the corpus folder (default: NEWSDESK_CORPUS_DIR, else data/articles)")
+    p.add_argument("--db", help=db_help)
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--rebuild", action="store_true",
+                   help="re-read every file and rebuild the database (a damaged database file is moved aside)")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("ask", help="answer a question (or one per line from standard input)")
+    p.add_argument("question", nargs="?", help="the question; without it, questions are read from standard input")
+    p.add_argument("--db", help=db_help)
+    p.add_argument("-k", type=int, default=3, choices=range(1, 51), metavar="N", help="results per question (1-50)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per question")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("headlines", help="list the newest articles")
+    p.add_argument("-n", type=int, default=10, choices=range(1, 1001), metavar="N", help="how many (1-1000)")
+    p.add_argument("--db", help=db_help)
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.set_defaults(func=cmd_headlines)
+
+    p = sub.add_parser("run", help="run the Discord bot (without DISCORD_TOKEN: answer in the terminal)")
+    p.add_argument("--db", help=db_help)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("serve", help="serve the article pages and search page alone")
+    p.add_argument("--db", help=db_help)
+    p.add_argument("--host", help="address to bind (default: NEWSDESK_WEB_HOST, else 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to bind (default: NEWSDESK_WEB_PORT, else 8080)")
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"newsdesk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=os.environ.get("NEWSDESK_LOG_LEVEL", "WARNING").upper()
+                        if args.command != "run" else settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "run" and args.db:
+        settings = _with_db(settings, args.db)
+    try:
+        return args.func(args, settings)
+    except NewsdeskError as exc:
+        print(f"newsdesk: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _with_db(settings: Settings, db: str) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, db=Path(db))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

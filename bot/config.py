@@ -1,0 +1,214 @@
+"""Settings: read once from the environment and a ``.env`` file, validated into one typed object.
+
+A malformed value raises ConfigError naming the variable; the entry points print that one line and
+exit with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from retrieval.links import LinkPolicy, LinkTemplateError
+
+DEFAULT_DB = "data/newsdesk.db"
+DEFAULT_CORPUS_DIR = "data/articles"
+
+# Every setting, with a one-line description; the README and .env.example list the same names
+# (a test keeps them in step).
+SETTINGS: dict[str, str] = {
+    "DISCORD_TOKEN": "the bot token from the Discord developer portal (required to run the bot)",
+    "NEWSDESK_DB": f"the SQLite database file (default {DEFAULT_DB})",
+    "NEWSDESK_CORPUS_DIR": f"the folder of article files (default {DEFAULT_CORPUS_DIR})",
+    "NEWSDESK_QA_CHANNELS": "channel ids where every message is a question (comma-separated)",
+    "NEWSDESK_ADMIN_USERS": "user ids allowed to run admin commands anywhere (comma-separated)",
+    "NEWSDESK_ADMIN_ROLES": "role ids whose members may run admin commands (comma-separated)",
+    "NEWSDESK_DEV_GUILD": "a guild id: sync slash commands to this guild only (instant, for development)",
+    "NEWSDESK_RESULTS": "answers per reply, 1-10 (default 3)",
+    "NEWSDESK_COOLDOWN": "seconds a member waits between questions (default 10; 0 turns it off)",
+    "NEWSDESK_MAX_QUESTION": "longest question accepted, in characters (default 500)",
+    "NEWSDESK_LANGUAGE": "the corpus language for stemming and stopwords (default english)",
+    "NEWSDESK_MAX_ARTICLE_BYTES": "largest article accepted, in bytes (default 2000000)",
+    "NEWSDESK_LINK_TEMPLATE": "URL template for articles without their own URL, e.g. https://news.example.org/{id}",
+    "NEWSDESK_PUBLIC_URL": "public address of newsdesk's own article pages, e.g. https://newsdesk.example.org",
+    "NEWSDESK_WEB_HOST": "address the article pages bind to (default 127.0.0.1)",
+    "NEWSDESK_WEB_PORT": "port the article pages bind to (default 8080)",
+    "NEWSDESK_RELOAD_EVERY": "reload the corpus on a timer, e.g. 30m, 1h, 1d (default off)",
+    "NEWSDESK_WATCH_EVERY": "seconds between checks for a reload made by another process (default 5)",
+    "NEWSDESK_SHARD_COUNT": "total gateway shards across all processes (default: one process, no sharding)",
+    "NEWSDESK_SHARD_IDS": "the shard ids this process runs (comma-separated; needs NEWSDESK_SHARD_COUNT)",
+    "NEWSDESK_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR (default INFO)",
+}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _ids(name: str, raw: str) -> frozenset[int]:
+    values = set()
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit() or len(part) > 20:
+            raise ConfigError(f"{name} must be comma-separated numeric ids; {part!r} is not one")
+        values.add(int(part))
+    return frozenset(values)
+
+
+def _int(name: str, raw: str, default: int, low: int, high: int) -> int:
+    if not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}; got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be from {low} to {high}; got {value}")
+    return value
+
+
+_SPAN = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.I)
+_SPAN_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_span(raw: str) -> int:
+    """'90s', '30m', '1h', '2d', '1w' -> seconds. Raises ValueError."""
+    match = _SPAN.match(raw)
+    if not match:
+        raise ValueError(f"{raw!r} is not a span like 30m, 1h or 2d")
+    return int(match.group(1)) * _SPAN_SECONDS[match.group(2).lower()]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    token: str | None = field(default=None, repr=False)
+    db: Path = Path(DEFAULT_DB)
+    corpus_dir: Path = Path(DEFAULT_CORPUS_DIR)
+    qa_channels: frozenset[int] = frozenset()
+    admin_users: frozenset[int] = frozenset()
+    admin_roles: frozenset[int] = frozenset()
+    dev_guild: int | None = None
+    results: int = 3
+    cooldown: int = 10
+    max_question: int = 500
+    language: str = "english"
+    max_article_bytes: int = 2_000_000
+    link_template: str | None = None
+    public_url: str | None = None
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
+    reload_every: int | None = None
+    watch_every: int = 5
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
+    log_level: str = "INFO"
+
+    def link_policy(self) -> LinkPolicy:
+        return LinkPolicy(self.link_template, self.public_url)
+
+
+def read_env_file(path: Path = Path(".env")) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, require_token: bool = False,
+                  env_file: Path | None = Path(".env")) -> Settings:
+    """Settings from ``environ`` (default: os.environ over the ``.env`` file)."""
+    if environ is None:
+        merged = read_env_file(env_file) if env_file else {}
+        merged.update(os.environ)
+        environ = merged
+    env = {k: v for k, v in environ.items() if k in SETTINGS}
+
+    def get(name: str) -> str:
+        return env.get(name, "").strip()
+
+    token = get("DISCORD_TOKEN") or None
+    if require_token and not token:
+        raise ConfigError("DISCORD_TOKEN is not set: put the bot token in .env or the environment")
+    if token and (len(token) < 20 or any(ch.isspace() for ch in token)):
+        raise ConfigError("DISCORD_TOKEN does not look like a bot token (too short or has spaces)")
+
+    dev_guild = None
+    if get("NEWSDESK_DEV_GUILD"):
+        (dev_guild,) = _ids("NEWSDESK_DEV_GUILD", get("NEWSDESK_DEV_GUILD")) or (None,)
+
+    language = (get("NEWSDESK_LANGUAGE") or "english").lower()
+    try:
+        from retrieval.analyze import Analyzer
+
+        Analyzer(language)
+    except ValueError as exc:
+        raise ConfigError(f"NEWSDESK_LANGUAGE: {exc}") from None
+
+    link_template = get("NEWSDESK_LINK_TEMPLATE") or None
+    public_url = get("NEWSDESK_PUBLIC_URL") or None
+    try:
+        LinkPolicy(link_template, None)
+    except LinkTemplateError as exc:
+        raise ConfigError(f"NEWSDESK_LINK_TEMPLATE is refused: {exc}") from None
+    try:
+        LinkPolicy(None, public_url)
+    except LinkTemplateError as exc:
+        raise ConfigError(f"NEWSDESK_PUBLIC_URL is refused: {exc}") from None
+
+    reload_every = None
+    if get("NEWSDESK_RELOAD_EVERY") and get("NEWSDESK_RELOAD_EVERY").lower() not in ("0", "off", "never"):
+        try:
+            reload_every = parse_span(get("NEWSDESK_RELOAD_EVERY"))
+        except ValueError as exc:
+            raise ConfigError(f"NEWSDESK_RELOAD_EVERY: {exc}") from None
+        if reload_every < 60:
+            raise ConfigError("NEWSDESK_RELOAD_EVERY must be at least 1m")
+
+    shard_count = _int("NEWSDESK_SHARD_COUNT", get("NEWSDESK_SHARD_COUNT"), 0, 1, 1024) or None
+    shard_ids = None
+    if get("NEWSDESK_SHARD_IDS"):
+        if shard_count is None:
+            raise ConfigError("NEWSDESK_SHARD_IDS needs NEWSDESK_SHARD_COUNT (the total number of shards)")
+        shard_ids = tuple(sorted(_ids("NEWSDESK_SHARD_IDS", get("NEWSDESK_SHARD_IDS"))))
+        bad = [s for s in shard_ids if s >= shard_count]
+        if bad:
+            raise ConfigError(f"NEWSDESK_SHARD_IDS has {bad[0]}, but shard ids run from 0 to {shard_count - 1}")
+
+    log_level = (get("NEWSDESK_LOG_LEVEL") or "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"NEWSDESK_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR; got {log_level!r}")
+
+    web_host = get("NEWSDESK_WEB_HOST") or "127.0.0.1"
+    if any(ch.isspace() for ch in web_host):
+        raise ConfigError(f"NEWSDESK_WEB_HOST must be a host name or address; got {web_host!r}")
+
+    return Settings(
+        token=token,
+        db=Path(get("NEWSDESK_DB") or DEFAULT_DB),
+        corpus_dir=Path(get("NEWSDESK_CORPUS_DIR") or DEFAULT_CORPUS_DIR),
+        qa_channels=_ids("NEWSDESK_QA_CHANNELS", get("NEWSDESK_QA_CHANNELS")),
+        admin_users=_ids("NEWSDESK_ADMIN_USERS", get("NEWSDESK_ADMIN_USERS")),
+        admin_roles=_ids("NEWSDESK_ADMIN_ROLES", get("NEWSDESK_ADMIN_ROLES")),
+        dev_guild=dev_guild,
+        results=_int("NEWSDESK_RESULTS", get("NEWSDESK_RESULTS"), 3, 1, 10),
+        cooldown=_int("NEWSDESK_COOLDOWN", get("NEWSDESK_COOLDOWN"), 10, 0, 3600),
+        max_question=_int("NEWSDESK_MAX_QUESTION", get("NEWSDESK_MAX_QUESTION"), 500, 20, 1800),
+        language=language,
+        max_article_bytes=_int("NEWSDESK_MAX_ARTICLE_BYTES", get("NEWSDESK_MAX_ARTICLE_BYTES"), 2_000_000,
+                               1_000, 1_000_000_000),
+        link_template=link_template,
+        public_url=public_url,
+        web_host=web_host,
+        web_port=_int("NEWSDESK_WEB_PORT", get("NEWSDESK_WEB_PORT"), 8080, 1, 65535),
+        reload_every=reload_every,
+        watch_every=_int("NEWSDESK_WATCH_EVERY", get("NEWSDESK_WATCH_EVERY"), 5, 1, 3600),
+        shard_count=shard_count,
+        shard_ids=shard_ids,
+        log_level=log_level,
+    )

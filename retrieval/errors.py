@@ -1,0 +1,21 @@
+"""The errors newsdesk reports to people. Each carries a message fit to show as it is."""
+
+
+class NewsdeskError(Exception):
+    """Base class: ``str(error)`` is a short sentence for the user, without a traceback."""
+
+
+class CorpusError(NewsdeskError):
+    """The corpus folder is missing, not a folder, or unreadable."""
+
+
+class StoreError(NewsdeskError):
+    """The database cannot be opened, read or written (missing folder, read-only, locked, corrupt, full)."""
+
+
+class QuestionError(NewsdeskError):
+    """The question is empty, too long, or has nothing to search for."""
+
+
+class ReloadInProgress(NewsdeskError):
+    """A reload was asked for while another one is running."""

@@ -1,0 +1,316 @@
+"""The one object the CLI, the bot and the web pages hold: search, headlines, reload.
+
+A reload builds the new index beside the serving one inside the ingest transaction, commits, then swaps
+one reference; a reload that fails leaves the old snapshot serving and the database unchanged.
+Several processes may share one database: each watches ``corpus_version`` (``refresh_if_changed``).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from .analyze import Analyzer
+from .errors import QuestionError, ReloadInProgress, StoreError
+from .excerpt import Excerpt, choose_excerpt
+from .index import BM25Index, IndexDoc
+from .ingest import DEFAULT_MAX_ARTICLE_BYTES, IngestSummary, Progress, ingest_folder
+from .links import LinkPolicy
+from .store import Store, StoredArticle
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 500
+KEEP_INDEX_VERSIONS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    article_id: str
+    title: str
+    published: str | None
+    url: str | None
+    ordinal: int
+    passage: str
+    excerpt: Excerpt
+    score: float
+
+    def to_json(self) -> dict:
+        return {
+            "article_id": self.article_id,
+            "title": self.title,
+            "published": self.published,
+            "url": self.url,
+            "passage": self.passage,
+            "excerpt": self.excerpt.text,
+            "score": round(self.score, 6),
+            "passage_ordinal": self.ordinal,
+            "excerpt_spans": [list(s) for s in self.excerpt.spans],
+        }
+
+
+@dataclass(slots=True)
+class Answer:
+    question: str
+    took_ms: float
+    no_match: bool
+    results: list[Result] = field(default_factory=list)
+    total: int = 0
+    offset: int = 0
+
+    def to_json(self) -> dict:
+        return {
+            "question": self.question,
+            "took_ms": round(self.took_ms, 3),
+            "no_match": self.no_match,
+            "results": [r.to_json() for r in self.results],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    article_id: str
+    title: str
+    published: str | None
+    url: str | None
+    category: str | None
+
+    def to_json(self) -> dict:
+        return {"article_id": self.article_id, "title": self.title, "published": self.published,
+                "url": self.url, "category": self.category}
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    version: int
+    index: BM25Index
+    loaded_at: float
+
+
+def clean_question(question: str, *, max_chars: int = MAX_QUESTION_CHARS) -> str:
+    """Normalize a question and refuse what cannot be searched, with a message saying why."""
+    text = unicodedata.normalize("NFKC", question or "")
+    # Zero-width and other format characters would split words invisibly.
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc") or ch in "\n\t")
+    text = " ".join(text.split())
+    if not text:
+        raise QuestionError("the question is empty: ask something like `who surrounded Manbij in 2016?`")
+    if len(text) > max_chars:
+        raise QuestionError(f"the question is {len(text):,} characters long; the limit is {max_chars:,}")
+    return text
+
+
+class NewsService:
+    def __init__(
+        self,
+        db_path: str | Path,
+        corpus_dir: str | Path,
+        *,
+        language: str = "english",
+        max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES,
+        links: LinkPolicy | None = None,
+        index_root: str | Path | None = None,
+        max_question_chars: int = MAX_QUESTION_CHARS,
+    ) -> None:
+        self.db_path = Path(db_path)
+        self.corpus_dir = Path(corpus_dir)
+        self.store = Store(self.db_path)
+        self.analyzer = Analyzer(language)
+        self.max_article_bytes = max_article_bytes
+        self.links = links or LinkPolicy()
+        self.index_root = Path(index_root) if index_root else self.db_path.with_name(self.db_path.name + ".index")
+        self.max_question_chars = max_question_chars
+        self._snapshot: Snapshot | None = None
+        self._reload_lock = threading.Lock()
+        self._swap_lock = threading.Lock()
+        self.started_at = time.time()
+        self.last_reload: dict | None = None  # summary or error of the latest reload in this process
+
+    # -- snapshot ------------------------------------------------------------------------------
+    def _index_dir(self, version: int) -> Path:
+        return self.index_root / f"v{version}"
+
+    def open(self) -> Snapshot:
+        """Load the index of the store's current corpus version, building it if it is missing or stale."""
+        version = self.store.corpus_version()
+        directory = self._index_dir(version)
+        try:
+            index = BM25Index.load(directory)
+        except Exception as exc:  # missing, stale or damaged: rebuild from the store, never from the files
+            log.info("building the search index for corpus version %s (%s)", version, exc)
+            index = self._build_index()
+            self._save_index(index, version)
+            index = BM25Index.load(directory)
+        return self._swap(version, index)
+
+    def _swap(self, version: int, index: BM25Index) -> Snapshot:
+        with self._swap_lock:
+            snapshot = Snapshot(version, index, time.time())
+            self._snapshot = snapshot
+        return snapshot
+
+    @property
+    def snapshot(self) -> Snapshot:
+        snapshot = self._snapshot
+        return snapshot if snapshot is not None else self.open()
+
+    def _build_index(self) -> BM25Index:
+        docs = (
+            IndexDoc(passage_id=pid, article_id=aid, title=title, text=text, published=published, dup_key=chash)
+            for pid, aid, title, text, published, chash in self.store.index_docs_rows()
+        )
+        return BM25Index.build(docs, self.analyzer)
+
+    def _save_index(self, index: BM25Index, version: int) -> None:
+        self.index_root.mkdir(parents=True, exist_ok=True)
+        directory = self._index_dir(version)
+        if directory.exists():
+            shutil.rmtree(directory)
+        index.save(directory)
+
+    def _prune_indexes(self, keep: int) -> None:
+        if not self.index_root.exists():
+            return
+        versions = sorted(
+            (int(p.name[1:]) for p in self.index_root.iterdir() if p.name.startswith("v") and p.name[1:].isdigit()),
+            reverse=True,
+        )
+        for version in versions[KEEP_INDEX_VERSIONS:]:
+            if version != keep:
+                shutil.rmtree(self._index_dir(version), ignore_errors=True)
+
+    def refresh_if_changed(self) -> bool:
+        """Pick up a reload made by another process. True when a new snapshot was swapped in."""
+        try:
+            version = self.store.corpus_version()
+        except StoreError:
+            return False
+        current = self._snapshot
+        if current is not None and current.version == version:
+            return False
+        if self._reload_lock.locked():
+            return False  # this process is reloading; it swaps when done
+        self.open()
+        return True
+
+    # -- reload --------------------------------------------------------------------------------
+    @property
+    def reloading(self) -> bool:
+        return self._reload_lock.locked()
+
+    def reload(self, *, progress: Progress | None = None, rebuild: bool = False, trigger: str = "cli") -> IngestSummary:
+        """Re-scan the corpus folder, ingest what changed, rebuild the index aside and swap.
+
+        Raises ReloadInProgress when another reload runs, CorpusError/StoreError when nothing could be
+        done; in every failure the previous snapshot keeps serving."""
+        if not self._reload_lock.acquire(blocking=False):
+            raise ReloadInProgress("a reload is already running; wait for it to finish")
+        try:
+            built: dict[int, BM25Index] = {}
+
+            def build_before_commit(version: int) -> None:
+                index = self._build_index()
+                self._save_index(index, version)
+                built[version] = index
+
+            try:
+                summary = ingest_folder(
+                    self.store, self.corpus_dir, max_article_bytes=self.max_article_bytes, progress=progress,
+                    before_commit=build_before_commit, rebuild=rebuild, trigger=trigger,
+                )
+            except Exception as exc:
+                for version in built:  # the transaction rolled back: its index must not be picked up
+                    shutil.rmtree(self._index_dir(version), ignore_errors=True)
+                self.last_reload = {"ok": False, "error": str(exc), "at": time.time()}
+                raise
+            if summary.corpus_version in built or self._snapshot is None or (
+                self._snapshot.version != summary.corpus_version
+            ):
+                self.open()
+                self._prune_indexes(summary.corpus_version)
+            self.last_reload = {"ok": True, "summary": summary.to_json(), "at": time.time()}
+            return summary
+        finally:
+            self._reload_lock.release()
+
+    def ensure_corpus(self, progress: Progress | None = None) -> IngestSummary | None:
+        """On first start with an empty database, ingest the corpus folder."""
+        if self.store.counts()["articles"] == 0 and self.store.last_run() is None:
+            return self.reload(progress=progress, trigger="first start")
+        return None
+
+    # -- questions -----------------------------------------------------------------------------
+    def search(
+        self, question: str, *, k: int = 5, offset: int = 0, since: date | None = None, until: date | None = None,
+        per_article: int = 2,
+    ) -> Answer:
+        started = time.perf_counter()
+        text = clean_question(question, max_chars=self.max_question_chars)
+        snapshot = self.snapshot
+        index = snapshot.index
+        ranking = index.search(text, k=k, offset=offset, since=since, until=until, per_article=per_article)
+        results: list[Result] = []
+        if ranking.hits:
+            passages = self.store.passages_by_id(h.passage_id for h in ranking.hits)
+            articles = self.store.articles_by_id(h.article_id for h in ranking.hits)
+            for hit in ranking.hits:
+                passage = passages.get(hit.passage_id)
+                article = articles.get(hit.article_id)
+                if passage is None or article is None:
+                    continue  # removed by a reload that committed a moment ago
+                ordinal, passage_text = passage
+                excerpt = choose_excerpt(passage_text, text, index.analyzer, idf=index.idf)
+                results.append(Result(
+                    article_id=article.id, title=article.title, published=article.published,
+                    url=self.article_url(article, ordinal), ordinal=ordinal, passage=passage_text,
+                    excerpt=excerpt, score=hit.score,
+                ))
+        took_ms = (time.perf_counter() - started) * 1000
+        return Answer(question=text, took_ms=took_ms, no_match=ranking.no_match or not results, results=results,
+                      total=ranking.total, offset=offset)
+
+    def article_url(self, article: StoredArticle, ordinal: int | None = None) -> str | None:
+        return self.links.url_for(article_id=article.id, url=article.url, source=article.source,
+                                  published=article.published, category=article.category, ordinal=ordinal)
+
+    def headlines(
+        self, n: int = 10, *, offset: int = 0, query: str | None = None, since: str | None = None,
+        until: str | None = None,
+    ) -> list[Headline]:
+        """Newest first. With ``query``, only articles that match it (BM25) are listed, still newest first."""
+        ids = None
+        if query:
+            text = clean_question(query, max_chars=self.max_question_chars)
+            ranking = self.snapshot.index.search(text, k=200, per_article=1)
+            ids = [] if ranking.no_match else [h.article_id for h in ranking.hits]
+        rows = self.store.headlines(n, offset=offset, since=since, until=until, ids=ids)
+        return [Headline(a.id, a.title, a.published, self.article_url(a), a.category) for a in rows]
+
+    def article(self, article_id: str) -> tuple[StoredArticle, list[tuple[int, str]]] | None:
+        article = self.store.article(article_id)
+        if article is None:
+            return None
+        return article, self.store.passages_for_article(article_id)
+
+    def stats(self) -> dict:
+        counts = self.store.counts()
+        snapshot = self._snapshot
+        return {
+            "articles": counts["articles"],
+            "passages": counts["passages"],
+            "corpus_version": snapshot.version if snapshot else self.store.corpus_version(),
+            "index_loaded_at": snapshot.loaded_at if snapshot else None,
+            "uptime_seconds": round(time.time() - self.started_at, 1),
+            "last_run": self.store.last_run(),
+            "last_reload": self.last_reload,
+            "reloading": self.reloading,
+        }
+
+    def close(self) -> None:
+        self.store.close()

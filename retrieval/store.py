@@ -1,0 +1,425 @@
+"""The SQLite store: the one place that writes SQL.
+
+Tables a person can read with ``sqlite-utils`` or Datasette:
+
+- ``articles``: one row per article id (``business/312``), its metadata and ``content_hash``.
+- ``texts``: the body of each distinct ``content_hash``; the same text under two names is stored once.
+- ``passages``: the ranked and quoted units of each text (``text_hash``, ``ordinal``, ``text``).
+- ``files``: each corpus file seen, its hash and the article ids it produced (to skip unchanged files).
+- ``ingest_runs``: one row per ingest or reload, with its counts and failures.
+- ``feedback``: 👍 / 👎 votes on answers.
+- ``meta``: ``corpus_version`` (bumped by every ingest that changes anything) and ``schema_version``.
+- view ``article_passages``: passages joined with their article, for reading.
+
+Writes of one ingest happen in a single transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``) made of plain
+statements, because sqlite-utils' table helpers commit on their own; reads and the schema go through
+sqlite-utils.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from .errors import StoreError
+from .models import Article, RelatedItem
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 2000
+
+
+def utcnow_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    id: str
+    title: str
+    published: str | None
+    url: str | None
+    source: str
+    category: str | None
+    content_hash: str
+    related: list[RelatedItem]
+
+
+@dataclass(frozen=True, slots=True)
+class PassageRow:
+    id: int
+    article_id: str
+    ordinal: int
+    text: str
+
+
+def _describe_sqlite_error(path: Path, exc: Exception) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return f"the database {path} is locked by another writer; try again when it is done"
+    if "readonly" in text or "read-only" in text:
+        return f"the database {path} is read-only; check its file and folder permissions"
+    if "disk is full" in text or "full" in text:
+        return f"the disk holding {path} is full"
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (
+            f"the database {path} is damaged ({text}); rebuild it with "
+            f"`newsdesk ingest --rebuild --db {path}`"
+        )
+    if "unable to open" in text:
+        return f"cannot open the database {path}: check that its folder exists and is writable"
+    return f"database error on {path}: {text}"
+
+
+class Store:
+    """A newsdesk database file. Safe to share between threads: each thread reads on its own
+    connection; writes are serialized by one lock."""
+
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"no database at {self.path}; run `newsdesk ingest` first")
+        if not self.path.parent.exists():
+            raise StoreError(f"cannot create the database {self.path}: the folder {self.path.parent} does not exist")
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        try:
+            self.db = sqlite_utils.Database(self._connect())
+            self._ensure_schema()
+        except sqlite3.Error as exc:
+            raise StoreError(_describe_sqlite_error(self.path, exc)) from exc
+
+    # -- connections ---------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return conn
+
+    @property
+    def _reader(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite_utils.Database(self._connect())
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        self.db.close()
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    def _ensure_schema(self) -> None:
+        db = self.db
+        # Fail fast with a clear message on a file that is not a database, before writing anything.
+        db.execute("PRAGMA schema_version").fetchone()
+        if db.journal_mode != "wal":
+            try:
+                db.enable_wal()
+            except sqlite3.OperationalError:
+                pass  # a read-only file still serves in its current journal mode
+        if "articles" in db.table_names():
+            return
+        db["articles"].create(
+            {
+                "id": str,
+                "title": str,
+                "published": str,
+                "url": str,
+                "source": str,
+                "category": str,
+                "content_hash": str,
+                "related": str,
+                "added_at": str,
+                "updated_at": str,
+            },
+            pk="id",
+            not_null={"title", "source", "content_hash"},
+        )
+        db["articles"].create_index(["content_hash"])
+        db["articles"].create_index(["published"])
+        db["articles"].create_index(["source"])
+        db["texts"].create({"content_hash": str, "body": str}, pk="content_hash")
+        db.execute(
+            "CREATE TABLE passages (id INTEGER PRIMARY KEY AUTOINCREMENT, text_hash TEXT NOT NULL"
+            " REFERENCES texts(content_hash), ordinal INTEGER NOT NULL, text TEXT NOT NULL)"
+        )
+        db["passages"].create_index(["text_hash", "ordinal"], unique=True)
+        db["files"].create(
+            {"path": str, "sha256": str, "size": int, "article_ids": str, "refusals": str, "seen_at": str},
+            pk="path",
+        )
+        db.execute(
+            "CREATE TABLE ingest_runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT, finished_at TEXT,"
+            " trigger TEXT, corpus_dir TEXT, status TEXT, added INTEGER, changed INTEGER, unchanged INTEGER,"
+            " removed INTEGER, failed INTEGER, failures TEXT, error TEXT, corpus_version INTEGER, seconds REAL)"
+        )
+        db.execute(
+            "CREATE TABLE feedback (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT, guild_id TEXT,"
+            " channel_id TEXT, user_id TEXT, question TEXT, article_ids TEXT, vote INTEGER)"
+        )
+        db["meta"].create({"key": str, "value": str}, pk="key")
+        db.execute(
+            "CREATE VIEW article_passages AS SELECT a.id AS article_id, a.title, a.published, p.ordinal, p.text,"
+            " p.id AS passage_id FROM passages p JOIN articles a ON a.content_hash = p.text_hash"
+        )
+        db.execute("INSERT INTO meta VALUES ('schema_version', ?), ('corpus_version', '0')", [str(SCHEMA_VERSION)])
+        db.conn.commit()
+
+    # -- reads ---------------------------------------------------------------------------------
+    def _query(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        try:
+            return self._reader.execute(sql, list(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(_describe_sqlite_error(self.path, exc)) from exc
+
+    def corpus_version(self) -> int:
+        rows = self._query("SELECT value FROM meta WHERE key = 'corpus_version'")
+        return int(rows[0][0]) if rows else 0
+
+    def counts(self) -> dict[str, int]:
+        (articles,) = self._query("SELECT count(*) FROM articles")[0]
+        (passages,) = self._query("SELECT count(*) FROM passages")[0]
+        (texts,) = self._query("SELECT count(*) FROM texts")[0]
+        return {"articles": articles, "passages": passages, "texts": texts}
+
+    def known_files(self) -> dict[str, tuple[str, list[str]]]:
+        """path -> (sha256, article ids it produced)."""
+        return {
+            path: (sha, json.loads(ids or "[]"))
+            for path, sha, ids in self._query("SELECT path, sha256, article_ids FROM files")
+        }
+
+    def article_fingerprints(self) -> dict[str, tuple]:
+        """id -> the tuple of fields whose change makes an article "changed"."""
+        return {
+            row[0]: tuple(row[1:])
+            for row in self._query(
+                "SELECT id, title, published, url, category, content_hash, related, source FROM articles"
+            )
+        }
+
+    @staticmethod
+    def _article_from_row(row: tuple) -> StoredArticle:
+        related = [RelatedItem(**item) for item in json.loads(row[7] or "[]")]
+        return StoredArticle(row[0], row[1], row[2], row[3], row[4], row[5], row[6], related)
+
+    _ARTICLE_COLUMNS = "id, title, published, url, source, category, content_hash, related"
+
+    def article(self, article_id: str) -> StoredArticle | None:
+        rows = self._query(f"SELECT {self._ARTICLE_COLUMNS} FROM articles WHERE id = ?", [article_id])
+        return self._article_from_row(rows[0]) if rows else None
+
+    def articles_by_id(self, ids: Iterable[str]) -> dict[str, StoredArticle]:
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._query(f"SELECT {self._ARTICLE_COLUMNS} FROM articles WHERE id IN ({marks})", ids)
+        return {row[0]: self._article_from_row(row) for row in rows}
+
+    def passages_by_id(self, passage_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+        """passage id -> (ordinal, text). Ids missing from the store (a reload just removed them) are absent."""
+        ids = [int(i) for i in passage_ids]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._query(f"SELECT id, ordinal, text FROM passages WHERE id IN ({marks})", ids)
+        return {row[0]: (row[1], row[2]) for row in rows}
+
+    def passages_for_article(self, article_id: str) -> list[tuple[int, str]]:
+        """(ordinal, text) of an article's passages, in order."""
+        return [
+            (ordinal, text)
+            for ordinal, text in self._query(
+                "SELECT p.ordinal, p.text FROM passages p JOIN articles a ON a.content_hash = p.text_hash"
+                " WHERE a.id = ? ORDER BY p.ordinal",
+                [article_id],
+            )
+        ]
+
+    def headlines(
+        self, limit: int = 10, *, offset: int = 0, since: str | None = None, until: str | None = None,
+        ids: Iterable[str] | None = None,
+    ) -> list[StoredArticle]:
+        """Newest first by published date; undated articles last (then by id for a stable order)."""
+        where, params = [], []
+        if since:
+            where.append("published >= ?")
+            params.append(since)
+        if until:
+            where.append("published < ?")
+            params.append(until)
+        if ids is not None:
+            id_list = list(ids)
+            if not id_list:
+                return []
+            where.append(f"id IN ({','.join('?' * len(id_list))})")
+            params.extend(id_list)
+        sql = f"SELECT {self._ARTICLE_COLUMNS} FROM articles"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY published IS NULL, published DESC, id LIMIT ? OFFSET ?"
+        params.extend([int(limit), int(offset)])
+        return [self._article_from_row(row) for row in self._query(sql, params)]
+
+    def index_docs_rows(self) -> Iterator[tuple]:
+        """Every passage with the article that shows it (the smallest id among articles sharing the text).
+
+        Yields (passage_id, article_id, title, text, published, content_hash), in passage id order.
+        Runs on the writer connection so that an ingest can index what it is about to commit."""
+        yield from self.db.execute(
+            "WITH canon AS (SELECT content_hash, min(id) AS id FROM articles GROUP BY content_hash)"
+            " SELECT p.id, a.id, a.title, p.text, a.published, a.content_hash FROM passages p"
+            " JOIN canon c ON c.content_hash = p.text_hash JOIN articles a ON a.id = c.id ORDER BY p.id"
+        )
+
+    def last_run(self) -> dict | None:
+        rows = self._reader.execute("SELECT * FROM ingest_runs ORDER BY id DESC LIMIT 1")
+        cols = [c[0] for c in rows.description]
+        row = rows.fetchone()
+        return dict(zip(cols, row, strict=True)) if row else None
+
+    def integrity_ok(self) -> bool:
+        return self._query("PRAGMA integrity_check")[0][0] == "ok"
+
+    # -- writes --------------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: everything inside commits together or not at all."""
+        with self._write_lock:
+            conn = self.db.conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(_describe_sqlite_error(self.path, exc)) from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(_describe_sqlite_error(self.path, exc)) from exc
+                raise
+
+    @staticmethod
+    def put_article(conn: sqlite3.Connection, article: Article, *, now: str, new: bool) -> None:
+        related = json.dumps(
+            [{"id": r.id, "title": r.title, "published": r.published} for r in article.related], ensure_ascii=False
+        )
+        if new:
+            conn.execute(
+                "INSERT INTO articles (id, title, published, url, source, category, content_hash, related,"
+                " added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [article.id, article.title, article.published, article.url, article.source, article.category,
+                 article.content_hash, related, now, now],
+            )
+        else:
+            conn.execute(
+                "UPDATE articles SET title=?, published=?, url=?, source=?, category=?, content_hash=?, related=?,"
+                " updated_at=? WHERE id=?",
+                [article.title, article.published, article.url, article.source, article.category,
+                 article.content_hash, related, now, article.id],
+            )
+
+    @staticmethod
+    def put_text(conn: sqlite3.Connection, content_hash: str, body: str, passages: list[str]) -> None:
+        """Store a text and its passages unless that text is already stored."""
+        if conn.execute("SELECT 1 FROM texts WHERE content_hash = ?", [content_hash]).fetchone():
+            return
+        conn.execute("INSERT INTO texts (content_hash, body) VALUES (?, ?)", [content_hash, body])
+        conn.executemany(
+            "INSERT INTO passages (text_hash, ordinal, text) VALUES (?, ?, ?)",
+            [(content_hash, i, text) for i, text in enumerate(passages)],
+        )
+
+    @staticmethod
+    def delete_articles(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
+        conn.executemany("DELETE FROM articles WHERE id = ?", [(i,) for i in ids])
+
+    @staticmethod
+    def drop_orphan_texts(conn: sqlite3.Connection) -> None:
+        orphan = "SELECT content_hash FROM texts WHERE content_hash NOT IN (SELECT content_hash FROM articles)"
+        conn.execute(f"DELETE FROM passages WHERE text_hash IN ({orphan})")
+        conn.execute(f"DELETE FROM texts WHERE content_hash IN ({orphan})")
+
+    @staticmethod
+    def put_file(conn: sqlite3.Connection, path: str, sha256: str, size: int, article_ids: list[str],
+                 refusals: list[dict], now: str) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO files (path, sha256, size, article_ids, refusals, seen_at) VALUES (?,?,?,?,?,?)",
+            [path, sha256, size, json.dumps(article_ids, ensure_ascii=False),
+             json.dumps(refusals, ensure_ascii=False), now],
+        )
+
+    @staticmethod
+    def delete_files(conn: sqlite3.Connection, paths: Iterable[str]) -> None:
+        conn.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+
+    @staticmethod
+    def bump_version(conn: sqlite3.Connection) -> int:
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'corpus_version'")
+        return int(conn.execute("SELECT value FROM meta WHERE key = 'corpus_version'").fetchone()[0])
+
+    def record_run(self, run: dict) -> None:
+        """Log a finished ingest (outside the ingest's transaction, so failed runs are logged too)."""
+        columns = ",".join(run)
+        marks = ",".join("?" * len(run))
+        try:
+            with self._write_lock:
+                self.db.conn.execute(f"INSERT INTO ingest_runs ({columns}) VALUES ({marks})", list(run.values()))
+                self.db.conn.commit()
+        except sqlite3.Error:
+            pass  # a read-only or full database cannot log the run; the caller reports the failure itself
+
+    def add_feedback(self, *, guild_id: str | None, channel_id: str | None, user_id: str, question: str,
+                     article_ids: list[str], vote: int) -> None:
+        try:
+            with self._write_lock:
+                self.db.conn.execute(
+                    "INSERT INTO feedback (created_at, guild_id, channel_id, user_id, question, article_ids, vote)"
+                    " VALUES (?,?,?,?,?,?,?)",
+                    [utcnow_iso(), guild_id, channel_id, user_id, question, json.dumps(article_ids), int(vote)],
+                )
+                self.db.conn.commit()
+        except sqlite3.Error as exc:
+            raise StoreError(_describe_sqlite_error(self.path, exc)) from exc
+
+    def feedback_summary(self, limit: int = 10) -> tuple[list[dict], list[tuple[str, int]]]:
+        """The latest 👎 answers, and the articles most often shown in 👎 answers."""
+        latest = [
+            {"created_at": c, "question": q, "article_ids": json.loads(ids or "[]")}
+            for c, q, ids in self._query(
+                "SELECT created_at, question, article_ids FROM feedback WHERE vote < 0 ORDER BY id DESC LIMIT ?",
+                [limit],
+            )
+        ]
+        worst = [
+            (article_id, n)
+            for article_id, n in self._query(
+                "SELECT j.value, count(*) AS n FROM feedback, json_each(feedback.article_ids) j WHERE vote < 0"
+                " GROUP BY j.value ORDER BY n DESC, j.value LIMIT ?",
+                [limit],
+            )
+        ]
+        return latest, worst
+
+
+def wait_for_version(store: Store, version: int, timeout: float = 5.0) -> bool:
+    """Poll until the store's corpus version reaches ``version`` (used by tests and watchers)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if store.corpus_version() >= version:
+            return True
+        time.sleep(0.05)
+    return False
