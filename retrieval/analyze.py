@@ -26,19 +26,7 @@ __all__ = ["Analyzer", "SUPPORTED_LANGUAGES", "ENGLISH_STOPWORDS"]
 SUPPORTED_LANGUAGES: tuple[str, ...] = tuple(sorted(Stemmer.algorithms()))
 
 ENGLISH_STOPWORDS = frozenset(
-    """
-    a about above after again against all am an and any are aren't as at be because been before
-    being below between both but by can can't cannot could couldn't did didn't do does doesn't doing
-    don't down during each few for from further had hadn't has hasn't have haven't having he he'd
-    he'll he's her here here's hers herself him himself his how how's i i'd i'll i'm i've if in into
-    is isn't it it's its itself let's me more most mustn't my myself no nor not of off on once only
-    or other ought our ours ourselves out over own same shan't she she'd she'll she's should
-    shouldn't so some such than that that's the their theirs them themselves then there there's
-    these they they'd they'll they're they've this those through to too under until up very was
-    wasn't we we'd we'll we're we've were weren't what what's when when's where where's which while
-    who who's whom why why's with won't would wouldn't you you'd you'll you're you've your yours
-    yourself yourselves also s t d ll m o re ve y just will shall may might must us
-    """.split()
+    ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "aren't", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "can't", "cannot", "could", "couldn't", "did", "didn't", "do", "does", "doesn't", "doing", "don't", "down", "during", "each", "few", "for", "from", "further", "had", "hadn't", "has", "hasn't", "have", "haven't", "having", "he", "he'd", "he'll", "he's", "her", "here", "here's", "hers", "herself", "him", "himself", "his", "how", "how's", "i", "i'd", "i'll", "i'm", "i've", "if", "in", "into", "is", "isn't", "it", "it's", "its", "itself", "let's", "me", "more", "most", "mustn't", "my", "myself", "no", "nor", "not", "of", "off", "on", "once", "only", "or", "other", "ought", "our", "ours", "ourselves", "out", "over", "own", "same", "shan't", "she", "she'd", "she'll", "she's", "should", "shouldn't", "so", "some", "such", "than", "that", "that's", "the", "their", "theirs", "them", "themselves", "then", "there", "there's", "these", "they", "they'd", "they'll", "they're", "they've", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "wasn't", "we", "we'd", "we'll", "we're", "we've", "were", "weren't", "what", "what's", "when", "when's", "where", "where's", "which", "while", "who", "who's", "whom", "why", "why's", "with", "won't", "would", "wouldn't", "you", "you'd", "you'll", "you're", "you've", "your", "yours", "yourself", "yourselves", "also", "s", "t", "d", "ll", "m", "o", "re", "ve", "y", "just", "will", "shall", "may", "might", "must", "us"]
 )
 
 _STOPWORDS: dict[str, frozenset[str]] = {"english": ENGLISH_STOPWORDS, "porter": ENGLISH_STOPWORDS}
@@ -135,7 +123,7 @@ class Analyzer:
         folded = fold(part)
         if not folded or folded in self._stopwords:
             return None
-        return fold(self._stem(part.casefold().replace("\u2019", "'"))) or folded
+        return fold(self._stem(part.casefold().translate(_SCRIPT_FOLD))) or folded
 
     def _analyze_token(self, token: str) -> tuple[tuple[int, int, str], ...]:
         """Terms of one raw token with their offsets inside the token."""
@@ -171,7 +159,7 @@ class Analyzer:
         if len(parts) > 1:
             head = [fold(p) for _, _, p in parts[:-1]]
             last = parts[-1][2]
-            tail = fold(self._stem(last.casefold())) if not last[:1].isdigit() else fold(last)
+            tail = fold(self._stem(last.casefold().translate(_SCRIPT_FOLD))) if not last[:1].isdigit() else fold(last)
             compound = "-".join([*head, tail])
             if compound.strip("-"):
                 out.append((parts[0][0], parts[-1][1], compound))

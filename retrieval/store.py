@@ -18,6 +18,7 @@ sqlite-utils.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -123,10 +124,8 @@ class Store:
         # Fail fast with a clear message on a file that is not a database, before writing anything.
         db.execute("PRAGMA schema_version").fetchone()
         if db.journal_mode != "wal":
-            try:
+            with contextlib.suppress(sqlite3.OperationalError):  # a read-only file still serves as it is
                 db.enable_wal()
-            except sqlite3.OperationalError:
-                pass  # a read-only file still serves in its current journal mode
         if "articles" in db.table_names():
             return
         db["articles"].create(

@@ -35,11 +35,15 @@ _END = _ZONE + r"\.?"
 
 _PATTERNS = [
     # 2016-06-21, 2016-06-21T12:02:16.000Z, 2016/06/21 12:02
-    re.compile(_LABEL + r"(?P<Y>\d{4})(?P<sep>[-/.])(?P<m>\d{1,2})(?P=sep)(?P<d>\d{1,2})" + _TIME + _END, re.I),
+    re.compile(
+        _LABEL + r"(?P<Y>\d{4})(?P<sep>[-/.])(?P<m>\d{1,2})(?P=sep)(?P<d>\d{1,2})" + _TIME + _END, re.I
+    ),
     # Tue Jun 21, 2016 12:02:16 / June 21, 2016 / Jun. 21 2016
     re.compile(_LABEL + _WEEKDAY + _MON + r"\s+" + _DAY + r",?\s+" + _YEAR + _TIME + _END, re.I),
     # Tue, 21 Jun 2016 12:02:16 GMT / 21 June 2016 / 21-Jun-2016 / 21st of June, 2016
-    re.compile(_LABEL + _WEEKDAY + _DAY + r"(?:\s+of)?[\s\-]+" + _MON + r",?[\s\-]+" + _YEAR + _TIME + _END, re.I),
+    re.compile(
+        _LABEL + _WEEKDAY + _DAY + r"(?:\s+of)?[\s\-]+" + _MON + r",?[\s\-]+" + _YEAR + _TIME + _END, re.I
+    ),
     # Tue Jun 21 12:02:16 2016 (C asctime)
     re.compile(_LABEL + _WEEKDAY + _MON + r"\s+" + _DAY + r"\s+" + _CLOCK + _ZONE + r"\s+" + _YEAR, re.I),
     # 21/06/2016, 21.06.2016 12:02 (day first unless that cannot be)

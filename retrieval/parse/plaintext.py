@@ -67,15 +67,20 @@ def split_paragraphs(text: str) -> list[str]:
     return paragraphs
 
 
+_SENTENCE_ENDS = (".", "!", "?", '"', "\u201d", "'", "\u2019", ":", ")")
+
+
 def _looks_hard_wrapped(lines: Sequence[str]) -> bool:
     if len(lines) < 3:
         return False
     widths = [len(line.rstrip()) for line in lines]
     widest = max(widths)
-    if widest > 100:
+    if not 40 <= widest <= 100:
         return False
+    inner = lines[:-1]
     full = sum(1 for w in widths[:-1] if w >= 0.6 * widest)
-    return full >= 0.7 * (len(widths) - 1)
+    ended = sum(1 for line in inner if line.rstrip().endswith(_SENTENCE_ENDS))
+    return full >= 0.7 * len(inner) and ended < 0.5 * len(inner)
 
 
 def derive_title(body: str, limit: int = 100) -> str:

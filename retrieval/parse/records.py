@@ -48,7 +48,9 @@ _HTML_BLOCK = re.compile(
     r"table|tr|pre|hr)\b[^>]*>",
     re.I,
 )
-_LOOKS_HTML = re.compile(r"<(?:p|br|div|span|a|em|strong|b|i|li|h[1-6]|blockquote|figure|img)\b[^>]*>|</[a-z]", re.I)
+_LOOKS_HTML = re.compile(
+    r"<(?:p|br|div|span|a|em|strong|b|i|li|h[1-6]|blockquote|figure|img)\b[^>]*>|</[a-z]", re.I
+)
 
 
 def strip_html(text: str) -> str:
@@ -247,7 +249,9 @@ def parse_json(text: str, *, relpath: str, stem: str, check_size: SizeCheck) -> 
     return result
 
 
-def _add_single(result: ParseResult, record: object, *, stem: str, relpath: str, check_size: SizeCheck) -> None:
+def _add_single(
+    result: ParseResult, record: object, *, stem: str, relpath: str, check_size: SizeCheck
+) -> None:
     """A file holding one article object: refusals name the file, the fallback id is the file's."""
     try:
         article = article_from_record(record, fallback_id=stem, source=relpath)
@@ -293,13 +297,17 @@ def parse_jsonl(
             continue
         if max_line_chars is not None and len(line) > max_line_chars:
             result.refusals.append(
-                Refusal(f"{relpath}#{n}", f"record is {len(line):,} characters long, too large to be one article")
+                Refusal(
+                    f"{relpath}#{n}", f"record is {len(line):,} characters long, too large to be one article"
+                )
             )
             continue
         try:
             record = decode(line)
         except json.JSONDecodeError as exc:
-            result.refusals.append(Refusal(f"{relpath}#{n}", f"malformed JSON: {exc.msg} at column {exc.colno}"))
+            result.refusals.append(
+                Refusal(f"{relpath}#{n}", f"malformed JSON: {exc.msg} at column {exc.colno}")
+            )
             continue
         except (ValueError, RecursionError) as exc:
             reason = "JSON nested too deeply" if isinstance(exc, RecursionError) else f"malformed JSON: {exc}"

@@ -1,0 +1,173 @@
+"""The Discord client: settings and the corpus service in, cogs loaded, commands synced."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from retrieval.errors import NewsdeskError, QuestionError, ReloadInProgress
+from retrieval.service import NewsService
+
+from .config import Settings
+from .tasks import spawn
+
+log = logging.getLogger(__name__)
+
+COGS = ("bot.cogs.ask", "bot.cogs.headlines", "bot.cogs.admin", "bot.cogs.info")
+
+
+class NotAdmin(app_commands.CheckFailure):
+    """The member may not run admin commands."""
+
+
+class NewsTree(app_commands.CommandTree):
+    """One place where every slash-command error becomes a short private message (and a log line)."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        original = getattr(error, "original", error)
+        command = interaction.command.qualified_name if interaction.command else "?"
+        if isinstance(error, NotAdmin):
+            log.warning("refused /%s for user %s in guild %s: not an admin", command, interaction.user.id,
+                        interaction.guild_id)
+            text = str(error)
+        elif isinstance(error, app_commands.NoPrivateMessage):
+            text = "This command works in a server, not in direct messages."
+        elif isinstance(error, app_commands.CommandOnCooldown):
+            text = f"Slow down a little: try again in {error.retry_after:.0f} s."
+        elif isinstance(error, app_commands.CheckFailure):
+            text = str(error) or "You can't use this command here."
+        elif isinstance(original, (QuestionError, ReloadInProgress)):
+            text = sentence(str(original))
+        elif isinstance(original, NewsdeskError):
+            log.warning("/%s failed: %s", command, original)
+            text = f"That didn't work: {original}."
+        else:
+            log.error("/%s failed", command, exc_info=original)
+            text = "Something went wrong on my side; it has been logged. Please try again later."
+        await send_private(interaction, text)
+
+
+def sentence(text: str) -> str:
+    """'the question is empty' -> 'The question is empty.'"""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+async def send_private(interaction: discord.Interaction, text: str) -> None:
+    """An ephemeral message, whether or not the interaction was answered already."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text[:2000], ephemeral=True)
+        else:
+            await interaction.response.send_message(text[:2000], ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell user %s about an error", interaction.user.id)
+
+
+class AnswerMemory:
+    """Which question each of our answer messages (and threads) answered, for follow-up questions."""
+
+    def __init__(self, size: int = 5000) -> None:
+        self.size = size
+        self._questions: OrderedDict[int, str] = OrderedDict()
+
+    def remember(self, key: int, question: str) -> None:
+        self._questions[key] = question
+        self._questions.move_to_end(key)
+        while len(self._questions) > self.size:
+            self._questions.popitem(last=False)
+
+    def question_for(self, key: int | None) -> str | None:
+        return self._questions.get(key) if key is not None else None
+
+
+class NewsBotMixin:
+    """What newsdesk adds to discord.py's Bot (or AutoShardedBot)."""
+
+    settings: Settings
+    service: NewsService
+
+    def _init_newsdesk(self, settings: Settings, service: NewsService) -> None:
+        self.settings = settings
+        self.service = service
+        self.answers = AnswerMemory()
+        self.web_runner = None
+        self.loop_lag_max = 0.0  # worst event-loop lag seen, in seconds (shown in /about)
+
+    async def setup_hook(self) -> None:  # called by discord.py once, before connecting
+        for cog in COGS:
+            await self.load_extension(cog)
+        await asyncio.to_thread(lambda: self.service.snapshot)  # load the index before answering anything
+        if self.settings.dev_guild:
+            guild = discord.Object(self.settings.dev_guild)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to the development guild %s", len(synced), self.settings.dev_guild)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands", len(synced))
+        spawn(self._watch_corpus_version(), name="corpus-version-watch")
+        spawn(self._watch_loop_lag(), name="loop-lag-watch")
+        if self.settings.public_url:
+            from .web import start_web
+
+            self.web_runner = await start_web(self.service, self.settings.web_host, self.settings.web_port,
+                                              status=lambda: {"discord_connected": not self.is_closed()
+                                                              and self.is_ready()})
+
+    async def _watch_corpus_version(self) -> None:
+        """Another process may reload the shared database: swap in its index when the version moves."""
+        while not self.is_closed():
+            await asyncio.sleep(self.settings.watch_every)
+            try:
+                if await asyncio.to_thread(self.service.refresh_if_changed):
+                    log.info("picked up corpus version %s", self.service.snapshot.version)
+            except Exception:
+                log.exception("could not load the new corpus version; still serving the previous one")
+
+    async def _watch_loop_lag(self, interval: float = 0.25) -> None:
+        while not self.is_closed():
+            started = time.perf_counter()
+            await asyncio.sleep(interval)
+            lag = time.perf_counter() - started - interval
+            self.loop_lag_max = max(self.loop_lag_max, lag)
+
+    async def close(self) -> None:
+        if self.web_runner is not None:
+            await self.web_runner.cleanup()
+        await super().close()  # type: ignore[misc]
+
+
+def build_bot(settings: Settings, service: NewsService) -> commands.Bot:
+    """A Bot, or an AutoShardedBot when NEWSDESK_SHARD_COUNT is set, with safe defaults."""
+    intents = discord.Intents.default()
+    intents.message_content = bool(settings.qa_channels)  # only needed to read Q&A channels; mentions work without
+    intents.members = False
+    base = commands.AutoShardedBot if settings.shard_count else commands.Bot
+    options: dict = {
+        "command_prefix": commands.when_mentioned,
+        "intents": intents,
+        "allowed_mentions": discord.AllowedMentions.none(),
+        "tree_cls": NewsTree,
+        "help_command": None,
+        "chunk_guilds_at_startup": False,
+        "max_messages": 1000,
+    }
+    if settings.shard_count:
+        options["shard_count"] = settings.shard_count
+        if settings.shard_ids is not None:
+            options["shard_ids"] = list(settings.shard_ids)
+
+    cls = type("NewsBot", (NewsBotMixin, base), {})
+    bot = cls(**options)
+    bot._init_newsdesk(settings, service)
+    return bot

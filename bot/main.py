@@ -1,0 +1,58 @@
+"""Start the Discord bot: settings checked, corpus loaded (ingested on first start), then connect."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import discord
+
+from retrieval.errors import NewsdeskError
+from retrieval.service import NewsService
+
+from .client import build_bot
+from .config import Settings
+from .logs import setup_logging
+
+log = logging.getLogger("newsdesk")
+
+
+def open_service(settings: Settings) -> NewsService:
+    return NewsService(settings.db, settings.corpus_dir, language=settings.language,
+                       max_article_bytes=settings.max_article_bytes, links=settings.link_policy(),
+                       max_question_chars=settings.max_question)
+
+
+async def start_bot(settings: Settings, service: NewsService) -> None:
+    bot = build_bot(settings, service)
+    async with bot:
+        await bot.start(settings.token)
+
+
+def run_bot(settings: Settings) -> int:
+    setup_logging(settings.log_level, secrets=[settings.token] if settings.token else [])
+    try:
+        service = open_service(settings)
+        first = service.ensure_corpus()
+        if first is not None:
+            log.info("first start: ingested %s: %s", settings.corpus_dir, first.line())
+        service.open()
+    except NewsdeskError as exc:
+        print(f"newsdesk: {exc}", file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(start_bot(settings, service))
+    except discord.LoginFailure:
+        print("newsdesk: Discord refused the token in DISCORD_TOKEN; copy it again from the developer portal "
+              "(Bot > Reset Token)", file=sys.stderr)
+        return 2
+    except discord.PrivilegedIntentsRequired:
+        print("newsdesk: NEWSDESK_QA_CHANNELS needs the Message Content intent: enable it in the developer portal "
+              "(Bot > Privileged Gateway Intents), or leave NEWSDESK_QA_CHANNELS empty", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.close()
+    return 0

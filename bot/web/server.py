@@ -1,0 +1,104 @@
+"""Running the web app: inside the bot's event loop (``start_web``) or alone (``newsdesk serve``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from retrieval.errors import NewsdeskError
+
+from .app import create_app
+
+log = logging.getLogger(__name__)
+
+EXIT_FAILED = 1
+
+
+def _urls(runner: web.AppRunner) -> list[str]:
+    urls = []
+    for address in runner.addresses:
+        host, port = address[0], address[1]
+        if ":" in host:
+            host = f"[{host}]"
+        urls.append(f"http://{host}:{port}/")
+    return urls
+
+
+async def start_web(
+    service, host: str, port: int, *, status: Callable[[], dict] | None = None, results: int = 5,
+    watch_every: float | None = None,
+) -> web.AppRunner:
+    """Start serving in the running event loop; stop with ``await runner.cleanup()``.
+
+    Raises OSError when the address cannot be bound (port taken, unknown host)."""
+    app = create_app(service, status=status, results=results, watch_every=watch_every)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    log.info("article pages at %s", ", ".join(_urls(runner)))
+    return runner
+
+
+def serve_forever(settings, *, db: str | Path | None = None, host: str | None = None,
+                  port: int | None = None) -> int:
+    """``newsdesk serve``: the web pages alone, until Ctrl-C or SIGTERM. Returns the exit status."""
+    from retrieval.service import NewsService
+
+    db_path = Path(db) if db else settings.db
+    host = host or settings.web_host
+    port = settings.web_port if port is None else port
+    if not db_path.exists():
+        print(f"newsdesk: no database at {db_path}; run `newsdesk ingest` first (or pass --db FILE)",
+              file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        service = NewsService(
+            db_path, settings.corpus_dir, language=settings.language, max_article_bytes=settings.max_article_bytes,
+            links=settings.link_policy(), max_question_chars=settings.max_question,
+        )
+    except NewsdeskError as exc:
+        print(f"newsdesk: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        service.open()
+        return asyncio.run(_serve(service, host, port, settings))
+    except NewsdeskError as exc:
+        print(f"newsdesk: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        service.close()
+
+
+async def _serve(service, host: str, port: int, settings) -> int:
+    try:
+        runner = await start_web(service, host, port, results=settings.results, watch_every=settings.watch_every)
+    except OSError as exc:
+        print(f"newsdesk: cannot serve on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    urls = ", ".join(_urls(runner))
+    extra = f" (public address {settings.public_url})" if settings.public_url else ""
+    print(f"newsdesk: serving {urls}{extra}; Ctrl-C stops", file=sys.stderr, flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    print("newsdesk: stopped", file=sys.stderr, flush=True)
+    return 0

@@ -1,0 +1,811 @@
+"""BM25 passage index: build, save, load (memory-mapped) and search.
+
+Scores follow rank-bm25's formulas exactly (``BM25Okapi``, ``BM25Plus``, ``BM25L``), but instead of
+scoring every passage per question the per-(term, passage) weights are precomputed into a
+term-major sparse index:
+
+* ``term_ptr`` (int64, terms + 1) delimits each term's postings in ``post_doc`` (int32 passage
+  numbers, ascending), ``post_w`` (float32 weight) and ``post_tf`` (uint16 term frequency);
+* a question sums its terms' rows into a float32 buffer, rarest terms first; once the terms left
+  cannot lift an unseen passage into the top results (MaxScore), the remaining, long rows are only
+  probed for the passages still in contention;
+* the final candidates are re-scored exactly in float64 from the term frequencies, so the scores
+  returned equal rank-bm25's ``get_scores`` for the same tokens.
+
+The ranking policy on top: at most ``per_article`` passages per article, exact and
+near-duplicate articles collapsed into one, an optional publication date range, and a no-match
+verdict when the best passages cover too little of the question's idf weight.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba
+import numpy as np
+
+from retrieval.analyze import Analyzer, fold
+
+__all__ = ["BM25Index", "Hit", "IndexDoc", "IndexLoadError", "Ranking", "VARIANTS"]
+
+FORMAT = "newsdesk-bm25"
+FORMAT_VERSION = 1
+VARIANTS = ("okapi", "plus", "l")
+
+# Chosen on SQuAD dev (2,067 paragraphs, 10,570 questions); see bench/RESULTS.md.
+DEFAULT_VARIANT = "okapi"
+DEFAULT_K1 = 1.2
+DEFAULT_B = 0.75
+DEFAULT_INCLUDE_TITLE = True
+# A question is answered only if one of the top passages matches this share of its idf weight.
+DEFAULT_MIN_COVERAGE = 0.5
+# Terms the index has never seen weigh, in the coverage denominator, like a term seen once.
+NO_MATCH_TOP = 5
+MAX_QUERY_TERMS = 64
+_UNDATED = np.iinfo(np.int32).min
+_EPOCH = datetime.date(1970, 1, 1)
+
+
+class IndexLoadError(Exception):
+    """The index directory is missing, incomplete, corrupt or from another format version."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexDoc:
+    passage_id: int  # the store's row id of the passage (any int64)
+    article_id: str
+    title: str
+    text: str
+    published: str | None  # ISO 8601 date or datetime, or None
+    dup_key: str  # equal for exact duplicate articles (content hash)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    passage_id: int
+    article_id: str
+    score: float
+    coverage: float  # share of the question's idf weight this passage matched, 0..1
+
+
+@dataclass(slots=True)
+class Ranking:
+    hits: list[Hit]
+    no_match: bool
+    terms: list[str]  # the analyzed query terms that exist in the index
+    total: int  # passages matching at least one term, before the per-article cap (estimated on very long queries)
+
+
+# ---------------------------------------------------------------------------------------------
+# numba kernels
+# ---------------------------------------------------------------------------------------------
+
+_VARIANT_CODE = {"okapi": 0, "plus": 1, "l": 2}
+
+
+@numba.njit(cache=True, nogil=True)
+def _weight(code, idf, tf, dl, avgdl, k1, b, delta):
+    """rank-bm25's per-term contribution for a passage containing the term ``tf`` times, minus
+    the part every passage gets (BM25Plus adds ``idf * delta`` even where the term is absent)."""
+    if code == 0:
+        return idf * (tf * (k1 + 1.0) / (tf + k1 * (1.0 - b + b * dl / avgdl)))
+    if code == 1:
+        return idf * (delta + (tf * (k1 + 1.0)) / (k1 * (1.0 - b + b * dl / avgdl) + tf)) - idf * delta
+    ctd = tf / (1.0 - b + b * dl / avgdl)
+    return idf * tf * (k1 + 1.0) * (ctd + delta) / (k1 + ctd + delta)
+
+
+@numba.njit(cache=True, nogil=True)
+def _postings_weights(code, term_ptr, post_doc, post_tf, idf, doc_len, avgdl, k1, b, delta, out_w, out_ub):
+    for t in range(len(term_ptr) - 1):
+        ub = 0.0
+        for p in range(term_ptr[t], term_ptr[t + 1]):
+            w = _weight(code, idf[t], float(post_tf[p]), float(doc_len[post_doc[p]]), avgdl, k1, b, delta)
+            out_w[p] = w
+            if w > ub:
+                ub = w
+        out_ub[t] = ub
+
+
+@numba.njit(cache=True, nogil=True)
+def _find(post_doc, lo, hi, d):
+    """Position of passage ``d`` in ``post_doc[lo:hi]`` (ascending), or -1."""
+    end = hi
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if post_doc[mid] < d:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < end and post_doc[lo] == d:
+        return lo
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _kth_largest(values, k):
+    n = len(values)
+    if n < k:
+        return 0.0
+    return np.partition(values, n - k)[n - k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, acc, touched,
+                    doc_day, day_lo, day_hi, use_range):
+    """Passages that can be among the ``n_top`` best, with their (float32) scores.
+
+    ``q_terms`` are sorted by decreasing upper bound. Returns (docs, scores, n_touched, exhaustive):
+    ``exhaustive`` is True when every posting was visited, making ``n_touched`` the exact number
+    of passages matching at least one term.
+    """
+    nq = len(q_terms)
+    rem = np.zeros(nq + 1)
+    for i in range(nq - 1, -1, -1):
+        rem[i] = rem[i + 1] + q_ub[i] * q_mult[i]
+    nt = 0
+    theta = 0.0
+    i = 0
+    while i < nq:
+        if i > 0 and nt >= n_top and rem[0] - rem[i] >= rem[i]:
+            m = min(nt, 65536)
+            vals = np.empty(m, np.float32)
+            for j in range(m):
+                vals[j] = acc[touched[j]]
+            theta = _kth_largest(vals, n_top)
+            if rem[i] < theta:
+                break
+        t = q_terms[i]
+        mult = np.float32(q_mult[i])
+        for p in range(term_ptr[t], term_ptr[t + 1]):
+            d = post_doc[p]
+            if use_range and (doc_day[d] < day_lo or doc_day[d] > day_hi):
+                continue
+            if acc[d] == 0.0:
+                touched[nt] = d
+                nt += 1
+            acc[d] += post_w[p] * mult
+        i += 1
+    exhaustive = i == nq
+    if exhaustive:
+        cand = touched[:nt].copy()
+    else:
+        # The terms left cannot lift an unseen passage above theta: probe them for the rest only.
+        count = 0
+        for j in range(nt):
+            if acc[touched[j]] + rem[i] >= theta:
+                count += 1
+        cand = np.empty(count, np.int32)
+        count = 0
+        for j in range(nt):
+            if acc[touched[j]] + rem[i] >= theta:
+                cand[count] = touched[j]
+                count += 1
+        cand.sort()
+        for qi in range(i, nq):
+            t = q_terms[qi]
+            mult = np.float32(q_mult[qi])
+            pos = term_ptr[t]
+            end = term_ptr[t + 1]
+            for c in range(len(cand)):
+                d = cand[c]
+                # gallop forward from pos, then binary search
+                step = 1
+                hi = pos
+                while hi < end and post_doc[hi] < d:
+                    pos = hi + 1
+                    hi = pos + step
+                    step <<= 1
+                if hi > end:
+                    hi = end
+                lo = pos
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if post_doc[mid] < d:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                pos = lo
+                if pos < end and post_doc[pos] == d:
+                    acc[d] += post_w[pos] * mult
+            if len(cand) > n_top:
+                vals = np.empty(len(cand), np.float32)
+                for c in range(len(cand)):
+                    vals[c] = acc[cand[c]]
+                theta = max(theta, _kth_largest(vals, n_top))
+                keep = 0
+                for c in range(len(cand)):
+                    if acc[cand[c]] + rem[qi + 1] >= theta:
+                        cand[keep] = cand[c]
+                        keep += 1
+                cand = cand[:keep]
+    # top n_top of the candidates, best first (ties: lower passage number first)
+    m = len(cand)
+    scores = np.empty(m, np.float32)
+    for c in range(m):
+        scores[c] = acc[cand[c]]
+    if m > n_top:
+        cut = _kth_largest(scores, n_top)
+        keep = 0
+        for c in range(m):
+            if scores[c] >= cut:
+                cand[keep] = cand[c]
+                scores[keep] = scores[c]
+                keep += 1
+        cand = cand[:keep]
+        scores = scores[:keep]
+    order = np.argsort(-scores, kind="mergesort")
+    out_docs = cand[order]
+    out_scores = scores[order]
+    for j in range(nt):
+        acc[touched[j]] = 0.0
+    return out_docs, out_scores, nt, exhaustive
+
+
+@numba.njit(cache=True, nogil=True)
+def _rescore(code, term_ptr, post_doc, post_tf, idf, doc_len, avgdl, k1, b, delta, q_terms, q_mult, docs):
+    """Exact float64 scores (without the constant BM25Plus part) and the matched-term bitmask."""
+    n = len(docs)
+    scores = np.zeros(n)
+    masks = np.zeros(n, np.uint64)
+    for c in range(n):
+        d = docs[c]
+        s = 0.0
+        mask = np.uint64(0)
+        for qi in range(len(q_terms)):
+            t = q_terms[qi]
+            p = _find(post_doc, term_ptr[t], term_ptr[t + 1], d)
+            if p >= 0:
+                s += q_mult[qi] * _weight(code, idf[t], float(post_tf[p]), float(doc_len[d]), avgdl, k1, b, delta)
+                mask |= np.uint64(1) << np.uint64(qi)
+        scores[c] = s
+        masks[c] = mask
+    return scores, masks
+
+
+@numba.njit(cache=True, nogil=True)
+def _find_term(blob, offsets, key):
+    """Index of ``key`` (UTF-8 bytes) in the sorted term table, or -1."""
+    lo = 0
+    hi = len(offsets) - 1
+    nk = len(key)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        s = offsets[mid]
+        e = offsets[mid + 1]
+        n = e - s
+        cmp = 0
+        for j in range(min(n, nk)):
+            x = blob[s + j]
+            y = key[j]
+            if x != y:
+                cmp = -1 if x < y else 1
+                break
+        if cmp == 0 and n != nk:
+            cmp = -1 if n < nk else 1
+        if cmp == 0:
+            return mid
+        if cmp < 0:
+            lo = mid + 1
+        else:
+            hi = mid
+    return -1
+
+
+def _warm_kernels() -> None:
+    """Compile (or load from the on-disk cache) every kernel so the first question is fast."""
+    ptr = np.array([0, 1], np.int64)
+    doc = np.array([0], np.int32)
+    tf = np.array([1], np.uint16)
+    w = np.zeros(1, np.float32)
+    idf = np.ones(1)
+    ub = np.zeros(1)
+    dl = np.ones(1, np.int32)
+    _postings_weights(0, ptr, doc, tf, idf, dl, 1.0, 1.2, 0.75, 0.0, w, ub)
+    acc = np.zeros(1, np.float32)
+    touched = np.zeros(1, np.int32)
+    days = np.zeros(1, np.int32)
+    qt = np.zeros(1, np.int64)
+    qm = np.ones(1)
+    _top_candidates(ptr, doc, w, qt, qm, ub, 1, acc, touched, days, 0, 0, False)
+    _rescore(0, ptr, doc, tf, idf, dl, 1.0, 1.2, 0.75, 0.0, qt, qm, doc)
+    _find_term(np.frombuffer(b"a", np.uint8), ptr, np.frombuffer(b"a", np.uint8))
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _day_number(published: str | None) -> int:
+    if not published:
+        return _UNDATED
+    try:
+        return (datetime.date.fromisoformat(published[:10]) - _EPOCH).days
+    except ValueError:
+        return _UNDATED
+
+
+def _normalized_title(title: str) -> str:
+    return " ".join(re.findall(r"[^\W_]+", fold(title)))
+
+
+def _blob(strings: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    encoded = [s.encode("utf-8") for s in strings]
+    offsets = np.zeros(len(encoded) + 1, np.int64)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    return np.frombuffer(b"".join(encoded), np.uint8), offsets
+
+
+def _idf_table(variant: str, df: np.ndarray, n: int, epsilon: float) -> np.ndarray:
+    """rank-bm25's idf for each term (document frequencies ``df``, ``n`` passages)."""
+    df = df.astype(np.float64)
+    if variant == "okapi":
+        idf = np.log(n - df + 0.5) - np.log(df + 0.5)
+        if len(idf):
+            eps = epsilon * (float(idf.sum()) / len(idf))
+            idf[idf < 0] = eps
+        return idf
+    if variant == "plus":
+        return np.log((n + 1) / df)
+    return np.log(n + 1) - np.log(df + 0.5)
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, x: int) -> int:
+        parent = self.parent
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+_ARRAYS = (
+    "term_ptr", "term_idf", "term_ub", "term_blob", "term_off",
+    "post_doc", "post_w", "post_tf",
+    "doc_len", "doc_article", "doc_pid", "doc_day",
+    "art_group", "art_blob", "art_off",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# the index
+# ---------------------------------------------------------------------------------------------
+
+
+class BM25Index:
+    """Passages ranked by BM25; immutable once built, safe to search from many threads."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], params: dict, analyzer: Analyzer) -> None:
+        self.analyzer = analyzer
+        self._a = arrays
+        self.variant: str = params["variant"]
+        self.k1 = float(params["k1"])
+        self.b = float(params["b"])
+        self.delta = float(params["delta"])
+        self.epsilon = float(params["epsilon"])
+        self.include_title = bool(params["include_title"])
+        self.avgdl = float(params["avgdl"])
+        self.min_coverage = float(params.get("min_coverage", DEFAULT_MIN_COVERAGE))
+        self.n_passages = int(len(arrays["doc_len"]))
+        self.n_articles = int(len(arrays["art_group"]))
+        self.n_terms = int(len(arrays["term_idf"]))
+        self._code = _VARIANT_CODE[self.variant]
+        # the idf a term that occurs in a single passage would get; stands in for unknown terms
+        self._unknown_idf = float(_idf_table(self.variant, np.array([1]), max(self.n_passages, 2), 0.0)[0])
+        self._local = threading.local()
+        # per-term document frequency, for the match-count estimate
+        self._df = np.diff(arrays["term_ptr"])
+
+    # -- building -------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        docs: Iterable[IndexDoc],
+        analyzer: Analyzer,
+        *,
+        progress: Callable[[int], None] | None = None,
+        variant: str = DEFAULT_VARIANT,
+        k1: float = DEFAULT_K1,
+        b: float = DEFAULT_B,
+        delta: float | None = None,
+        epsilon: float = 0.25,
+        include_title: bool = DEFAULT_INCLUDE_TITLE,
+        min_coverage: float = DEFAULT_MIN_COVERAGE,
+    ) -> BM25Index:
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown BM25 variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+        if delta is None:
+            delta = 1.0 if variant == "plus" else 0.5
+        vocab: dict[str, int] = {}
+        flat: list[int] = []
+        doc_len: list[int] = []
+        doc_article: list[int] = []
+        doc_pid: list[int] = []
+        art_index: dict[str, int] = {}
+        art_ids: list[str] = []
+        art_title_ids: list[list[int]] = []
+        art_day: list[int] = []
+        art_dup: list[str] = []
+        art_title: list[str] = []
+        art_first: list[frozenset[int] | None] = []
+        terms_of = analyzer.terms
+        setdefault = vocab.setdefault
+        n = 0
+        for doc in docs:
+            art = art_index.get(doc.article_id)
+            if art is None:
+                art = len(art_ids)
+                art_index[doc.article_id] = art
+                art_ids.append(doc.article_id)
+                art_title_ids.append([setdefault(t, len(vocab)) for t in terms_of(doc.title)] if include_title else [])
+                art_day.append(_day_number(doc.published))
+                art_dup.append(doc.dup_key)
+                art_title.append(doc.title)
+                art_first.append(None)
+            ids = [setdefault(t, len(vocab)) for t in terms_of(doc.text)]
+            if art_first[art] is None:
+                art_first[art] = frozenset(ids)
+            ids.extend(art_title_ids[art])
+            flat.extend(ids)
+            doc_len.append(len(ids))
+            doc_article.append(art)
+            doc_pid.append(doc.passage_id)
+            n += 1
+            if progress is not None and n % 10_000 == 0:
+                progress(n)
+        if progress is not None and n % 10_000:
+            progress(n)
+        if n == 0:
+            raise ValueError("cannot build an index without passages")
+
+        # sort the vocabulary so a loaded index can look terms up by binary search
+        terms = sorted(vocab, key=lambda t: t.encode("utf-8"))
+        remap = np.empty(len(vocab), np.int64)
+        remap[np.fromiter((vocab[t] for t in terms), np.int64, len(terms))] = np.arange(len(terms))
+        del vocab
+        lengths = np.asarray(doc_len, np.int32)
+        token_terms = remap[np.asarray(flat, np.int64)]
+        del flat
+        key = token_terms * n + np.repeat(np.arange(n, dtype=np.int64), lengths)
+        del token_terms
+        key.sort()
+        starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        tf = np.diff(np.append(starts, len(key)))
+        key = key[starts]
+        post_term = key // n
+        post_doc = (key - post_term * n).astype(np.int32)
+        del key
+        term_ptr = np.zeros(len(terms) + 1, np.int64)
+        np.cumsum(np.bincount(post_term, minlength=len(terms)), out=term_ptr[1:])
+        del post_term
+        post_tf = np.minimum(tf, np.iinfo(np.uint16).max).astype(np.uint16)
+        df = np.diff(term_ptr)
+        avgdl = float(lengths.sum()) / n
+        idf = _idf_table(variant, df, n, epsilon)
+        post_w = np.empty(len(post_doc), np.float32)
+        term_ub = np.empty(len(terms), np.float64)
+        _postings_weights(_VARIANT_CODE[variant], term_ptr, post_doc, post_tf, idf, lengths, avgdl,
+                          float(k1), float(b), float(delta), post_w, term_ub)
+        # float32 rounding: keep the bounds safely above any stored weight
+        term_ub = term_ub * (1 + 1e-6) + 1e-9
+
+        # duplicates: the same dup_key, or the same title and a near-identical first passage
+        uf = _UnionFind(len(art_ids))
+        first_by_key: dict[str, int] = {}
+        by_title: dict[str, list[int]] = {}
+        for a, dup in enumerate(art_dup):
+            if dup:
+                if dup in first_by_key:
+                    uf.union(first_by_key[dup], a)
+                else:
+                    first_by_key[dup] = a
+            title = _normalized_title(art_title[a])
+            if title:
+                by_title.setdefault(title, []).append(a)
+        for group in by_title.values():
+            if len(group) < 2:
+                continue
+            for i, a in enumerate(group):
+                for c in group[i + 1 : i + 50]:
+                    sa, sc = art_first[a] or frozenset(), art_first[c] or frozenset()
+                    if sa == sc or (sa and sc and len(sa & sc) >= 0.8 * len(sa | sc)):
+                        uf.union(a, c)
+        art_group = np.array([uf.find(a) for a in range(len(art_ids))], np.int32)
+        art_day_arr = np.asarray(art_day, np.int32)
+        doc_article_arr = np.asarray(doc_article, np.int32)
+        term_blob, term_off = _blob(terms)
+        art_blob, art_off = _blob(art_ids)
+        arrays = {
+            "term_ptr": term_ptr, "term_idf": idf, "term_ub": term_ub, "term_blob": term_blob,
+            "term_off": term_off, "post_doc": post_doc, "post_w": post_w, "post_tf": post_tf,
+            "doc_len": lengths, "doc_article": doc_article_arr, "doc_pid": np.asarray(doc_pid, np.int64),
+            "doc_day": art_day_arr[doc_article_arr], "art_group": art_group,
+            "art_blob": art_blob, "art_off": art_off,
+        }
+        params = {
+            "variant": variant, "k1": float(k1), "b": float(b), "delta": float(delta),
+            "epsilon": float(epsilon), "include_title": bool(include_title), "avgdl": avgdl,
+            "min_coverage": float(min_coverage),
+        }
+        return cls(arrays, params, analyzer)
+
+    # -- persistence ----------------------------------------------------------------------
+    def _manifest(self) -> dict:
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "params": {
+                "variant": self.variant, "k1": self.k1, "b": self.b, "delta": self.delta,
+                "epsilon": self.epsilon, "include_title": self.include_title, "avgdl": self.avgdl,
+                "min_coverage": self.min_coverage,
+            },
+            "analyzer": {"language": self.analyzer.language},
+            "counts": {
+                "passages": self.n_passages, "articles": self.n_articles, "terms": self.n_terms,
+                "postings": int(len(self._a["post_doc"])),
+            },
+            "arrays": {name: [str(self._a[name].dtype), int(len(self._a[name]))] for name in _ARRAYS},
+        }
+
+    def save(self, directory: Path) -> None:
+        """Write the index to ``directory`` (replacing it); a crash leaves the old one or none."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = directory.parent / f".{directory.name}.tmp-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            for name in _ARRAYS:
+                np.save(tmp / f"{name}.npy", np.ascontiguousarray(self._a[name]), allow_pickle=False)
+            (tmp / "manifest.json").write_text(json.dumps(self._manifest(), indent=2), encoding="utf-8")
+            old = None
+            if directory.exists():
+                old = directory.parent / f".{directory.name}.old-{uuid.uuid4().hex[:8]}"
+                os.replace(directory, old)
+            os.replace(tmp, directory)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def load(cls, directory: Path) -> BM25Index:
+        directory = Path(directory)
+        manifest_path = directory / "manifest.json"
+        if not manifest_path.is_file():
+            raise IndexLoadError(f"no index at {directory} (manifest.json missing); build it first")
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise IndexLoadError(f"index manifest {manifest_path} is unreadable: {exc}") from exc
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise IndexLoadError(f"{manifest_path} is not a newsdesk BM25 index")
+        if manifest.get("version") != FORMAT_VERSION:
+            raise IndexLoadError(
+                f"index at {directory} has format version {manifest.get('version')}, this newsdesk reads "
+                f"version {FORMAT_VERSION}; rebuild the index"
+            )
+        try:
+            params = manifest["params"]
+            language = manifest["analyzer"]["language"]
+            expected = manifest["arrays"]
+            arrays = {}
+            for name in _ARRAYS:
+                arr = np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                dtype, length = expected[name]
+                if str(arr.dtype) != dtype or len(arr) != length or arr.ndim != 1:
+                    raise IndexLoadError(f"index array {name}.npy does not match the manifest (corrupt index)")
+                arrays[name] = arr
+            analyzer = Analyzer(language)
+        except IndexLoadError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IndexLoadError(f"index at {directory} is incomplete or corrupt: {exc}") from exc
+        counts = manifest.get("counts", {})
+        n = len(arrays["doc_len"])
+        if (
+            len(arrays["term_ptr"]) != len(arrays["term_idf"]) + 1
+            or len(arrays["term_off"]) != len(arrays["term_idf"]) + 1
+            or len(arrays["post_w"]) != len(arrays["post_doc"])
+            or len(arrays["post_tf"]) != len(arrays["post_doc"])
+            or any(len(arrays[x]) != n for x in ("doc_article", "doc_pid", "doc_day"))
+            or len(arrays["art_off"]) != len(arrays["art_group"]) + 1
+            or counts.get("passages") != n
+            or (len(arrays["term_ptr"]) and int(arrays["term_ptr"][-1]) != len(arrays["post_doc"]))
+        ):
+            raise IndexLoadError(f"index at {directory} is inconsistent (corrupt index); rebuild it")
+        index = cls(arrays, params, analyzer)
+        _warm_kernels()
+        return index
+
+    # -- lookups ---------------------------------------------------------------------------
+    def _term_id(self, term: str) -> int:
+        key = np.frombuffer(term.encode("utf-8"), np.uint8)
+        if not len(key):
+            return -1
+        return int(_find_term(self._a["term_blob"], self._a["term_off"], key))
+
+    def idf(self, term: str) -> float:
+        """The variant's idf of an analyzed term; 0.0 for terms the index has never seen."""
+        t = self._term_id(term)
+        return float(self._a["term_idf"][t]) if t >= 0 else 0.0
+
+    def article_id(self, article: int) -> str:
+        off = self._a["art_off"]
+        return bytes(self._a["art_blob"][off[article] : off[article + 1]]).decode("utf-8")
+
+    def article_ids(self) -> set[str]:
+        blob = bytes(self._a["art_blob"])
+        off = self._a["art_off"].tolist()
+        return {blob[off[i] : off[i + 1]].decode("utf-8") for i in range(self.n_articles)}
+
+    def _buffers(self) -> tuple[np.ndarray, np.ndarray]:
+        local = self._local
+        acc = getattr(local, "acc", None)
+        if acc is None:
+            local.acc = acc = np.zeros(self.n_passages, np.float32)
+            local.touched = np.zeros(self.n_passages, np.int32)
+        return acc, local.touched
+
+    # -- scoring ---------------------------------------------------------------------------
+    def score_all(self, terms: list[str]) -> np.ndarray:
+        """Exact float64 scores of every passage for analyzed ``terms`` (rank-bm25's
+        ``get_scores``); for tests and diagnostics, O(passages)."""
+        a = self._a
+        out = np.zeros(self.n_passages)
+        for term in terms:
+            t = self._term_id(term)
+            if t < 0:
+                continue
+            if self.variant == "plus":
+                out += float(a["term_idf"][t]) * self.delta
+            lo, hi = int(a["term_ptr"][t]), int(a["term_ptr"][t + 1])
+            docs = np.asarray(a["post_doc"][lo:hi])
+            s, _ = _rescore(self._code, a["term_ptr"], a["post_doc"], a["post_tf"], a["term_idf"],
+                            a["doc_len"], self.avgdl, self.k1, self.b, self.delta,
+                            np.array([t], np.int64), np.ones(1), docs)
+            out[docs] += s
+        return out
+
+    def _query(self, question: str) -> tuple[list[int], list[float], list[str], float, float]:
+        """Distinct known query terms (ids, multiplicities, strings), the constant score part and
+        the coverage denominator."""
+        counts: dict[str, int] = {}
+        for term in self.analyzer.terms(question):
+            counts[term] = counts.get(term, 0) + 1
+        ids: list[int] = []
+        mult: list[float] = []
+        names: list[str] = []
+        base = 0.0
+        denom = 0.0
+        idf = self._a["term_idf"]
+        for term, count in counts.items():
+            t = self._term_id(term)
+            if t < 0:
+                denom += self._unknown_idf
+                continue
+            w = float(idf[t])
+            if w > 0:
+                denom += w
+            if self.variant == "plus":
+                base += w * self.delta * count
+            ids.append(t)
+            mult.append(float(count))
+            names.append(term)
+        if len(ids) > MAX_QUERY_TERMS:  # keep the rarest
+            keep = sorted(range(len(ids)), key=lambda i: -float(idf[ids[i]]))[:MAX_QUERY_TERMS]
+            keep.sort()
+            ids = [ids[i] for i in keep]
+            mult = [mult[i] for i in keep]
+            names = [names[i] for i in keep]
+        return ids, mult, names, base, denom
+
+    def search(
+        self,
+        question: str,
+        *,
+        k: int = 5,
+        offset: int = 0,
+        since: datetime.date | None = None,
+        until: datetime.date | None = None,
+        per_article: int = 2,
+        min_coverage: float | None = None,
+    ) -> Ranking:
+        """The ``k`` best passages after ``offset`` (ranked, capped per article, duplicates
+        collapsed), optionally limited to articles published between ``since`` and ``until``
+        (inclusive; undated articles are then left out)."""
+        k = max(int(k), 0)
+        offset = max(int(offset), 0)
+        per_article = max(int(per_article), 1)
+        threshold = self.min_coverage if min_coverage is None else float(min_coverage)
+        ids, mult, names, base, denom = self._query(question)
+        if not ids:
+            return Ranking(hits=[], no_match=True, terms=[], total=0)
+        a = self._a
+        ub = a["term_ub"]
+        order = sorted(range(len(ids)), key=lambda i: -float(ub[ids[i]]) * mult[i])
+        q_terms = np.array([ids[i] for i in order], np.int64)
+        q_mult = np.array([mult[i] for i in order], np.float64)
+        q_ub = np.array([float(ub[ids[i]]) for i in order], np.float64)
+        q_idf = np.array([float(a["term_idf"][ids[i]]) for i in order], np.float64)
+        use_range = since is not None or until is not None
+        day_lo = (since - _EPOCH).days if since is not None else _UNDATED + 1
+        day_hi = (until - _EPOCH).days if until is not None else np.iinfo(np.int32).max
+        wanted = offset + k
+        n_top = max(32, 4 * wanted * per_article)
+        acc, touched = self._buffers()
+        while True:
+            docs, _, n_touched, exhaustive = _top_candidates(
+                a["term_ptr"], a["post_doc"], a["post_w"], q_terms, q_mult, q_ub, n_top, acc, touched,
+                a["doc_day"], day_lo, day_hi, use_range,
+            )
+            exact, masks = _rescore(self._code, a["term_ptr"], a["post_doc"], a["post_tf"], a["term_idf"],
+                                    a["doc_len"], self.avgdl, self.k1, self.b, self.delta, q_terms, q_mult, docs)
+            ranked = sorted(range(len(docs)), key=lambda i: (-exact[i], docs[i]))
+            picked = self._apply_policy(docs, ranked, wanted, per_article)
+            if len(picked) >= wanted or len(docs) < n_top or n_top >= self.n_passages:
+                break
+            n_top *= 4
+        if exhaustive:
+            total = int(n_touched)
+        else:
+            df = self._df[q_terms] / self.n_passages
+            total = max(int(n_touched), int(round(self.n_passages * (1 - float(np.prod(1 - df))))))
+        denom = denom or 1.0
+
+        def coverage(i: int) -> float:
+            mask = int(masks[i])
+            got = sum(q_idf[j] for j in range(len(q_terms)) if mask >> j & 1 and q_idf[j] > 0)
+            return min(1.0, got / denom)
+
+        best = max((coverage(i) for i in ranked[:NO_MATCH_TOP]), default=0.0)
+        no_match = not ranked or best < threshold
+        hits = [
+            Hit(
+                passage_id=int(a["doc_pid"][docs[i]]),
+                article_id=self.article_id(int(a["doc_article"][docs[i]])),
+                score=float(exact[i] + base),
+                coverage=coverage(i),
+            )
+            for i in picked[offset:wanted]
+        ]
+        return Ranking(hits=hits, no_match=no_match, terms=names, total=total)
+
+    def _apply_policy(self, docs: np.ndarray, ranked: list[int], wanted: int, per_article: int) -> list[int]:
+        doc_article = self._a["doc_article"]
+        art_group = self._a["art_group"]
+        chosen_article: dict[int, int] = {}  # duplicate group -> the article shown for it
+        used: dict[int, int] = {}
+        picked: list[int] = []
+        for i in ranked:
+            art = int(doc_article[docs[i]])
+            group = int(art_group[art])
+            shown = chosen_article.setdefault(group, art)
+            if shown != art:
+                continue
+            if used.get(art, 0) >= per_article:
+                continue
+            used[art] = used.get(art, 0) + 1
+            picked.append(i)
+            if len(picked) >= wanted:
+                break
+        return picked
+
