@@ -43,7 +43,7 @@ VARIANTS = ("okapi", "plus", "l")
 
 # Chosen on SQuAD dev (2,067 paragraphs, 10,570 questions); see bench/RESULTS.md.
 DEFAULT_VARIANT = "okapi"
-DEFAULT_K1 = 1.2
+DEFAULT_K1 = 0.9
 DEFAULT_B = 0.75
 DEFAULT_INCLUDE_TITLE = True
 # A question is answered only if one of the top passages matches this share of its idf weight.

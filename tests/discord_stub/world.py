@@ -133,7 +133,7 @@ class World:
         }
         state = self.guilds[guild_id] = GuildState(data=data)
         self.add_role(guild_id, guild_id, name="@everyone", permissions=everyone_permissions, position=0)
-        self.user(owner_id)
+        self.add_member(guild_id, owner_id)
         self.add_member(guild_id, self.bot_id, name=self.bot_user["username"], roles=bot_roles)
         return state.data
 

@@ -1,0 +1,140 @@
+"""The newsdesk command as a user runs it: real subprocesses, real database files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import REPO
+
+
+def newsdesk(*args, cwd, stdin=None, env=None):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSDESK_", "DISCORD_"))}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, input=stdin, capture_output=True,
+                          text=True, env={**full_env, "PYTHONPATH": str(REPO)}, timeout=120)
+
+
+@pytest.fixture
+def db(tmp_path, sample_corpus):
+    path = tmp_path / "n.db"
+    result = newsdesk("ingest", str(sample_corpus), "--db", str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def test_ingest_json_summary_has_the_promised_fields(tmp_path, sample_corpus):
+    (sample_corpus / "broken.txt").write_bytes(b"")
+    result = newsdesk("ingest", str(sample_corpus), "--db", str(tmp_path / "n.db"), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert {"added", "changed", "unchanged", "removed", "failed", "failures"} <= summary.keys()
+    assert summary["added"] >= 6 and summary["failed"] == 1
+    assert summary["failures"] == [{"path": "broken.txt", "reason": summary["failures"][0]["reason"]}]
+
+
+def test_ingest_uses_the_settings_for_folder_and_database(tmp_path, sample_corpus):
+    env = {"NEWSDESK_DB": str(tmp_path / "env.db"), "NEWSDESK_CORPUS_DIR": str(sample_corpus)}
+    result = newsdesk("ingest", "--json", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "env.db").exists()
+
+
+def test_ask_json_shape(db, tmp_path):
+    result = newsdesk("ask", "when did the SDF encircle Manbij?", "--db", str(db), "--json", "-k", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert set(answer) == {"question", "took_ms", "no_match", "results"}
+    assert answer["no_match"] is False and 1 <= len(answer["results"]) <= 2
+    top = answer["results"][0]
+    assert {"article_id", "title", "published", "url", "passage", "excerpt", "score"} <= top.keys()
+    assert top["title"] == "ISIS Stronghold Fled Civilians Surrounded by US-Backed Forces"
+    assert "June 8" in top["excerpt"]
+
+
+def test_ask_reads_questions_from_stdin_one_json_line_each(db, tmp_path):
+    result = newsdesk("ask", "--db", str(db), "--json", cwd=tmp_path,
+                      stdin="how much did the library repairs cost?\n\nwho discovered the comet?\n")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["question"] for line in lines] == ["how much did the library repairs cost?",
+                                                     "who discovered the comet?"]
+    assert "3.2 million" in lines[0]["results"][0]["excerpt"]
+
+
+def test_ask_prints_quote_title_date_and_link(db, tmp_path):
+    result = newsdesk("ask", "how big is the rail pay rise?", "--db", str(db), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Rail Workers Call Off Weekend Strike (2025-05-09)" in result.stdout
+    assert "https://news.example.org/briefs/rail-strike" in result.stdout
+    assert "4.5%" in result.stdout
+
+
+def test_headlines_newest_first(db, tmp_path):
+    result = newsdesk("headlines", "-n", "3", "--db", str(db), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    dates = [h["published"] for h in json.loads(result.stdout)]
+    assert len(dates) == 3 and dates == sorted(dates, reverse=True)
+
+
+def test_empty_and_overlong_questions_are_refused_with_the_reason(db, tmp_path):
+    empty = newsdesk("ask", "   ", "--db", str(db), cwd=tmp_path)
+    assert empty.returncode == 2 and "empty" in empty.stderr
+    long = newsdesk("ask", "word " * 400, "--db", str(db), cwd=tmp_path)
+    assert long.returncode == 2 and "limit is 500" in long.stderr
+
+
+@pytest.mark.parametrize("args", [["ask", "anything"], ["headlines"]])
+def test_missing_database_is_one_line_and_nonzero(tmp_path, args):
+    result = newsdesk(*args, "--db", str(tmp_path / "missing.db"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("newsdesk: no database at")
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_database_in_missing_folder_is_one_line(tmp_path, sample_corpus):
+    result = newsdesk("ingest", str(sample_corpus), "--db", str(tmp_path / "no/dir/n.db"), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "does not exist" in result.stderr
+
+
+def test_unreadable_corpus_folder_is_one_line(tmp_path):
+    result = newsdesk("ingest", str(tmp_path / "nowhere"), "--db", str(tmp_path / "n.db"), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "nowhere does not exist" in result.stderr
+
+
+def test_rebuild_sets_a_damaged_database_aside(tmp_path, sample_corpus):
+    db = tmp_path / "n.db"
+    db.write_bytes(b"garbage" * 1000)
+    broken = newsdesk("ask", "x", "--db", str(db), cwd=tmp_path)
+    assert broken.returncode == 1 and "--rebuild" in broken.stderr and "Traceback" not in broken.stderr
+    rebuilt = newsdesk("ingest", str(sample_corpus), "--db", str(db), "--rebuild", "--json", cwd=tmp_path)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert json.loads(rebuilt.stdout)["added"] >= 6
+    assert (tmp_path / "n.db.damaged").exists()
+
+
+def test_run_without_token_answers_in_the_terminal(tmp_path, sample_corpus):
+    env = {"NEWSDESK_DB": str(tmp_path / "n.db"), "NEWSDESK_CORPUS_DIR": str(sample_corpus)}
+    result = newsdesk("run", cwd=tmp_path, env=env, stdin="who discovered the comet?\n")
+    assert result.returncode == 0, result.stderr
+    assert "DISCORD_TOKEN is not set" in result.stderr
+    assert "Amateur Astronomer Spots New Comet" in result.stdout
+
+
+def test_malformed_setting_names_the_variable_and_exits_2(tmp_path):
+    result = newsdesk("run", cwd=tmp_path, env={"NEWSDESK_RESULTS": "lots"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == "newsdesk: NEWSDESK_RESULTS must be a whole number from 1 to 10; got 'lots'"
+
+
+def test_python_dash_m_bot_starts_like_newsdesk_run(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, capture_output=True, text=True,
+                            env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "NEWSDESK_COOLDOWN": "-1"},
+                            timeout=60)
+    assert result.returncode == 2 and "NEWSDESK_COOLDOWN" in result.stderr
