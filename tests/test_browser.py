@@ -211,3 +211,12 @@ def test_unknown_article_is_a_404_page(site, page):
     assert response.status == 404
     assert page.locator("h1").inner_text() == "Not found"
     assert "root:" not in page.content()
+
+
+def test_a_missing_browser_skips_here_but_fails_under_ci(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run"):
+        _unavailable("no browser")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        _unavailable("no browser")

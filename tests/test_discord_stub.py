@@ -14,8 +14,8 @@ from discord.ext import commands
 from tests.discord_stub import DiscordStub
 from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture)
 
-GUILD_ID = 166_000_000 << 22  # shard 0 of 2
-OTHER_GUILD_ID = 166_000_001 << 22  # shard 1 of 2
+GUILD_ID = 290_000_000_000 << 22  # shard 0 of 2
+OTHER_GUILD_ID = 290_000_000_001 << 22  # shard 1 of 2
 CHANNEL_ID = 1_300_000_000_000_000_001
 OTHER_CHANNEL_ID = 1_300_000_000_000_000_002
 READER_ID = 1_400_000_000_000_000_001

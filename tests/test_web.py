@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from html import escape
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -25,6 +35,7 @@ from tests.web_corpus import (
     build_db,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
        "base-uri 'none'; frame-ancestors 'none'")
 
@@ -246,3 +257,69 @@ def test_serve_refuses_a_missing_database(tmp_path, capsys):
     assert err.count("\n") == 1
     assert "no database at" in err and "missing.db" in err
     assert not (tmp_path / "missing.db").exists()
+
+
+async def test_a_reload_by_another_process_is_picked_up(tmp_path):
+    db = build_db(tmp_path)
+    serving = NewsService(db, tmp_path / "articles")
+    serving.open()
+    try:
+        async with TestClient(TestServer(create_app(serving, watch_every=0.05))) as client:
+            before = (await (await client.get("/healthz")).json())["corpus_version"]
+            (tmp_path / "articles" / "late.txt").write_text("Late Edition\n\nA narwhal reached the harbour.\n")
+            other = NewsService(db, tmp_path / "articles")
+            await asyncio.to_thread(other.reload)
+            other.close()
+            for _ in range(100):
+                data = await (await client.get("/healthz")).json()
+                if data["corpus_version"] > before:
+                    break
+                await asyncio.sleep(0.05)
+            assert data["corpus_version"] > before
+            html = await (await client.get("/", params={"q": "narwhal"})).text()
+            assert "Late Edition" in html.split("Latest headlines")[0]
+    finally:
+        serving.close()
+
+
+def _serve(db: Path, port: int, cwd: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_") and k != "DISCORD_TOKEN"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--db", str(db), "--port", str(port)],
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_healthy(proc: subprocess.Popen, port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                if json.load(response)["status"] == "ok":
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("newsdesk serve did not answer /healthz")
+
+
+def test_serve_stops_cleanly_on_ctrl_c_and_refuses_a_taken_port(tmp_path):
+    db = build_db(tmp_path)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = _serve(db, port, tmp_path)
+    try:
+        _wait_healthy(proc, port)
+        second = _serve(db, port, tmp_path)
+        _, err = second.communicate(timeout=30)
+        assert second.returncode == 1
+        assert err.strip().count("\n") == 0 and f"cannot serve on 127.0.0.1:{port}" in err
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert f"serving http://127.0.0.1:{port}/" in err
+    assert "Traceback" not in err

@@ -31,7 +31,7 @@ h1 { font-size: 1.55rem; line-height: 1.25; margin: 1.2rem 0 .4rem; overflow-wra
 h2 { font-size: 1.05rem; margin: 2rem 0 .5rem; text-transform: uppercase; letter-spacing: .04em;
   color: var(--muted); }
 .meta { color: var(--muted); font-size: .9rem; margin: 0 0 1.2rem; }
-.meta span + span::before { content: " \\00b7 "; }
+.meta span + span::before { content: " · "; }
 section { padding: .1rem .6rem; margin: 0 -.6rem; border-radius: 6px; scroll-margin-top: 1rem; }
 section:target { background: var(--target); box-shadow: inset 3px 0 0 var(--accent); }
 section p { margin: .7rem 0; overflow-wrap: break-word; }

@@ -80,6 +80,8 @@ def _store_commands(stub: DiscordStub, guild_id: int | None, body: Any) -> list[
         entry.setdefault("type", 1)
         entry.setdefault("description", "")
         entry.setdefault("options", [])
+        if entry.get("default_member_permissions") is not None:  # Discord answers permissions as strings
+            entry["default_member_permissions"] = str(entry["default_member_permissions"])
         entry.setdefault("default_member_permissions", None)
         entry.setdefault("nsfw", False)
         entry.update(
