@@ -147,7 +147,7 @@ class NewsBotMixin:
         await super().close()  # type: ignore[misc]
 
 
-def build_bot(settings: Settings, service: NewsService) -> commands.Bot:
+def build_bot(settings: Settings, service: NewsService, **overrides) -> commands.Bot:
     """A Bot, or an AutoShardedBot when NEWSDESK_SHARD_COUNT is set, with safe defaults."""
     intents = discord.Intents.default()
     intents.message_content = bool(settings.qa_channels)  # only needed to read Q&A channels; mentions work without
@@ -167,6 +167,7 @@ def build_bot(settings: Settings, service: NewsService) -> commands.Bot:
         if settings.shard_ids is not None:
             options["shard_ids"] = list(settings.shard_ids)
 
+    options.update(overrides)
     cls = type("NewsBot", (NewsBotMixin, base), {})
     bot = cls(**options)
     bot._init_newsdesk(settings, service)

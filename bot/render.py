@@ -28,11 +28,18 @@ ACCENT = 0x2B6CB0
 NO_MATCH_COLOUR = 0x718096
 
 # Every ASCII character that Discord's Markdown gives a meaning to, plus the mention/emoji brackets.
-_MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()<@])")
+_MARKDOWN = re.compile(r"([\\*_~`|>\[\]()<@])")
+# Headings, lists and subtext only start a line; our text never does except at its own start.
+_LINE_START = re.compile(r"^(\s*)([-#+]|\d+\.)")
 _MENTION_WORDS = re.compile(r"@(?=(everyone|here)\b)", re.I)
 _SPACES = re.compile(r"\s+")
 # Characters that would let text escape its line or hide in it.
 _INVISIBLE = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+
+
+def _escape_line_start(match: re.Match) -> str:
+    mark = match.group(2)
+    return match.group(1) + (mark[:-1] + "\\." if mark.endswith(".") else "\\" + mark)
 
 
 def escape(text: str) -> str:
@@ -40,6 +47,7 @@ def escape(text: str) -> str:
     text = _INVISIBLE.sub("", text)
     text = _SPACES.sub(" ", text)
     text = _MARKDOWN.sub(r"\\\1", text)
+    text = _LINE_START.sub(_escape_line_start, text)
     # Backslashes do not stop @everyone from being read as a mention; a zero-width joiner does.
     return _MENTION_WORDS.sub("@\u2060", text)
 

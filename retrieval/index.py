@@ -253,23 +253,25 @@ def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, ac
 
 @numba.njit(cache=True, nogil=True)
 def _rescore(code, term_ptr, post_doc, post_tf, idf, doc_len, avgdl, k1, b, delta, q_terms, q_mult, docs):
-    """Exact float64 scores (without the constant BM25Plus part) and the matched-term bitmask."""
+    """Exact float64 scores (without the constant BM25Plus part) and the summed positive idf of
+    the matched terms."""
     n = len(docs)
     scores = np.zeros(n)
-    masks = np.zeros(n, np.uint64)
+    covered = np.zeros(n)
     for c in range(n):
         d = docs[c]
         s = 0.0
-        mask = np.uint64(0)
+        cov = 0.0
         for qi in range(len(q_terms)):
             t = q_terms[qi]
             p = _find(post_doc, term_ptr[t], term_ptr[t + 1], d)
             if p >= 0:
                 s += q_mult[qi] * _weight(code, idf[t], float(post_tf[p]), float(doc_len[d]), avgdl, k1, b, delta)
-                mask |= np.uint64(1) << np.uint64(qi)
+                if idf[t] > 0:
+                    cov += idf[t]
         scores[c] = s
-        masks[c] = mask
-    return scores, masks
+        covered[c] = cov
+    return scores, covered
 
 
 @numba.njit(cache=True, nogil=True)
@@ -613,7 +615,7 @@ class BM25Index:
                 dtype, length = expected[name]
                 if str(arr.dtype) != dtype or len(arr) != length or arr.ndim != 1:
                     raise IndexLoadError(f"index array {name}.npy does not match the manifest (corrupt index)")
-                arrays[name] = arr
+                arrays[name] = np.asarray(arr)  # still memory-mapped, without np.memmap's slow indexing
             analyzer = Analyzer(language)
         except IndexLoadError:
             raise
@@ -745,21 +747,20 @@ class BM25Index:
         q_terms = np.array([ids[i] for i in order], np.int64)
         q_mult = np.array([mult[i] for i in order], np.float64)
         q_ub = np.array([float(ub[ids[i]]) for i in order], np.float64)
-        q_idf = np.array([float(a["term_idf"][ids[i]]) for i in order], np.float64)
         use_range = since is not None or until is not None
         day_lo = (since - _EPOCH).days if since is not None else _UNDATED + 1
         day_hi = (until - _EPOCH).days if until is not None else np.iinfo(np.int32).max
         wanted = offset + k
-        n_top = max(32, 4 * wanted * per_article)
+        n_top = max(16, 2 * wanted)
         acc, touched = self._buffers()
         while True:
             docs, _, n_touched, exhaustive = _top_candidates(
                 a["term_ptr"], a["post_doc"], a["post_w"], q_terms, q_mult, q_ub, n_top, acc, touched,
                 a["doc_day"], day_lo, day_hi, use_range,
             )
-            exact, masks = _rescore(self._code, a["term_ptr"], a["post_doc"], a["post_tf"], a["term_idf"],
+            exact, covered = _rescore(self._code, a["term_ptr"], a["post_doc"], a["post_tf"], a["term_idf"],
                                     a["doc_len"], self.avgdl, self.k1, self.b, self.delta, q_terms, q_mult, docs)
-            ranked = sorted(range(len(docs)), key=lambda i: (-exact[i], docs[i]))
+            ranked = np.lexsort((docs, -exact)).tolist()
             picked = self._apply_policy(docs, ranked, wanted, per_article)
             if len(picked) >= wanted or len(docs) < n_top or n_top >= self.n_passages:
                 break
@@ -769,35 +770,32 @@ class BM25Index:
         else:
             df = self._df[q_terms] / self.n_passages
             total = max(int(n_touched), int(round(self.n_passages * (1 - float(np.prod(1 - df))))))
-        denom = denom or 1.0
-
-        def coverage(i: int) -> float:
-            mask = int(masks[i])
-            got = sum(q_idf[j] for j in range(len(q_terms)) if mask >> j & 1 and q_idf[j] > 0)
-            return min(1.0, got / denom)
-
-        best = max((coverage(i) for i in ranked[:NO_MATCH_TOP]), default=0.0)
+        coverages = np.minimum(covered / (denom or 1.0), 1.0).tolist()
+        best = max((coverages[i] for i in ranked[:NO_MATCH_TOP]), default=0.0)
         no_match = not ranked or best < threshold
+        pids = a["doc_pid"]
+        doc_article = a["doc_article"]
         hits = [
             Hit(
-                passage_id=int(a["doc_pid"][docs[i]]),
-                article_id=self.article_id(int(a["doc_article"][docs[i]])),
+                passage_id=int(pids[docs[i]]),
+                article_id=self.article_id(int(doc_article[docs[i]])),
                 score=float(exact[i] + base),
-                coverage=coverage(i),
+                coverage=coverages[i],
             )
             for i in picked[offset:wanted]
         ]
         return Ranking(hits=hits, no_match=no_match, terms=names, total=total)
 
     def _apply_policy(self, docs: np.ndarray, ranked: list[int], wanted: int, per_article: int) -> list[int]:
-        doc_article = self._a["doc_article"]
-        art_group = self._a["art_group"]
+        articles = self._a["doc_article"][docs]
+        doc_article = articles.tolist()
+        groups = self._a["art_group"][articles].tolist()
         chosen_article: dict[int, int] = {}  # duplicate group -> the article shown for it
         used: dict[int, int] = {}
         picked: list[int] = []
         for i in ranked:
-            art = int(doc_article[docs[i]])
-            group = int(art_group[art])
+            art = doc_article[i]
+            group = groups[i]
             shown = chosen_article.setdefault(group, art)
             if shown != art:
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -167,8 +168,6 @@ class DiscordStub(UserEvents):
         return [r for r in self.requests if not r.known_route]
 
     def requests_to(self, method: str, path_regex: str) -> list[RecordedRequest]:
-        import re
-
         pattern = re.compile(path_regex)
         return [r for r in self.requests if r.method == method.upper() and pattern.search(r.path)]
 

@@ -27,10 +27,10 @@ class UserEvents:
         reference_message_id: int | None = None,
         embeds: list[dict[str, Any]] | None = None,
         attachments: list[dict[str, Any]] | None = None,
+        guild_id: int | None = None,
     ) -> dict[str, Any]:
         """A user posts ``content`` (MESSAGE_CREATE); the message is stored so replies can reference it."""
-        self.world.channel(channel_id)
-        guild_id = self.world.guild_id_of_channel(channel_id)
+        guild_id = self._guild_of(channel_id, guild_id)
         if guild_id is not None:
             self.world.ensure_member(guild_id, author_id)
         else:
@@ -58,10 +58,11 @@ class UserEvents:
         user_id: int,
         channel_id: int,
         subcommand: str | None = None,
+        guild_id: int | None = None,
         enforce_permissions: bool = True,
     ) -> InteractionRecord:
         """A user runs ``/name [subcommand] options``; option types come from the registered schema."""
-        guild_id = self.world.guild_id_of_channel(channel_id)
+        guild_id = self._guild_of(channel_id, guild_id)
         if guild_id is not None:
             self.world.ensure_member(guild_id, user_id)
         data, schema = command_data(self, name, options or {}, guild_id=guild_id, subcommand=subcommand)
@@ -78,6 +79,13 @@ class UserEvents:
         await self.wait_for_guild_session(guild_id)
         await self.gateway.dispatch("INTERACTION_CREATE", record.payload, guild_id=guild_id)
         return record
+
+    def _guild_of(self: DiscordStub, channel_id: int, guild_id: int | None) -> int | None:
+        self.world.channel(channel_id)
+        actual = self.world.guild_id_of_channel(channel_id)
+        if guild_id is not None and guild_id != actual:
+            raise ValueError(f"channel {channel_id} belongs to guild {actual}, not {guild_id}")
+        return actual
 
     def _check_command_allowed(self: DiscordStub, schema: dict[str, Any], guild_id: int | None, user_id: int) -> None:
         if guild_id is None:
