@@ -120,9 +120,14 @@ class NewsBotMixin:
         if self.settings.public_url:
             from .web import start_web
 
-            self.web_runner = await start_web(self.service, self.settings.web_host, self.settings.web_port,
-                                              status=lambda: {"discord_connected": not self.is_closed()
-                                                              and self.is_ready()})
+            try:
+                self.web_runner = await start_web(
+                    self.service, self.settings.web_host, self.settings.web_port, results=self.settings.results,
+                    status=lambda: {"discord_connected": not self.is_closed() and self.is_ready()})
+            except OSError as exc:
+                raise NewsdeskError(
+                    f"cannot serve the article pages on {self.settings.web_host}:{self.settings.web_port} ({exc}); "
+                    "free the port or set NEWSDESK_WEB_PORT") from exc
 
     async def _watch_corpus_version(self) -> None:
         """Another process may reload the shared database: swap in its index when the version moves."""

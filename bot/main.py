@@ -51,6 +51,9 @@ def run_bot(settings: Settings) -> int:
         print("newsdesk: NEWSDESK_QA_CHANNELS needs the Message Content intent: enable it in the developer portal "
               "(Bot > Privileged Gateway Intents), or leave NEWSDESK_QA_CHANNELS empty", file=sys.stderr)
         return 2
+    except NewsdeskError as exc:
+        print(f"newsdesk: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         pass
     finally:

@@ -157,7 +157,7 @@ def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, ac
     i = 0
     while i < nq:
         if i > 0 and nt >= n_top and rem[0] - rem[i] >= rem[i]:
-            m = min(nt, 65536)
+            m = min(nt, 8192)  # any subset gives a valid lower bound; the first touched are the likeliest
             vals = np.empty(m, np.float32)
             for j in range(m):
                 vals[j] = acc[touched[j]]
@@ -635,8 +635,20 @@ class BM25Index:
         ):
             raise IndexLoadError(f"index at {directory} is inconsistent (corrupt index); rebuild it")
         index = cls(arrays, params, analyzer)
-        _warm_kernels()
+        index._warm()
         return index
+
+    def _warm(self) -> None:
+        """Load the compiled kernels for this index's (read-only, memory-mapped) array types."""
+        _warm_kernels()
+        a = self._a
+        acc, touched = self._buffers()
+        none = np.zeros(0, np.int64)
+        docs, _, _, _ = _top_candidates(a["term_ptr"], a["post_doc"], a["post_w"], none, np.zeros(0), np.zeros(0), 1,
+                                        acc, touched, a["doc_day"], 0, 0, False)
+        _rescore(self._code, a["term_ptr"], a["post_doc"], a["post_tf"], a["term_idf"], a["doc_len"], self.avgdl,
+                 self.k1, self.b, self.delta, none, np.zeros(0), docs)
+        self._term_id("a")
 
     # -- lookups ---------------------------------------------------------------------------
     def _term_id(self, term: str) -> int:
