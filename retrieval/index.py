@@ -47,7 +47,7 @@ DEFAULT_K1 = 0.9
 DEFAULT_B = 0.75
 DEFAULT_INCLUDE_TITLE = True
 # A question is answered only if one of the top passages matches this share of its idf weight.
-DEFAULT_MIN_COVERAGE = 0.5
+DEFAULT_MIN_COVERAGE = 0.35
 # Terms the index has never seen weigh, in the coverage denominator, like a term seen once.
 NO_MATCH_TOP = 5
 MAX_QUERY_TERMS = 64
@@ -179,52 +179,67 @@ def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, ac
     if exhaustive:
         cand = touched[:nt].copy()
     else:
-        # The terms left cannot lift an unseen passage above theta: probe them for the rest only.
+        # The terms left cannot lift an unseen passage above theta: only the passages already seen
+        # can still make the top, so the remaining (long) rows are merely probed for them.
+        vals = np.empty(nt, np.float32)
+        for j in range(nt):
+            vals[j] = acc[touched[j]]
+        theta = max(theta, _kth_largest(vals, n_top))
         count = 0
         for j in range(nt):
-            if acc[touched[j]] + rem[i] >= theta:
+            if vals[j] + rem[i] >= theta:
                 count += 1
         cand = np.empty(count, np.int32)
         count = 0
         for j in range(nt):
-            if acc[touched[j]] + rem[i] >= theta:
+            if vals[j] + rem[i] >= theta:
                 cand[count] = touched[j]
                 count += 1
-        cand.sort()
+        is_sorted = False
         for qi in range(i, nq):
             t = q_terms[qi]
             mult = np.float32(q_mult[qi])
             pos = term_ptr[t]
             end = term_ptr[t + 1]
-            for c in range(len(cand)):
-                d = cand[c]
-                # gallop forward from pos, then binary search
-                step = 1
-                hi = pos
-                while hi < end and post_doc[hi] < d:
-                    pos = hi + 1
-                    hi = pos + step
-                    step <<= 1
-                if hi > end:
-                    hi = end
-                lo = pos
-                while lo < hi:
-                    mid = (lo + hi) >> 1
-                    if post_doc[mid] < d:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                pos = lo
-                if pos < end and post_doc[pos] == d:
-                    acc[d] += post_w[pos] * mult
-            if len(cand) > n_top:
+            if len(cand) * 8 >= end - pos:
+                # a linear pass is cheaper than probing: add to every passage already seen
+                for p in range(pos, end):
+                    d = post_doc[p]
+                    if acc[d] != 0.0:
+                        acc[d] += post_w[p] * mult
+            else:
+                if not is_sorted:
+                    cand.sort()
+                    is_sorted = True
+                for c in range(len(cand)):
+                    d = cand[c]
+                    # gallop forward from pos, then binary search
+                    step = 1
+                    hi = pos
+                    while hi < end and post_doc[hi] < d:
+                        pos = hi + 1
+                        hi = pos + step
+                        step <<= 1
+                    if hi > end:
+                        hi = end
+                    lo = pos
+                    while lo < hi:
+                        mid = (lo + hi) >> 1
+                        if post_doc[mid] < d:
+                            lo = mid + 1
+                        else:
+                            hi = mid
+                    pos = lo
+                    if pos < end and post_doc[pos] == d:
+                        acc[d] += post_w[pos] * mult
+            if qi + 1 < nq and len(cand) > n_top:
                 vals = np.empty(len(cand), np.float32)
                 for c in range(len(cand)):
                     vals[c] = acc[cand[c]]
                 theta = max(theta, _kth_largest(vals, n_top))
                 keep = 0
                 for c in range(len(cand)):
-                    if acc[cand[c]] + rem[qi + 1] >= theta:
+                    if vals[c] + rem[qi + 1] >= theta:
                         cand[keep] = cand[c]
                         keep += 1
                 cand = cand[:keep]
