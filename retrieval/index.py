@@ -46,9 +46,10 @@ DEFAULT_VARIANT = "okapi"
 DEFAULT_K1 = 0.9
 DEFAULT_B = 0.75
 DEFAULT_INCLUDE_TITLE = True
-# A question is answered only if one of the top passages matches this share of its idf weight.
+# A question gets a no-match verdict unless one of its NO_MATCH_TOP best passages matches at least
+# this share of its idf weight; words the index has never seen count in that weight as much as a
+# term found in a single passage (calibrated in bench/RESULTS.md).
 DEFAULT_MIN_COVERAGE = 0.35
-# Terms the index has never seen weigh, in the coverage denominator, like a term seen once.
 NO_MATCH_TOP = 5
 MAX_QUERY_TERMS = 64
 _UNDATED = np.iinfo(np.int32).min
@@ -133,10 +134,46 @@ def _find(post_doc, lo, hi, d):
 
 @numba.njit(cache=True, nogil=True)
 def _kth_largest(values, k):
+    """The k-th largest value (0.0 if there are fewer than k): a size-k min-heap, one comparison
+    for most values (numba's np.partition is several times slower for small k)."""
     n = len(values)
-    if n < k:
+    if n < k or k <= 0:
         return 0.0
-    return np.partition(values, n - k)[n - k]
+    if 8 * k > n:
+        return np.partition(values, n - k)[n - k]
+    heap = values[:k].copy()
+    for start in range(k // 2 - 1, -1, -1):  # heapify
+        i = start
+        while True:
+            left = 2 * i + 1
+            if left >= k:
+                break
+            small = left
+            if left + 1 < k and heap[left + 1] < heap[left]:
+                small = left + 1
+            if heap[small] < heap[i]:
+                heap[i], heap[small] = heap[small], heap[i]
+                i = small
+            else:
+                break
+    for j in range(k, n):
+        x = values[j]
+        if x > heap[0]:
+            heap[0] = x
+            i = 0
+            while True:
+                left = 2 * i + 1
+                if left >= k:
+                    break
+                small = left
+                if left + 1 < k and heap[left + 1] < heap[left]:
+                    small = left + 1
+                if heap[small] < heap[i]:
+                    heap[i], heap[small] = heap[small], heap[i]
+                    i = small
+                else:
+                    break
+    return heap[0]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -144,9 +181,9 @@ def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, ac
                     doc_day, day_lo, day_hi, use_range):
     """Passages that can be among the ``n_top`` best, with their (float32) scores.
 
-    ``q_terms`` are sorted by decreasing upper bound. Returns (docs, scores, n_touched, exhaustive):
-    ``exhaustive`` is True when every posting was visited, making ``n_touched`` the exact number
-    of passages matching at least one term.
+    ``q_terms`` are sorted by decreasing upper bound. Returns (docs, scores, n_touched, n_full):
+    the first ``n_full`` terms had every posting visited and ``n_touched`` passages contain one
+    of them (with ``n_full == len(q_terms)``, the exact number of passages matching the query).
     """
     nq = len(q_terms)
     rem = np.zeros(nq + 1)
@@ -166,17 +203,41 @@ def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, ac
                 break
         t = q_terms[i]
         mult = np.float32(q_mult[i])
-        for p in range(term_ptr[t], term_ptr[t + 1]):
-            d = post_doc[p]
-            if use_range and (doc_day[d] < day_lo or doc_day[d] > day_hi):
-                continue
-            if acc[d] == 0.0:
-                touched[nt] = d
-                nt += 1
-            acc[d] += post_w[p] * mult
+        if use_range:
+            for p in range(term_ptr[t], term_ptr[t + 1]):
+                d = post_doc[p]
+                if doc_day[d] < day_lo or doc_day[d] > day_hi:
+                    continue
+                if acc[d] == 0.0:
+                    touched[nt] = d
+                    nt += 1
+                acc[d] += post_w[p] * mult
+        else:
+            for p in range(term_ptr[t], term_ptr[t + 1]):
+                d = post_doc[p]
+                touched[nt] = d  # branch-free: kept only if first seen (the buffer has a spare slot)
+                nt += acc[d] == 0.0
+                acc[d] += post_w[p] * mult
         i += 1
     exhaustive = i == nq
-    if exhaustive:
+    # when most passages were touched, scanning the dense buffer beats chasing the touched list
+    dense = exhaustive and nt > len(acc) // 8
+    if dense:
+        floor = np.float32(0.0)
+        if nt > 8192:
+            sample = np.empty(8192, np.float32)
+            for c in range(8192):
+                sample[c] = acc[touched[c]]
+            floor = max(floor, np.float32(_kth_largest(sample, n_top)))
+        # one sequential pass; the touched list is not needed any more (the buffer is reset whole)
+        count = 0
+        for d in range(len(acc)):
+            v = acc[d]
+            if v > 0.0 and v >= floor:
+                touched[count] = d
+                count += 1
+        cand = touched[:count].copy()
+    elif exhaustive:
         cand = touched[:nt].copy()
     else:
         # The terms left cannot lift an unseen passage above theta: only the passages already seen
@@ -245,9 +306,22 @@ def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, ac
                 cand = cand[:keep]
     # top n_top of the candidates, best first (ties: lower passage number first)
     m = len(cand)
+    if m > 4 * n_top and m > 8192:
+        # the k-th best of a sample bounds the k-th best of all from below: filter, then select
+        sample = np.empty(8192, np.float32)
+        for c in range(8192):
+            sample[c] = acc[cand[c]]
+        floor = _kth_largest(sample, n_top)
+        keep = 0
+        for c in range(m):
+            if acc[cand[c]] >= floor:
+                cand[keep] = cand[c]
+                keep += 1
+        m = keep
     scores = np.empty(m, np.float32)
     for c in range(m):
         scores[c] = acc[cand[c]]
+    cand = cand[:m]
     if m > n_top:
         cut = _kth_largest(scores, n_top)
         keep = 0
@@ -261,9 +335,12 @@ def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, ac
     order = np.argsort(-scores, kind="mergesort")
     out_docs = cand[order]
     out_scores = scores[order]
-    for j in range(nt):
-        acc[touched[j]] = 0.0
-    return out_docs, out_scores, nt, exhaustive
+    if dense:
+        acc[:] = 0.0
+    else:
+        for j in range(nt):
+            acc[touched[j]] = 0.0
+    return out_docs, out_scores, nt, i
 
 
 @numba.njit(cache=True, nogil=True)
@@ -287,6 +364,17 @@ def _rescore(code, term_ptr, post_doc, post_tf, idf, doc_len, avgdl, k1, b, delt
         scores[c] = s
         covered[c] = cov
     return scores, covered
+
+
+@numba.njit(cache=True, nogil=True)
+def _search_kernel(code, term_ptr, post_doc, post_w, post_tf, idf, doc_len, avgdl, k1, b, delta,
+                   q_terms, q_mult, q_ub, n_top, acc, touched, doc_day, day_lo, day_hi, use_range):
+    """Candidates, their exact scores and covered idf, the touched count and exhaustiveness."""
+    docs, _, nt, n_full = _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, acc,
+                                              touched, doc_day, day_lo, day_hi, use_range)
+    exact, covered = _rescore(code, term_ptr, post_doc, post_tf, idf, doc_len, avgdl, k1, b, delta,
+                              q_terms, q_mult, docs)
+    return docs, exact, covered, nt, n_full
 
 
 @numba.njit(cache=True, nogil=True)
@@ -329,12 +417,13 @@ def _warm_kernels() -> None:
     dl = np.ones(1, np.int32)
     _postings_weights(0, ptr, doc, tf, idf, dl, 1.0, 1.2, 0.75, 0.0, w, ub)
     acc = np.zeros(1, np.float32)
-    touched = np.zeros(1, np.int32)
+    touched = np.zeros(2, np.int32)
     days = np.zeros(1, np.int32)
     qt = np.zeros(1, np.int64)
     qm = np.ones(1)
     _top_candidates(ptr, doc, w, qt, qm, ub, 1, acc, touched, days, 0, 0, False)
     _rescore(0, ptr, doc, tf, idf, dl, 1.0, 1.2, 0.75, 0.0, qt, qm, doc)
+    _search_kernel(0, ptr, doc, w, tf, idf, dl, 1.0, 1.2, 0.75, 0.0, qt, qm, ub, 1, acc, touched, days, 0, 0, False)
     _find_term(np.frombuffer(b"a", np.uint8), ptr, np.frombuffer(b"a", np.uint8))
 
 
@@ -428,6 +517,7 @@ class BM25Index:
         # the idf a term that occurs in a single passage would get; stands in for unknown terms
         self._unknown_idf = float(_idf_table(self.variant, np.array([1]), max(self.n_passages, 2), 0.0)[0])
         self._local = threading.local()
+        self._term_cache: dict[str, int] = {}
         # per-term document frequency, for the match-count estimate
         self._df = np.diff(arrays["term_ptr"])
 
@@ -654,23 +744,29 @@ class BM25Index:
         return index
 
     def _warm(self) -> None:
-        """Load the compiled kernels for this index's (read-only, memory-mapped) array types."""
-        _warm_kernels()
+        """Load the compiled kernels for this index's (read-only, memory-mapped) array types, so
+        the first question is as fast as the others."""
         a = self._a
         acc, touched = self._buffers()
         none = np.zeros(0, np.int64)
-        docs, _, _, _ = _top_candidates(a["term_ptr"], a["post_doc"], a["post_w"], none, np.zeros(0), np.zeros(0), 1,
-                                        acc, touched, a["doc_day"], 0, 0, False)
-        _rescore(self._code, a["term_ptr"], a["post_doc"], a["post_tf"], a["term_idf"], a["doc_len"], self.avgdl,
-                 self.k1, self.b, self.delta, none, np.zeros(0), docs)
+        for use_range in (False, True):
+            _search_kernel(self._code, a["term_ptr"], a["post_doc"], a["post_w"], a["post_tf"], a["term_idf"],
+                           a["doc_len"], self.avgdl, self.k1, self.b, self.delta, none, np.zeros(0), np.zeros(0),
+                           16, acc, touched, a["doc_day"], 0, 0, use_range)
         self._term_id("a")
+        self._term_cache.clear()
 
     # -- lookups ---------------------------------------------------------------------------
     def _term_id(self, term: str) -> int:
-        key = np.frombuffer(term.encode("utf-8"), np.uint8)
-        if not len(key):
-            return -1
-        return int(_find_term(self._a["term_blob"], self._a["term_off"], key))
+        cache = self._term_cache
+        t = cache.get(term)
+        if t is None:
+            key = np.frombuffer(term.encode("utf-8"), np.uint8)
+            t = int(_find_term(self._a["term_blob"], self._a["term_off"], key)) if len(key) else -1
+            if len(cache) >= 200_000:
+                cache.clear()
+            cache[term] = t
+        return t
 
     def idf(self, term: str) -> float:
         """The variant's idf of an analyzed term; 0.0 for terms the index has never seen."""
@@ -691,7 +787,7 @@ class BM25Index:
         acc = getattr(local, "acc", None)
         if acc is None:
             local.acc = acc = np.zeros(self.n_passages, np.float32)
-            local.touched = np.zeros(self.n_passages, np.int32)
+            local.touched = np.zeros(self.n_passages + 1, np.int32)
         return acc, local.touched
 
     # -- scoring ---------------------------------------------------------------------------
@@ -781,22 +877,24 @@ class BM25Index:
         n_top = max(16, 2 * wanted)
         acc, touched = self._buffers()
         while True:
-            docs, _, n_touched, exhaustive = _top_candidates(
-                a["term_ptr"], a["post_doc"], a["post_w"], q_terms, q_mult, q_ub, n_top, acc, touched,
+            docs, exact, covered, n_touched, n_full = _search_kernel(
+                self._code, a["term_ptr"], a["post_doc"], a["post_w"], a["post_tf"], a["term_idf"], a["doc_len"],
+                self.avgdl, self.k1, self.b, self.delta, q_terms, q_mult, q_ub, n_top, acc, touched,
                 a["doc_day"], day_lo, day_hi, use_range,
             )
-            exact, covered = _rescore(self._code, a["term_ptr"], a["post_doc"], a["post_tf"], a["term_idf"],
-                                    a["doc_len"], self.avgdl, self.k1, self.b, self.delta, q_terms, q_mult, docs)
             ranked = np.lexsort((docs, -exact)).tolist()
             picked = self._apply_policy(docs, ranked, wanted, per_article)
             if len(picked) >= wanted or len(docs) < n_top or n_top >= self.n_passages:
                 break
             n_top *= 4
-        if exhaustive:
+        if n_full == len(q_terms):
             total = int(n_touched)
         else:
-            df = self._df[q_terms] / self.n_passages
-            total = max(int(n_touched), int(round(self.n_passages * (1 - float(np.prod(1 - df))))))
+            # the rows only probed were not counted: estimate their union with the counted ones
+            # assuming independence (only questions with many common terms get here)
+            n = self.n_passages
+            missed = (1 - n_touched / n) * float(np.prod(1 - self._df[q_terms[n_full:]] / n))
+            total = max(int(n_touched), int(self._df[q_terms].max()), int(round(n * (1 - missed))))
         coverages = np.minimum(covered / (denom or 1.0), 1.0).tolist()
         best = max((coverages[i] for i in ranked[:NO_MATCH_TOP]), default=0.0)
         no_match = not ranked or best < threshold

@@ -7,6 +7,7 @@ Several processes may share one database: each watches ``corpus_version`` (``ref
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
 import threading
@@ -95,9 +96,11 @@ class Snapshot:
 
 def clean_question(question: str, *, max_chars: int = MAX_QUESTION_CHARS) -> str:
     """Normalize a question and refuse what cannot be searched, with a message saying why."""
-    text = unicodedata.normalize("NFKC", question or "")
-    # Zero-width and other format characters would split words invisibly.
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc") or ch in "\n\t")
+    # Zero-width and other format characters would split words invisibly. They go before normalizing,
+    # so that an accent typed after one still composes with its letter. Lone surrogates (undecodable
+    # bytes on a command line) are not text: the question could not be stored or sent as UTF-8.
+    text = "".join(ch for ch in question or "" if unicodedata.category(ch) not in ("Cf", "Cc", "Cs") or ch in "\n\t")
+    text = unicodedata.normalize("NFKC", text)
     text = " ".join(text.split())
     if not text:
         raise QuestionError("the question is empty: ask something like `who surrounded Manbij in 2016?`")
@@ -145,8 +148,11 @@ class NewsService:
         except Exception as exc:  # missing, stale or damaged: rebuild from the store, never from the files
             log.info("building the search index for corpus version %s (%s)", version, exc)
             index = self._build_index()
-            self._save_index(index, version)
-            index = BM25Index.load(directory)
+            try:
+                self._save_index(index, version)
+                index = BM25Index.load(directory)
+            except StoreError as save_error:  # e.g. a full disk: answer from the index in memory meanwhile
+                log.warning("serving corpus version %s from an index held in memory: %s", version, save_error)
         return self._swap(version, index)
 
     def _swap(self, version: int, index: BM25Index) -> Snapshot:
@@ -168,11 +174,17 @@ class NewsService:
         return BM25Index.build(docs, self.analyzer)
 
     def _save_index(self, index: BM25Index, version: int) -> None:
-        self.index_root.mkdir(parents=True, exist_ok=True)
         directory = self._index_dir(version)
-        if directory.exists():
-            shutil.rmtree(directory)
-        index.save(directory)
+        try:
+            self.index_root.mkdir(parents=True, exist_ok=True)
+            if directory.exists():
+                shutil.rmtree(directory)
+            index.save(directory)
+        except OSError as exc:
+            # numpy reports a short write ("N requested and M written") without an errno: the disk is full.
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT) or (exc.errno is None and "written" in str(exc)):
+                raise StoreError(f"the disk holding the search index {self.index_root} is full") from exc
+            raise StoreError(f"cannot write the search index {directory}: {exc.strerror or exc}") from exc
 
     def _prune_indexes(self, keep: int) -> None:
         if not self.index_root.exists():

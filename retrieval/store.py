@@ -374,23 +374,32 @@ class Store:
         """Log a finished ingest (outside the ingest's transaction, so failed runs are logged too)."""
         columns = ",".join(run)
         marks = ",".join("?" * len(run))
-        try:
-            with self._write_lock:
-                self.db.conn.execute(f"INSERT INTO ingest_runs ({columns}) VALUES ({marks})", list(run.values()))
-                self.db.conn.commit()
-        except sqlite3.Error:
-            pass  # a read-only or full database cannot log the run; the caller reports the failure itself
+        # A read-only or full database cannot log the run; the caller reports the failure itself.
+        with contextlib.suppress(sqlite3.Error):
+            self._write_one(f"INSERT INTO ingest_runs ({columns}) VALUES ({marks})", list(run.values()))
+
+    def _write_one(self, sql: str, params: list) -> None:
+        """One statement in its own transaction. When it fails, the implicit transaction Python opened
+        for it is rolled back: left open, it would make every later ``BEGIN IMMEDIATE`` fail."""
+        with self._write_lock:
+            conn = self.db.conn
+            try:
+                conn.execute(sql, params)
+                conn.commit()
+            except sqlite3.Error:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.rollback()
+                raise
 
     def add_feedback(self, *, guild_id: str | None, channel_id: str | None, user_id: str, question: str,
                      article_ids: list[str], vote: int) -> None:
         try:
-            with self._write_lock:
-                self.db.conn.execute(
-                    "INSERT INTO feedback (created_at, guild_id, channel_id, user_id, question, article_ids, vote)"
-                    " VALUES (?,?,?,?,?,?,?)",
-                    [utcnow_iso(), guild_id, channel_id, user_id, question, json.dumps(article_ids), int(vote)],
-                )
-                self.db.conn.commit()
+            self._write_one(
+                "INSERT INTO feedback (created_at, guild_id, channel_id, user_id, question, article_ids, vote)"
+                " VALUES (?,?,?,?,?,?,?)",
+                [utcnow_iso(), guild_id, channel_id, user_id, question, json.dumps(article_ids), int(vote)],
+            )
         except sqlite3.Error as exc:
             raise StoreError(_describe_sqlite_error(self.path, exc)) from exc
 

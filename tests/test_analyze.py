@@ -48,7 +48,7 @@ def test_term_spans_point_at_words(analyzer):
     text = "Oil prices fell 3% after the U.S.-Iran talks."
     spans = analyzer.term_spans(text)
     assert [t for _, _, t in spans] == analyzer.terms(text)
-    for start, end, term in spans:
+    for start, end, _ in spans:
         assert text[start:end].strip() == text[start:end]
         assert analyzer.terms(text[start:end])  # each span holds a word that analyzes
     assert ("fell", "fell") in {(text[s:e], t) for s, e, t in spans}

@@ -1,0 +1,256 @@
+"""Load the real bot through the local Discord stub with the BBC corpus, and report what members would feel.
+
+    .venv/bin/python bench/load_bot.py [--questions 1000] [--members 50] [--burst 50]
+
+Phases, in one run:
+1. ingest the BBC corpus cold, then again unchanged (reload times);
+2. 100 questions one at a time (reply latency as one member sees it);
+3. N questions from M members in bursts, with no reload running;
+4. the same with a /reload running that re-reads a quarter of the corpus.
+For each: every question answered exactly once, reply latency p50/p99, the longest gap between the bot's
+gateway heartbeats (interval 1 s), the worst event-loop lag inside the bot, and peak memory (RSS).
+
+The bot runs in its own thread and event loop; the stub and the simulated members run in the main loop, so the
+bot's loop is measured alone. Nothing leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import asyncio
+import json
+import random
+import resource
+import statistics
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bot.client import build_bot  # noqa: E402
+from retrieval.service import NewsService  # noqa: E402
+from tests.bot_harness import GENERAL, GUILD, MANAGER, QA, TOKEN, build_world, settings_for  # noqa: E402
+from tests.discord_stub import DiscordStub  # noqa: E402
+
+BBC_TAR = REPO.parent / "shared" / "corpora" / "bbc" / "bbc-fulltext.tar.gz"
+MEMBER_BASE = 1_600_000_000_000_000_000
+
+
+class BotThread:
+    """The newsdesk bot on its own event loop in a thread."""
+
+    def __init__(self, service: NewsService, settings) -> None:
+        self.service, self.settings = service, settings
+        self.bot = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="bot", daemon=True)
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self.loop = asyncio.get_running_loop()
+            self.bot = build_bot(self.settings, self.service, guild_ready_timeout=0.05)
+            task = asyncio.create_task(self.bot.start(TOKEN))
+            while not self.bot.is_ready():
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.01)
+            self.ready.set()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+        asyncio.run(main())
+
+    async def start(self) -> None:
+        self.thread.start()
+        if not await asyncio.to_thread(self.ready.wait, 30):
+            raise RuntimeError("the bot did not connect to the stub")
+
+    def reset_lag(self) -> None:
+        self.bot.loop_lag_max = 0.0
+
+    async def stop(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # the bot's loop ends as close() finishes
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.bot.close(), self.loop))
+        await asyncio.to_thread(self.thread.join, 10)
+
+
+def questions_from(service: NewsService, n: int, seed: int = 7) -> list[str]:
+    """Member-like questions: article titles and phrases from their passages, a few with no answer."""
+    rng = random.Random(seed)
+    rows = service.store._query("SELECT a.title, p.text FROM passages p JOIN articles a ON a.content_hash = "
+                                "p.text_hash ORDER BY p.id")
+    out = []
+    for _ in range(n):
+        title, text = rng.choice(rows)
+        kind = rng.random()
+        if kind < 0.4:
+            out.append(f"what happened with {title.lower()}?")
+        elif kind < 0.95:
+            words = text.split()
+            start = rng.randrange(max(1, len(words) - 8))
+            out.append("who " + " ".join(words[start:start + rng.randint(4, 8)]) + "?")
+        else:
+            out.append(rng.choice(["xyzzy plugh", "zorblax quantum fnord", "qwertyuiop asdf"]))
+    return out
+
+
+async def ask_all(stub: DiscordStub, questions: list[str], members: int, burst: int) -> dict:
+    """Send questions in bursts of ``burst`` (round-robin over members); wait for every reply."""
+    sent: dict[str, float] = {}
+    for start in range(0, len(questions), burst):
+        batch = questions[start:start + burst]
+        messages = await asyncio.gather(*(
+            stub.send_message(QA, MEMBER_BASE + (start + i) % members, q) for i, q in enumerate(batch)))
+        now = time.monotonic()
+        for message in messages:
+            sent[message["id"]] = now
+        await asyncio.sleep(0.2)
+    bot_id = str(stub.bot_user_id)
+
+    def replies() -> dict[str, list[float]]:
+        found: dict[str, list[float]] = {}
+        for request in stub.requests:
+            body = request.json if isinstance(request.json, dict) else {}
+            ref = str((body.get("message_reference") or {}).get("message_id"))
+            if request.method == "POST" and ref in sent:
+                found.setdefault(ref, []).append(request.at)
+        return found
+
+    deadline = time.monotonic() + 300
+    while len(replies()) < len(sent) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    got = replies()
+    latencies = sorted((min(times) - sent[mid]) * 1000 for mid, times in got.items())
+    own = [m for m in stub.messages(QA) if m["author"]["id"] == bot_id]
+    return {
+        "questions": len(sent),
+        "answered": len(got),
+        "answered_more_than_once": sum(1 for t in got.values() if len(t) > 1),
+        "bot_messages": len(own),
+        "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1) if latencies else None,
+        "max_ms": round(latencies[-1], 1) if latencies else None,
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (bot, stub and members together), in MB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def heartbeat_gap(stub: DiscordStub, since: float) -> float:
+    beats = [t for t in stub.heartbeats.get(0, []) if t >= since]
+    gaps = [b - a for a, b in zip(beats, beats[1:], strict=False)]
+    return round(max(gaps), 3) if gaps else float("nan")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--questions", type=int, default=1000)
+    parser.add_argument("--members", type=int, default=50)
+    parser.add_argument("--burst", type=int, default=50)
+    parser.add_argument("--sequential", type=int, default=100)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    report: dict = {}
+
+    def phase(text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+    work = Path(tempfile.mkdtemp(prefix="newsdesk-load-"))
+    with tarfile.open(BBC_TAR) as tar:
+        tar.extractall(work, filter="data")
+    corpus = work / "bbc"
+    service = NewsService(work / "newsdesk.db", corpus)
+    phase("ingesting the BBC corpus")
+    started = time.perf_counter()
+    cold = service.reload()
+    report["reload_cold_s"] = round(time.perf_counter() - started, 2)
+    started = time.perf_counter()
+    unchanged = service.reload()
+    report["reload_unchanged_s"] = round(time.perf_counter() - started, 3)
+    report["corpus"] = {"articles": cold.added, "unchanged_second_time": unchanged.unchanged,
+                        "passages": service.store.counts()["passages"]}
+
+    monkeypatch = pytest.MonkeyPatch()
+    stub = DiscordStub()
+    await stub.start()
+    stub.install(monkeypatch)
+    build_world(stub)
+    for i in range(args.members):
+        stub.add_member(GUILD, MEMBER_BASE + i, name=f"member{i}")
+    settings = settings_for(service, cooldown=0, results=3)
+    bot = BotThread(service, settings)
+    phase("starting the bot")
+    await bot.start()
+    phase("questions one at a time")
+    await asyncio.sleep(2.5)  # a few heartbeats at rest
+
+    qs = questions_from(service, args.sequential + 2 * args.questions)
+    # 1. one at a time
+    one: list[float] = []
+    for q in qs[: args.sequential]:
+        message = await stub.send_message(QA, MEMBER_BASE, q)
+        t0 = time.monotonic()
+        while True:
+            hits = [r.at for r in stub.requests if r.method == "POST" and isinstance(r.json, dict)
+                    and str((r.json.get("message_reference") or {}).get("message_id")) == message["id"]]
+            if hits:
+                one.append((hits[0] - t0) * 1000)
+                break
+            await asyncio.sleep(0.002)
+    one.sort()
+    report["sequential"] = {"questions": len(one), "p50_ms": round(statistics.median(one), 1),
+                            "p99_ms": round(one[int(len(one) * 0.99) - 1], 1)}
+
+    phase("bursts")
+    bot.reset_lag()
+    since = time.monotonic()
+    burst = await ask_all(stub, qs[args.sequential: args.sequential + args.questions], args.members, args.burst)
+    burst["longest_heartbeat_gap_s"] = heartbeat_gap(stub, since)
+    burst["worst_loop_lag_ms"] = round(bot.bot.loop_lag_max * 1000, 1)
+    burst["peak_rss_mb"] = peak_rss_mb()
+    report["burst"] = burst
+
+    phase("bursts during a reload")
+    # 3. bursts while a /reload re-reads a quarter of the corpus
+    files = sorted(corpus.rglob("*.txt"))
+    for path in files[::4]:
+        path.write_text(path.read_text(encoding="utf-8", errors="replace") + "\n\nUpdated.", encoding="utf-8")
+    bot.reset_lag()
+    since = time.monotonic()
+    reload_record = await stub.invoke_command("reload", {}, user_id=MANAGER, channel_id=GENERAL)
+    reload_started = time.monotonic()
+    during = await ask_all(stub, qs[args.sequential + args.questions:], args.members, args.burst)
+
+    def reload_text() -> str:
+        message = reload_record.original or {}
+        return message.get("content") or ""
+
+    while "Reload done" not in reload_text() and "failed" not in reload_text():
+        await asyncio.sleep(0.1)
+    during["reload_s_seen_by_admin"] = round(time.monotonic() - reload_started, 2)
+    during["reload_summary"] = reload_text().splitlines()[0]
+    during["longest_heartbeat_gap_s"] = heartbeat_gap(stub, since)
+    during["worst_loop_lag_ms"] = round(bot.bot.loop_lag_max * 1000, 1)
+    during["peak_rss_mb"] = peak_rss_mb()
+    report["burst_during_reload"] = during
+    print(json.dumps(report, indent=2), flush=True)
+    await bot.stop()
+    await stub.close()
+    monkeypatch.undo()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,113 @@
+"""Several bot processes on one database, and the token kept out of every log line.
+
+Each process is the real ``newsdesk run`` in a subprocess, connected to the local Discord stub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+from retrieval.service import NewsService
+from tests.bot_harness import corpus_file, embed_text, shown
+from tests.conftest import REPO
+from tests.discord_stub import DiscordStub
+
+SECRET = "NEWSDESK-SECRET-TOKEN-0123456789abcdefXYZ"
+GUILD_A = 290_000_000_000 << 22  # shard 0 of 2
+GUILD_B = 290_000_000_001 << 22  # shard 1 of 2
+CHANNEL_A = 1_300_000_000_000_000_011
+CHANNEL_B = 1_300_000_000_000_000_012
+OWNER = 1_400_000_000_000_000_010
+READER = 1_400_000_000_000_000_011
+
+
+@pytest.fixture
+async def stub():
+    async with DiscordStub(token=SECRET, shard_count=2) as running:
+        running.add_guild(GUILD_A, name="A", owner_id=OWNER)
+        running.add_guild(GUILD_B, name="B", owner_id=OWNER)
+        running.add_channel(GUILD_A, CHANNEL_A)
+        running.add_channel(GUILD_B, CHANNEL_B)
+        running.add_member(GUILD_A, READER, name="reader")
+        running.add_member(GUILD_B, READER, name="reader")
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def bot_process(stub: DiscordStub, env: dict, log_path):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSDESK_", "DISCORD_"))}
+    full_env.update({"NEWSDESK_LOG_LEVEL": "DEBUG", "NEWSDESK_COOLDOWN": "0", "NEWSDESK_WATCH_EVERY": "1"})
+    full_env.update(env)
+    log = open(log_path, "w")  # noqa: SIM115 (closed below)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(REPO / "tests" / "stub_process.py"), stub.base_url, stub.gateway_url + "/", "run",
+        cwd=log_path.parent, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        log.close()
+
+
+async def ask(stub, channel, question):
+    message = await stub.send_message(channel, READER, question, mentions_bot=True)
+
+    def reply():
+        return [m for m in stub.messages(channel)
+                if (m.get("message_reference") or {}).get("message_id") == message["id"]]
+
+    return (await stub.wait_for(reply, timeout=20))[0]
+
+
+async def test_two_shard_processes_answer_their_guilds_and_follow_a_reload(stub, tmp_path, sample_corpus):
+    db = tmp_path / "n.db"
+    service = NewsService(db, sample_corpus)
+    service.reload()
+    service.close()
+    common = {"DISCORD_TOKEN": SECRET, "NEWSDESK_DB": str(db), "NEWSDESK_CORPUS_DIR": str(sample_corpus),
+              "NEWSDESK_SHARD_COUNT": "2", "NEWSDESK_ADMIN_USERS": str(READER)}
+    async with bot_process(stub, {**common, "NEWSDESK_SHARD_IDS": "0"}, tmp_path / "shard0.log"), \
+            bot_process(stub, {**common, "NEWSDESK_SHARD_IDS": "1"}, tmp_path / "shard1.log"):
+        await stub.wait_for(lambda: {i["shard_id"] for i in stub.gateway.identifies} == {0, 1}, timeout=30)
+        assert "3.2 million" in shown(embed_text(await ask(stub, CHANNEL_A, "library repairs cost")))
+        assert "3.2 million" in shown(embed_text(await ask(stub, CHANNEL_B, "library repairs cost")))
+
+        corpus_file(sample_corpus, "local/ferry.txt", "Night Ferry Returns",
+                    "The night ferry to Port Ellen returns on Friday after a winter without sailings.")
+        reload = await stub.invoke_command("reload", {}, user_id=READER, channel_id=CHANNEL_A,
+                                           enforce_permissions=False)
+        await stub.wait_for(lambda: "Reload done" in ((reload.original or {}).get("content") or ""), timeout=30)
+        # The process of shard 1 did not run the reload; it watches the corpus version in the database.
+        for _ in range(20):
+            answer = shown(embed_text(await ask(stub, CHANNEL_B, "when does the night ferry return?")))
+            if "Night Ferry Returns" in answer:
+                break
+            await asyncio.sleep(0.5)
+        assert "Night Ferry Returns" in answer
+    logs = (tmp_path / "shard0.log").read_text() + (tmp_path / "shard1.log").read_text()
+    assert "picked up corpus version" in (tmp_path / "shard1.log").read_text()
+    assert SECRET not in logs
+    assert "Sending IDENTIFY" in logs or "Shard ID" in logs or "shard" in logs.lower()
+
+
+async def test_a_refused_token_fails_with_one_line_and_never_shows_the_token(tmp_path, sample_corpus):
+    async with DiscordStub(token="a-different-token-0123456789abcdef") as stub:
+        env = {"DISCORD_TOKEN": SECRET, "NEWSDESK_DB": str(tmp_path / "n.db"),
+               "NEWSDESK_CORPUS_DIR": str(sample_corpus)}
+        async with bot_process(stub, env, tmp_path / "bad.log") as process:
+            code = await asyncio.wait_for(process.wait(), 60)
+    output = (tmp_path / "bad.log").read_text()
+    assert code == 2
+    assert "Discord refused the token in DISCORD_TOKEN" in output
+    assert SECRET not in output and "Traceback" not in output
