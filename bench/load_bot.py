@@ -17,8 +17,8 @@ bot's loop is measured alone. Nothing leaves 127.0.0.1.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import asyncio
+import contextlib
 import json
 import random
 import resource

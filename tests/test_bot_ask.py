@@ -13,7 +13,6 @@ from tests.bot_harness import (
     READER,
     build_world,
     button_ids,
-    callback_text,
     corpus_file,
     embed_text,
     running_bot,

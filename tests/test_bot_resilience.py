@@ -1,0 +1,60 @@
+"""Rate limits and a dropped gateway: every answer still arrives exactly once."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from retrieval.service import NewsService
+from tests.bot_harness import GENERAL, READER, build_world, embed_text, running_bot, shown
+from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+async def bot(discord_stub, tmp_path, sample_corpus):  # noqa: F811
+    service = NewsService(tmp_path / "n.db", sample_corpus)
+    service.reload()
+    build_world(discord_stub)
+    async with running_bot(discord_stub, service) as running:
+        yield running
+    service.close()
+
+
+def replies_to(stub, message_id):
+    return [r for r in stub.requests if r.method == "POST" and r.status == 200 and isinstance(r.json, dict)
+            and str((r.json.get("message_reference") or {}).get("message_id")) == str(message_id)]
+
+
+async def test_rate_limited_replies_arrive_once_after_the_wait(discord_stub, bot):  # noqa: F811
+    discord_stub.rate_limit("POST", r"/channels/\d+/messages$", times=2, retry_after=0.6)
+    started = time.monotonic()
+    questions = [await discord_stub.send_message(GENERAL, READER, q, mentions_bot=True)
+                 for q in ("library repairs cost", "comet discovered", "rail strike pay")]
+    await discord_stub.wait_for(lambda: all(replies_to(discord_stub, q["id"]) for q in questions), timeout=15)
+    assert all(len(replies_to(discord_stub, q["id"])) == 1 for q in questions)
+    limited = [r for r in discord_stub.requests if r.status == 429]
+    assert len(limited) == 2
+    first_ok = min(r.at for q in questions for r in replies_to(discord_stub, q["id"]))
+    assert first_ok - started >= 0.55
+
+
+async def test_rate_limited_interaction_follow_up_still_answers(discord_stub, bot):  # noqa: F811
+    discord_stub.rate_limit("PATCH", r"/webhooks/\d+/[^/]+/messages/@original", times=1, retry_after=0.4)
+    record = await discord_stub.invoke_command("ask", {"question": "wind farm homes"}, user_id=READER,
+                                               channel_id=GENERAL)
+    await record.wait_done(timeout=10)
+    assert "Harbour Wind Farm" in shown(embed_text(record.original))
+    assert any(r.status == 429 for r in discord_stub.requests)
+
+
+async def test_a_dropped_gateway_resumes_and_answers_once(discord_stub, bot):  # noqa: F811
+    before = await discord_stub.send_message(GENERAL, READER, "comet", mentions_bot=True)
+    await discord_stub.wait_for(lambda: replies_to(discord_stub, before["id"]), timeout=10)
+    await discord_stub.drop_gateway(code=4000)
+    assert len(discord_stub.gateway.resumes) == 1
+    after = await discord_stub.send_message(GENERAL, READER, "library repairs cost", mentions_bot=True)
+    await discord_stub.wait_for(lambda: replies_to(discord_stub, after["id"]), timeout=10)
+    assert len(replies_to(discord_stub, after["id"])) == 1
+    assert len(replies_to(discord_stub, before["id"])) == 1
+    assert len(discord_stub.gateway.identifies) == 1  # resumed, not a new session
