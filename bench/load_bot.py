@@ -64,10 +64,8 @@ class BotThread:
                     task.result()
                 await asyncio.sleep(0.01)
             self.ready.set()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
 
         asyncio.run(main())
 
