@@ -124,6 +124,7 @@ class NewsService:
         self.db_path = Path(db_path)
         self.corpus_dir = Path(corpus_dir)
         self.store = Store(self.db_path)
+        self._db_identity = self._file_identity()
         self.analyzer = Analyzer(language)
         self.max_article_bytes = max_article_bytes
         self.links = links or LinkPolicy()
@@ -198,7 +199,18 @@ class NewsService:
                 shutil.rmtree(self._index_dir(version), ignore_errors=True)
 
     def refresh_if_changed(self) -> bool:
-        """Pick up a reload made by another process. True when a new snapshot was swapped in."""
+        """Pick up a reload made by another process. True when a new snapshot was swapped in.
+
+        A database file replaced by a copy renamed into place (how readers on other machines receive a
+        new corpus) is reopened first."""
+        if not self._reload_lock.locked() and self._db_file_replaced():
+            try:
+                replacement = Store(self.db_path, create=False)
+            except StoreError as exc:
+                log.warning("the database file was replaced but cannot be opened yet: %s", exc)
+                return False
+            old, self.store, self._db_identity = self.store, replacement, self._file_identity()
+            old.close()
         try:
             version = self.store.corpus_version()
         except StoreError:
@@ -210,6 +222,17 @@ class NewsService:
             return False  # this process is reloading; it swaps when done
         self.open()
         return True
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            st = self.db_path.stat()
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def _db_file_replaced(self) -> bool:
+        identity = self._file_identity()
+        return identity is not None and identity != self._db_identity
 
     # -- reload --------------------------------------------------------------------------------
     @property
