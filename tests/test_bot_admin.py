@@ -211,3 +211,20 @@ async def test_feedback_lists_disliked_answers_for_admins_only(discord_stub, bot
     assert "Only admins" in final_text(refused)
     text = final_text(await run(discord_stub, "feedback", user=MANAGER))
     assert "what about the comet" in text and "1× `briefs/comet`" in text
+
+
+async def test_scheduled_reload_picks_up_changes_and_about_shows_failures(discord_stub, service):  # noqa: F811
+    build_world(discord_stub)
+    version = service.snapshot.version
+    async with running_bot(discord_stub, service, reload_every=1):
+        corpus_file(service.corpus_dir, "local/new-bridge.txt", "New Bridge Opens", "The bridge over the Lark opened.")
+        await discord_stub.wait_for(lambda: service.snapshot.version == version + 1, timeout=10)
+        answer = await run(discord_stub, "ask", {"question": "bridge over the Lark"})
+        assert "New Bridge Opens" in shown(embed_text(answer.original))
+
+        service.store.db.conn.execute("PRAGMA query_only = 1")
+        corpus_file(service.corpus_dir, "local/another.txt", "Another Story", "Something else happened.")
+        await discord_stub.wait_for(lambda: service.last_reload and not service.last_reload["ok"], timeout=10)
+        text = final_text(await run(discord_stub, "about"))
+        assert "Last reload failed" in text and "read-only" in text
+        assert service.snapshot.version == version + 1

@@ -44,6 +44,10 @@ class InfoCog(commands.Cog):
             if run.get("error"):
                 text += f"\nError: {run['error']}"
             embed.add_field(name="Last reload", value=escape(clip(text, 1000)), inline=False)
+        last_reload = stats["last_reload"]
+        if last_reload and not last_reload["ok"]:
+            embed.add_field(name="Last reload failed", inline=False,
+                            value=escape(clip(f"{last_reload['error']}. The previous corpus is still answering.", 1000)))
         if stats["reloading"]:
             embed.add_field(name="Now", value="A reload is running.", inline=False)
         embed.add_field(name="Uptime", value=uptime_text(time.time() - self.bot.service.started_at))
