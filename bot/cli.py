@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import sys
 from pathlib import Path
 
 from retrieval.errors import NewsdeskError, QuestionError
 
 from .config import ConfigError, Settings, load_settings
+from .logs import setup_logging
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -52,10 +51,8 @@ def _progress_bar(enabled: bool):
     bar = tqdm(total=0, unit="file", desc="ingest", leave=False, file=sys.stderr)
 
     def update(done: int, total: int) -> None:
-        if bar.total != total:
-            bar.total = total
-        bar.n = done
-        bar.refresh() if done == total or done % 50 == 0 else None
+        bar.total = total
+        bar.update(done - bar.n)
 
     return update, bar.close
 
@@ -247,9 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"newsdesk: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(level=os.environ.get("NEWSDESK_LOG_LEVEL", "WARNING").upper()
-                        if args.command != "run" else settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Commands print their own results; only warnings go to the log, unless the bot runs.
+    setup_logging(settings.log_level if args.command == "run" else "WARNING",
+                  secrets=[settings.token] if settings.token else [])
     if args.command == "run" and args.db:
         settings = _with_db(settings, args.db)
     try:

@@ -177,7 +177,7 @@ def _kth_largest(values, k):
 
 
 @numba.njit(cache=True, nogil=True)
-def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, acc, touched,
+def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, acc, touched, fresh,
                     doc_day, day_lo, day_hi, use_range):
     """Passages that can be among the ``n_top`` best, with their (float32) scores.
 
@@ -213,11 +213,18 @@ def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, ac
                     nt += 1
                 acc[d] += post_w[p] * mult
         else:
-            for p in range(term_ptr[t], term_ptr[t + 1]):
-                d = post_doc[p]
-                touched[nt] = d  # branch-free: kept only if first seen (the buffer has a spare slot)
-                nt += acc[d] == 0.0
-                acc[d] += post_w[p] * mult
+            # Two passes: the random-access one has no dependency between postings (so the cache
+            # misses overlap); the compaction of first-seen passages then runs at sequential speed.
+            start = term_ptr[t]
+            length = term_ptr[t + 1] - start
+            for j in range(length):
+                d = post_doc[start + j]
+                old = acc[d]
+                acc[d] = old + post_w[start + j] * mult
+                fresh[j] = old == 0.0
+            for j in range(length):
+                touched[nt] = post_doc[start + j]  # the buffer has a spare slot
+                nt += fresh[j]
         i += 1
     exhaustive = i == nq
     # when most passages were touched, scanning the dense buffer beats chasing the touched list
@@ -262,7 +269,7 @@ def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, ac
             mult = np.float32(q_mult[qi])
             pos = term_ptr[t]
             end = term_ptr[t + 1]
-            if len(cand) * 8 >= end - pos:
+            if len(cand) * 64 >= end - pos:
                 # a linear pass is cheaper than probing: add to every passage already seen
                 for p in range(pos, end):
                     d = post_doc[p]
@@ -368,10 +375,10 @@ def _rescore(code, term_ptr, post_doc, post_tf, idf, doc_len, avgdl, k1, b, delt
 
 @numba.njit(cache=True, nogil=True)
 def _search_kernel(code, term_ptr, post_doc, post_w, post_tf, idf, doc_len, avgdl, k1, b, delta,
-                   q_terms, q_mult, q_ub, n_top, acc, touched, doc_day, day_lo, day_hi, use_range):
+                   q_terms, q_mult, q_ub, n_top, acc, touched, fresh, doc_day, day_lo, day_hi, use_range):
     """Candidates, their exact scores and covered idf, the touched count and exhaustiveness."""
     docs, _, nt, n_full = _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, acc,
-                                              touched, doc_day, day_lo, day_hi, use_range)
+                                          touched, fresh, doc_day, day_lo, day_hi, use_range)
     exact, covered = _rescore(code, term_ptr, post_doc, post_tf, idf, doc_len, avgdl, k1, b, delta,
                               q_terms, q_mult, docs)
     return docs, exact, covered, nt, n_full
@@ -421,9 +428,11 @@ def _warm_kernels() -> None:
     days = np.zeros(1, np.int32)
     qt = np.zeros(1, np.int64)
     qm = np.ones(1)
-    _top_candidates(ptr, doc, w, qt, qm, ub, 1, acc, touched, days, 0, 0, False)
+    fresh = np.zeros(1, np.uint8)
+    _top_candidates(ptr, doc, w, qt, qm, ub, 1, acc, touched, fresh, days, 0, 0, False)
     _rescore(0, ptr, doc, tf, idf, dl, 1.0, 1.2, 0.75, 0.0, qt, qm, doc)
-    _search_kernel(0, ptr, doc, w, tf, idf, dl, 1.0, 1.2, 0.75, 0.0, qt, qm, ub, 1, acc, touched, days, 0, 0, False)
+    _search_kernel(0, ptr, doc, w, tf, idf, dl, 1.0, 1.2, 0.75, 0.0, qt, qm, ub, 1, acc, touched, fresh, days, 0, 0,
+                   False)
     _find_term(np.frombuffer(b"a", np.uint8), ptr, np.frombuffer(b"a", np.uint8))
 
 
@@ -747,12 +756,12 @@ class BM25Index:
         """Load the compiled kernels for this index's (read-only, memory-mapped) array types, so
         the first question is as fast as the others."""
         a = self._a
-        acc, touched = self._buffers()
+        acc, touched, fresh = self._buffers()
         none = np.zeros(0, np.int64)
         for use_range in (False, True):
             _search_kernel(self._code, a["term_ptr"], a["post_doc"], a["post_w"], a["post_tf"], a["term_idf"],
                            a["doc_len"], self.avgdl, self.k1, self.b, self.delta, none, np.zeros(0), np.zeros(0),
-                           16, acc, touched, a["doc_day"], 0, 0, use_range)
+                           16, acc, touched, fresh, a["doc_day"], 0, 0, use_range)
         self._term_id("a")
         self._term_cache.clear()
 
@@ -782,13 +791,15 @@ class BM25Index:
         off = self._a["art_off"].tolist()
         return {blob[off[i] : off[i + 1]].decode("utf-8") for i in range(self.n_articles)}
 
-    def _buffers(self) -> tuple[np.ndarray, np.ndarray]:
+    def _buffers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """This thread's scratch buffers: scores, touched passages, first-seen flags."""
         local = self._local
         acc = getattr(local, "acc", None)
         if acc is None:
             local.acc = acc = np.zeros(self.n_passages, np.float32)
             local.touched = np.zeros(self.n_passages + 1, np.int32)
-        return acc, local.touched
+            local.fresh = np.zeros(self.n_passages, np.uint8)
+        return acc, local.touched, local.fresh
 
     # -- scoring ---------------------------------------------------------------------------
     def score_all(self, terms: list[str]) -> np.ndarray:
@@ -875,11 +886,11 @@ class BM25Index:
         day_hi = (until - _EPOCH).days if until is not None else np.iinfo(np.int32).max
         wanted = offset + k
         n_top = max(16, 2 * wanted)
-        acc, touched = self._buffers()
+        acc, touched, fresh = self._buffers()
         while True:
             docs, exact, covered, n_touched, n_full = _search_kernel(
                 self._code, a["term_ptr"], a["post_doc"], a["post_w"], a["post_tf"], a["term_idf"], a["doc_len"],
-                self.avgdl, self.k1, self.b, self.delta, q_terms, q_mult, q_ub, n_top, acc, touched,
+                self.avgdl, self.k1, self.b, self.delta, q_terms, q_mult, q_ub, n_top, acc, touched, fresh,
                 a["doc_day"], day_lo, day_hi, use_range,
             )
             ranked = np.lexsort((docs, -exact)).tolist()

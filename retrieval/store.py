@@ -22,7 +22,6 @@ import contextlib
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -422,12 +421,3 @@ class Store:
         ]
         return latest, worst
 
-
-def wait_for_version(store: Store, version: int, timeout: float = 5.0) -> bool:
-    """Poll until the store's corpus version reaches ``version`` (used by tests and watchers)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if store.corpus_version() >= version:
-            return True
-        time.sleep(0.05)
-    return False
