@@ -186,14 +186,21 @@ def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, ac
     of them (with ``n_full == len(q_terms)``, the exact number of passages matching the query).
     """
     nq = len(q_terms)
+    n = len(acc)
     rem = np.zeros(nq + 1)
+    postings = 0
     for i in range(nq - 1, -1, -1):
         rem[i] = rem[i + 1] + q_ub[i] * q_mult[i]
-    nt = 0
+        postings += term_ptr[q_terms[i] + 1] - term_ptr[q_terms[i]]
+    # Heavy questions (rows covering a good part of the index): keeping a list of the passages
+    # touched costs more than one sequential scan of the score buffer at the end.
+    heavy = postings > n // 3
+    nt = 0  # passages touched; in heavy mode only a sample of them (from the rarest rows)
     theta = 0.0
     i = 0
     while i < nq:
-        if i > 0 and nt >= n_top and rem[0] - rem[i] >= rem[i]:
+        # (heavy questions visit every row: probing long rows for many contenders costs more)
+        if not heavy and i > 0 and nt >= n_top and rem[0] - rem[i] >= rem[i]:
             m = min(nt, 8192)  # any subset gives a valid lower bound; the first touched are the likeliest
             vals = np.empty(m, np.float32)
             for j in range(m):
@@ -203,8 +210,30 @@ def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, ac
                 break
         t = q_terms[i]
         mult = np.float32(q_mult[i])
-        if use_range:
-            for p in range(term_ptr[t], term_ptr[t + 1]):
+        start = term_ptr[t]
+        end = term_ptr[t + 1]
+        if heavy:
+            cap = min(8192, n)
+            if nt < cap:  # sample the rarest rows' passages: the likeliest best, for a score floor
+                for p in range(start, end):
+                    if nt == cap:
+                        break
+                    d = post_doc[p]
+                    if use_range and (doc_day[d] < day_lo or doc_day[d] > day_hi):
+                        continue
+                    touched[nt] = d
+                    nt += 1
+            if use_range:
+                for p in range(start, end):
+                    d = post_doc[p]
+                    if doc_day[d] < day_lo or doc_day[d] > day_hi:
+                        continue
+                    acc[d] += post_w[p] * mult
+            else:
+                for p in range(start, end):
+                    acc[post_doc[p]] += post_w[p] * mult
+        elif use_range:
+            for p in range(start, end):
                 d = post_doc[p]
                 if doc_day[d] < day_lo or doc_day[d] > day_hi:
                     continue
@@ -215,8 +244,7 @@ def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, ac
         else:
             # Two passes: the random-access one has no dependency between postings (so the cache
             # misses overlap); the compaction of first-seen passages then runs at sequential speed.
-            start = term_ptr[t]
-            length = term_ptr[t + 1] - start
+            length = end - start
             for j in range(length):
                 d = post_doc[start + j]
                 old = acc[d]
@@ -227,23 +255,29 @@ def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, ac
                 nt += fresh[j]
         i += 1
     exhaustive = i == nq
-    # when most passages were touched, scanning the dense buffer beats chasing the touched list
-    dense = exhaustive and nt > len(acc) // 8
-    if dense:
-        floor = np.float32(0.0)
-        if nt > 8192:
-            sample = np.empty(8192, np.float32)
-            for c in range(8192):
-                sample[c] = acc[touched[c]]
-            floor = max(floor, np.float32(_kth_largest(sample, n_top)))
-        # one sequential pass; the touched list is not needed any more (the buffer is reset whole)
+    if heavy:
+        # one sequential pass over the buffer: count the passages touched, keep the contenders
+        if exhaustive:
+            floor = np.float32(0.0)
+            distinct = np.unique(touched[:nt])  # a lower bound needs each passage once
+            if len(distinct) >= n_top:
+                sample = np.empty(len(distinct), np.float32)
+                for c in range(len(distinct)):
+                    sample[c] = acc[distinct[c]]
+                floor = np.float32(_kth_largest(sample, n_top))
+        else:
+            floor = np.float32(theta - rem[i])
+        floor = max(floor, np.float32(1e-30))
+        matched = 0
+        for d in range(n):  # vectorizes
+            matched += acc[d] > 0.0
         count = 0
-        for d in range(len(acc)):
-            v = acc[d]
-            if v > 0.0 and v >= floor:
+        for d in range(n):  # with a good floor the branch is almost never taken
+            if acc[d] >= floor:
                 touched[count] = d
                 count += 1
         cand = touched[:count].copy()
+        nt = matched
     elif exhaustive:
         cand = touched[:nt].copy()
     else:
@@ -263,6 +297,7 @@ def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, ac
             if vals[j] + rem[i] >= theta:
                 cand[count] = touched[j]
                 count += 1
+    if not exhaustive:
         is_sorted = False
         for qi in range(i, nq):
             t = q_terms[qi]
@@ -342,7 +377,7 @@ def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, ac
     order = np.argsort(-scores, kind="mergesort")
     out_docs = cand[order]
     out_scores = scores[order]
-    if dense:
+    if heavy:
         acc[:] = 0.0
     else:
         for j in range(nt):

@@ -99,7 +99,9 @@ def clean_question(question: str, *, max_chars: int = MAX_QUESTION_CHARS) -> str
     # Zero-width and other format characters would split words invisibly. They go before normalizing,
     # so that an accent typed after one still composes with its letter. Lone surrogates (undecodable
     # bytes on a command line) are not text: the question could not be stored or sent as UTF-8.
-    text = "".join(ch for ch in question or "" if unicodedata.category(ch) not in ("Cf", "Cc", "Cs") or ch in "\n\t")
+    # A zero-width space separates words (it is how some scripts and editors mark a word break).
+    text = (question or "").replace("\u200b", " ")
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc", "Cs") or ch in "\n\t")
     text = unicodedata.normalize("NFKC", text)
     text = " ".join(text.split())
     if not text:

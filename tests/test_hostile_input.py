@@ -141,7 +141,7 @@ def test_questions_of_only_invisible_characters_are_empty(news, question):
 @pytest.mark.parametrize(
     ("hostile", "plain"),
     [
-        ("who\u200bsurrounded Manbij", "whosurrounded Manbij"),
+        ("who\u200bsurrounded Manbij", "who surrounded Manbij"),  # a zero-width space still separates words
         ("who surrounded\u200d Man\u00adbij\u2060?", "who surrounded Manbij?"),
         ("\u202ewho surrounded Manbij\u202c", "who surrounded Manbij"),
         ("who\x00 surrounded\x00 Manbij", "who surrounded Manbij"),
@@ -151,8 +151,8 @@ def test_questions_of_only_invisible_characters_are_empty(news, question):
     ],
 )
 def test_invisible_characters_are_removed_before_searching(news, hostile, plain):
-    """Format characters are dropped, not turned into spaces: ``who\\u200bsurrounded`` is asked as
-    ``whosurrounded``, the word the person sees on screen, and gets the cleaned question's answer."""
+    """Format characters are dropped (a zero-width space counts as a space), and the answer is the
+    cleaned question's."""
     answer = news.search(hostile)
     assert answer.question == plain
     assert signature(answer) == signature(news.search(plain))
