@@ -191,8 +191,8 @@ class AskCog(commands.Cog):
         if earlier:
             context = earlier[-FOLLOW_UP_CONTEXT_CHARS:]
             question = f"{context} {text}"[-self.bot.settings.max_question:]
-        async with message.channel.typing():
-            answer = await self.search(question)
+        # No typing indicator: answers take milliseconds, and it would double the REST calls under load.
+        answer = await self.search(question)
         answer.question = text if not earlier else f"{text} (following up on: {earlier[:80]})"
         view = AnswerView(self, asker_id=message.author.id, question=question, answer=answer, private=False,
                           guild_id=message.guild.id if message.guild else None, channel_id=message.channel.id)
