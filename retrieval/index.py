@@ -448,29 +448,6 @@ def _find_term(blob, offsets, key):
     return -1
 
 
-def _warm_kernels() -> None:
-    """Compile (or load from the on-disk cache) every kernel so the first question is fast."""
-    ptr = np.array([0, 1], np.int64)
-    doc = np.array([0], np.int32)
-    tf = np.array([1], np.uint16)
-    w = np.zeros(1, np.float32)
-    idf = np.ones(1)
-    ub = np.zeros(1)
-    dl = np.ones(1, np.int32)
-    _postings_weights(0, ptr, doc, tf, idf, dl, 1.0, 1.2, 0.75, 0.0, w, ub)
-    acc = np.zeros(1, np.float32)
-    touched = np.zeros(2, np.int32)
-    days = np.zeros(1, np.int32)
-    qt = np.zeros(1, np.int64)
-    qm = np.ones(1)
-    fresh = np.zeros(1, np.uint8)
-    _top_candidates(ptr, doc, w, qt, qm, ub, 1, acc, touched, fresh, days, 0, 0, False)
-    _rescore(0, ptr, doc, tf, idf, dl, 1.0, 1.2, 0.75, 0.0, qt, qm, doc)
-    _search_kernel(0, ptr, doc, w, tf, idf, dl, 1.0, 1.2, 0.75, 0.0, qt, qm, ub, 1, acc, touched, fresh, days, 0, 0,
-                   False)
-    _find_term(np.frombuffer(b"a", np.uint8), ptr, np.frombuffer(b"a", np.uint8))
-
-
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
