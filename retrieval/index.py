@@ -504,6 +504,25 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
+def _monotonic_from_zero(offsets: np.ndarray, end: int) -> bool:
+    return len(offsets) > 0 and int(offsets[0]) == 0 and int(offsets[-1]) == end and bool(
+        np.all(np.diff(offsets) >= 0))
+
+
+def _values_in_range(arrays: dict[str, np.ndarray], n: int) -> bool:
+    """Every number the search kernels use as an index points inside its array (one pass each)."""
+    post_doc, doc_article, art_group = arrays["post_doc"], arrays["doc_article"], arrays["art_group"]
+    n_articles = len(art_group)
+    return (
+        _monotonic_from_zero(arrays["term_ptr"], len(post_doc))
+        and _monotonic_from_zero(arrays["term_off"], len(arrays["term_blob"]))
+        and _monotonic_from_zero(arrays["art_off"], len(arrays["art_blob"]))
+        and (len(post_doc) == 0 or (int(post_doc.min()) >= 0 and int(post_doc.max()) < n))
+        and (n == 0 or (int(doc_article.min()) >= 0 and int(doc_article.max()) < n_articles))
+        and (n_articles == 0 or (int(art_group.min()) >= 0 and int(art_group.max()) < n_articles))
+    )
+
+
 _ARRAYS = (
     "term_ptr", "term_idf", "term_ub", "term_blob", "term_off",
     "post_doc", "post_w", "post_tf",
@@ -760,6 +779,9 @@ class BM25Index:
             or (len(arrays["term_ptr"]) and int(arrays["term_ptr"][-1]) != len(arrays["post_doc"]))
         ):
             raise IndexLoadError(f"index at {directory} is inconsistent (corrupt index); rebuild it")
+        if not _values_in_range(arrays, n):
+            # The kernels index with these numbers unchecked: a damaged file must never reach them.
+            raise IndexLoadError(f"index at {directory} holds out-of-range numbers (corrupt index); rebuild it")
         index = cls(arrays, params, analyzer)
         index._warm()
         return index

@@ -417,9 +417,6 @@ def test_damaged_index_is_rebuilt_from_the_store(service, damage):
     assert (folder / "manifest.json").is_file()  # rebuilt on disk, so the next start loads it
 
 
-@pytest.mark.xfail(strict=True, reason="BM25Index.load checks the arrays' shapes but not their values: "
-                   "document numbers out of range crash the process (SIGSEGV in the search kernel) "
-                   "instead of the index being rebuilt")
 def test_index_with_out_of_range_numbers_is_rebuilt_not_a_crash(service):
     folder = service.index_root / f"v{service.snapshot.version}"
     service.close()
