@@ -132,6 +132,22 @@ def _find(post_doc, lo, hi, d):
     return -1
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sift_down(heap, i, k):
+    """Restore the min-heap property below position i of heap[:k]."""
+    while True:
+        left = 2 * i + 1
+        if left >= k:
+            return
+        small = left
+        if left + 1 < k and heap[left + 1] < heap[left]:
+            small = left + 1
+        if heap[small] >= heap[i]:
+            return
+        heap[i], heap[small] = heap[small], heap[i]
+        i = small
+
+
 @numba.njit(cache=True, nogil=True)
 def _kth_largest(values, k):
     """The k-th largest value (0.0 if there are fewer than k): a size-k min-heap, one comparison
@@ -143,36 +159,12 @@ def _kth_largest(values, k):
         return np.partition(values, n - k)[n - k]
     heap = values[:k].copy()
     for start in range(k // 2 - 1, -1, -1):  # heapify
-        i = start
-        while True:
-            left = 2 * i + 1
-            if left >= k:
-                break
-            small = left
-            if left + 1 < k and heap[left + 1] < heap[left]:
-                small = left + 1
-            if heap[small] < heap[i]:
-                heap[i], heap[small] = heap[small], heap[i]
-                i = small
-            else:
-                break
+        _sift_down(heap, start, k)
     for j in range(k, n):
         x = values[j]
         if x > heap[0]:
             heap[0] = x
-            i = 0
-            while True:
-                left = 2 * i + 1
-                if left >= k:
-                    break
-                small = left
-                if left + 1 < k and heap[left + 1] < heap[left]:
-                    small = left + 1
-                if heap[small] < heap[i]:
-                    heap[i], heap[small] = heap[small], heap[i]
-                    i = small
-                else:
-                    break
+            _sift_down(heap, 0, k)
     return heap[0]
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture for every test)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SEED = SHARED / "corpora" / "seed" / "000_7259aed06ac303ba.txt"
@@ -48,3 +50,13 @@ def service(tmp_path, sample_corpus):
     svc.reload()
     yield svc
     svc.close()
+
+
+@pytest.fixture
+async def bot(discord_stub, service):  # noqa: F811
+    """The newsdesk bot, connected to the local Discord stub, over ``service``."""
+    from tests.bot_harness import build_world, running_bot
+
+    build_world(discord_stub)
+    async with running_bot(discord_stub, service) as running:
+        yield running

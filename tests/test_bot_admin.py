@@ -10,7 +10,6 @@ import pytest
 
 import retrieval.ingest
 import retrieval.service
-from retrieval.service import NewsService
 from tests.bot_harness import (
     EPHEMERAL,
     GENERAL,
@@ -27,21 +26,6 @@ from tests.bot_harness import (
     shown,
 )
 from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture)
-
-
-@pytest.fixture
-def service(tmp_path, sample_corpus):
-    svc = NewsService(tmp_path / "n.db", sample_corpus)
-    svc.reload()
-    yield svc
-    svc.close()
-
-
-@pytest.fixture
-async def bot(discord_stub, service):  # noqa: F811
-    build_world(discord_stub)
-    async with running_bot(discord_stub, service) as running:
-        yield running
 
 
 async def run(stub, name, options=None, *, user=READER, enforce=True, timeout=15.0):

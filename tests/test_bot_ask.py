@@ -35,13 +35,6 @@ def service(tmp_path, sample_corpus):
     svc.close()
 
 
-@pytest.fixture
-async def bot(discord_stub, service):  # noqa: F811
-    build_world(discord_stub)
-    async with running_bot(discord_stub, service) as running:
-        yield running
-
-
 def bot_replies_to(stub, channel_id, message_id):
     return [m for m in stub.messages(channel_id)
             if (m.get("message_reference") or {}).get("message_id") == str(message_id)]

@@ -160,10 +160,8 @@ class AskCog(commands.Cog):
             earlier = self.bot.answers.question_for(message.reference.message_id)
             if earlier:
                 return earlier
-        channel = message.channel
-        if isinstance(channel, discord.Thread) and channel.owner_id == self.bot.user.id:
-            return self.bot.answers.question_for(channel.id)
-        return None
+        # A thread started from one of our answers has that answer's id: every message in it follows up.
+        return self.bot.answers.question_for(message.channel.id)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -200,6 +198,8 @@ class AskCog(commands.Cog):
         if sent is not None:
             view.message = sent
             self.bot.answers.remember(sent.id, question)
+            if earlier and self.bot.answers.question_for(message.channel.id):
+                self.bot.answers.remember(message.channel.id, question)  # the thread follows the conversation
 
     async def _reply(self, message: discord.Message, reply: Reply, *, view: discord.ui.View | None = None,
                      delete_after: float | None = None) -> discord.Message | None:
