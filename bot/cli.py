@@ -104,7 +104,8 @@ def _print_answer(answer, *, color: bool) -> None:
     for n, result in enumerate(answer.results, 1):
         date = (result.published or "undated")[:10]
         print(f"{n}. {result.title} ({date})")
-        print(f"   \u201c{_bold_spans(result.excerpt.text, result.excerpt.spans, on, off)}\u201d")
+        flat = result.excerpt.text.replace("\n", " ")  # same length, so the spans still fit
+        print(f"   \u201c{_bold_spans(flat, result.excerpt.spans, on, off)}\u201d")
         print(f"   {result.url or 'source: ' + result.article_id}")
     print(f"  ({answer.took_ms:.1f} ms)")
 
