@@ -131,8 +131,8 @@ def render_answer(answer: Answer, *, page_size: int, excerpt_chars: int = 300) -
     embed = discord.Embed(title=escaped_clip(answer.question, EMBED_TITLE_LIMIT),
                           description="\n\n".join(blocks)[:EMBED_DESCRIPTION_LIMIT], colour=ACCENT)
     shown_to = answer.offset + len(answer.results)
-    total = max(answer.total, shown_to)
-    embed.set_footer(text=clip(f"Results {answer.offset + 1}-{shown_to} of {total} · {answer.took_ms:.0f} ms",
+    more = " · ▶ for more" if answer.has_more else ""
+    embed.set_footer(text=clip(f"Results {answer.offset + 1}-{shown_to}{more} · {answer.took_ms:.0f} ms",
                                EMBED_FOOTER_LIMIT))
     return Reply(embeds=[embed])
 

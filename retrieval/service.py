@@ -62,8 +62,9 @@ class Answer:
     took_ms: float
     no_match: bool
     results: list[Result] = field(default_factory=list)
-    total: int = 0
+    total: int = 0  # passages that matched at least one term (estimated on large corpora)
     offset: int = 0
+    has_more: bool = False  # another page of results exists
 
     def to_json(self) -> dict:
         return {
@@ -290,7 +291,11 @@ class NewsService:
         text = clean_question(question, max_chars=self.max_question_chars)
         index = self.snapshot.index  # loaded outside the timing: the first question after start pays it once
         started = time.perf_counter()
-        ranking = index.search(text, k=k, offset=offset, since=since, until=until, per_article=per_article)
+        # One hit more than asked for says exactly whether another page exists (``total`` is an estimate
+        # when the index skips postings).
+        ranking = index.search(text, k=k + 1, offset=offset, since=since, until=until, per_article=per_article)
+        has_more = len(ranking.hits) > k
+        ranking.hits = ranking.hits[:k]
         results: list[Result] = []
         if ranking.hits:
             passages = self.store.passages_by_id(h.passage_id for h in ranking.hits)
@@ -309,7 +314,7 @@ class NewsService:
                 ))
         took_ms = (time.perf_counter() - started) * 1000
         return Answer(question=text, took_ms=took_ms, no_match=ranking.no_match or not results, results=results,
-                      total=ranking.total, offset=offset)
+                      total=ranking.total, offset=offset, has_more=has_more and bool(results))
 
     def article_url(self, article: StoredArticle, ordinal: int | None = None) -> str | None:
         return self.links.url_for(article_id=article.id, url=article.url, source=article.source,

@@ -114,7 +114,7 @@ async def test_more_pages_for_the_asker_and_refuses_others(discord_stub, bot):  
                                                user_id=READER, channel_id=GENERAL)
     await record.wait_done(timeout=10)
     message = record.original
-    assert "Results 1-2 of" in embed_text(message)
+    assert "Results 1-2 · ▶ for more" in embed_text(message)
     more = button_ids(message)["More"]
 
     stranger = await discord_stub.click_button(message, more, user_id=OTHER_READER)
@@ -122,12 +122,16 @@ async def test_more_pages_for_the_asker_and_refuses_others(discord_stub, bot):  
     assert stranger.callbacks[0]["type"] == 4
     assert stranger.callbacks[0]["data"]["flags"] & EPHEMERAL
     assert "Only the person who asked" in stranger.callbacks[0]["data"]["content"]
-    assert "Results 1-2 of" in embed_text(discord_stub.message(int(message["id"])))
+    assert "Results 1-2 · ▶" in embed_text(discord_stub.message(int(message["id"])))
 
     click = await discord_stub.click_button(message, more, user_id=READER)
     await click.wait_done()
     assert click.callbacks[0]["type"] == 7  # the answer itself is edited in place
     await discord_stub.wait_for(lambda: "Results 3-" in embed_text(discord_stub.message(int(message["id"]))))
+    last_page = discord_stub.message(int(message["id"]))
+    buttons = {b.get("label"): b for row in last_page["components"] for b in row["components"]}
+    assert buttons["More"].get("disabled") is ("▶ for more" not in embed_text(last_page))
+    assert buttons["Back"].get("disabled") is not True
 
 
 async def test_no_good_match_is_said_plainly(discord_stub, bot):  # noqa: F811

@@ -79,8 +79,12 @@ def test_no_match_is_said_plainly():
 
 def test_footer_counts_results_for_paging():
     reply = render_answer(Answer(question="q", took_ms=2, no_match=False, results=[result(n=3), result(n=4)],
-                                 total=9, offset=3), page_size=2)
-    assert reply.embeds[0].footer.text.startswith("Results 4-5 of 9")
+                                 total=9, offset=3, has_more=True), page_size=2)
+    assert reply.embeds[0].footer.text.startswith("Results 4-5 · ▶ for more")
+    last = render_answer(Answer(question="q", took_ms=2, no_match=False, results=[result(n=5)], offset=5),
+                         page_size=2)
+    assert last.embeds[0].footer.text.startswith("Results 6-6 · ")
+    assert "more" not in last.embeds[0].footer.text
     assert "**4. [Title]" in reply.embeds[0].description
 
 

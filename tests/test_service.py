@@ -34,3 +34,15 @@ def test_a_reader_picks_up_a_database_copied_into_place(tmp_path, sample_corpus)
     assert answer.results[0].title == "Night Ferry Returns"
     assert reader.snapshot.version == writer.snapshot.version
     assert reader.refresh_if_changed() is False
+
+
+def test_pages_say_exactly_whether_more_results_exist(service):
+    first = service.search("pounds council million", k=2)
+    assert len(first.results) == 2 and first.has_more
+    pages = [first]
+    while pages[-1].has_more:
+        pages.append(service.search("pounds council million", k=2, offset=pages[-1].offset + 2))
+    assert not pages[-1].has_more and pages[-1].results
+    seen = [(r.article_id, r.ordinal) for page in pages for r in page.results]
+    assert len(seen) == len(set(seen))
+    assert service.search("pounds council million", k=2, offset=len(seen)).results == []

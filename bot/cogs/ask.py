@@ -51,8 +51,7 @@ class AnswerView(OwnedView):
 
     def _update_buttons(self) -> None:
         self.back.disabled = self.answer.offset == 0
-        shown = self.answer.offset + len(self.answer.results)
-        self.more.disabled = shown >= self.answer.total or len(self.answer.results) < self.page_size
+        self.more.disabled = not self.answer.has_more
         if self.answer.no_match:
             for item in (self.back, self.more, self.helpful, self.unhelpful, self.share):
                 item.disabled = True
