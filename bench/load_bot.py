@@ -28,6 +28,7 @@ import tarfile
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -47,8 +48,8 @@ MEMBER_BASE = 1_600_000_000_000_000_000
 class BotThread:
     """The newsdesk bot on its own event loop in a thread."""
 
-    def __init__(self, service: NewsService, settings) -> None:
-        self.service, self.settings = service, settings
+    def __init__(self, service: NewsService, settings, search_threads: int | None = None) -> None:
+        self.service, self.settings, self.search_threads = service, settings, search_threads
         self.bot = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.ready = threading.Event()
@@ -58,6 +59,8 @@ class BotThread:
         async def main() -> None:
             self.loop = asyncio.get_running_loop()
             self.bot = build_bot(self.settings, self.service, guild_ready_timeout=0.05)
+            if self.search_threads:
+                self.bot.search_pool = ThreadPoolExecutor(self.search_threads, thread_name_prefix="newsdesk-search")
             task = asyncio.create_task(self.bot.start(TOKEN))
             while not self.bot.is_ready():
                 if task.done():
@@ -159,7 +162,8 @@ async def main() -> None:
     parser.add_argument("--members", type=int, default=50)
     parser.add_argument("--burst", type=int, default=50)
     parser.add_argument("--sequential", type=int, default=100)
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--search-threads", type=int, default=None,
+                        help="threads answering questions (default: the bot's own choice, one per core)")
     args = parser.parse_args()
     report: dict = {}
 
@@ -189,7 +193,8 @@ async def main() -> None:
     for i in range(args.members):
         stub.add_member(GUILD, MEMBER_BASE + i, name=f"member{i}")
     settings = settings_for(service, cooldown=0, results=3)
-    bot = BotThread(service, settings)
+    bot = BotThread(service, settings, args.search_threads)
+    report["search_threads"] = args.search_threads or "bot default"
     phase("starting the bot")
     await bot.start()
     phase("questions one at a time")

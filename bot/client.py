@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import discord
 from discord import app_commands
@@ -99,6 +102,10 @@ class NewsBotMixin:
     def _init_newsdesk(self, settings: Settings, service: NewsService) -> None:
         self.settings = settings
         self.service = service
+        # Questions run here, off the event loop. As many threads as cores: more would only queue on the
+        # interpreter lock and stretch the event loop's turns (measured in bench/load_bot.py).
+        self.search_pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
+                                              thread_name_prefix="newsdesk-search")
         self.answers = AnswerMemory()
         self.web_runner = None
         self.loop_lag_max = 0.0  # worst event-loop lag seen, in seconds (shown in /about)
@@ -146,10 +153,15 @@ class NewsBotMixin:
             lag = time.perf_counter() - started - interval
             self.loop_lag_max = max(self.loop_lag_max, lag)
 
+    async def run_search(self, func, /, *args, **kwargs):
+        """Run a retrieval call in the search threads and wait for it without blocking the loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.search_pool, partial(func, *args, **kwargs))
+
     async def close(self) -> None:
         if self.web_runner is not None:
             await self.web_runner.cleanup()
         await super().close()  # type: ignore[misc]
+        self.search_pool.shutdown(wait=False, cancel_futures=True)
 
 
 def build_bot(settings: Settings, service: NewsService, **overrides) -> commands.Bot:

@@ -123,7 +123,7 @@ class AskCog(commands.Cog):
 
     async def search(self, question: str, *, offset: int = 0) -> Answer:
         """The retriever runs in a worker thread, so the event loop (and the heartbeat) never waits."""
-        return await asyncio.to_thread(self.bot.service.search, question, k=self.bot.settings.results, offset=offset)
+        return await self.bot.run_search(self.bot.service.search, question, k=self.bot.settings.results, offset=offset)
 
     def _check_question(self, question: str) -> str:
         return clean_question(question, max_chars=self.bot.settings.max_question)

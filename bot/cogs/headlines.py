@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -77,7 +76,7 @@ class HeadlinesCog(commands.Cog):
 
     async def fetch(self, count: int, offset: int, query: str | None, since: str | None, until: str | None):
         """One page of headlines, and whether there are more after it."""
-        rows = await asyncio.to_thread(self.bot.service.headlines, count + 1, offset=offset, query=query,
+        rows = await self.bot.run_search(self.bot.service.headlines, count + 1, offset=offset, query=query,
                                        since=since, until=until)
         return rows[:count], len(rows) > count
 
