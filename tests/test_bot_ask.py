@@ -220,3 +220,13 @@ async def test_no_message_the_bot_sends_can_ping(discord_stub, bot):  # noqa: F8
     for message in created:
         assert not message.get("mention_everyone") and not message.get("mentions") and not message.get(
             "mention_roles")
+
+
+async def test_a_picture_without_text_in_a_qa_channel_gets_no_reply(discord_stub, bot):  # noqa: F811
+    picture = await discord_stub.send_message(QA, READER, "", attachments=[
+        {"id": "1", "filename": "cat.png", "size": 10, "url": "https://cdn.example/cat.png",
+         "proxy_url": "https://cdn.example/cat.png"}])
+    too_long = await discord_stub.send_message(QA, READER, "why " * 200)
+    reply = await wait_reply(discord_stub, QA, too_long)
+    assert "the limit is 500" in embed_text(reply)
+    assert bot_replies_to(discord_stub, QA, picture["id"]) == []

@@ -176,7 +176,8 @@ class AskCog(commands.Cog):
         try:
             text = self._check_question(text)
         except QuestionError as exc:
-            if not (message.content or "").strip() or not in_qa_channel or mentioned:
+            # In a Q&A channel a message with no text (a picture, a sticker) is not a question to refuse.
+            if mentioned or (message.content or "").strip():
                 await self._reply(message, Reply(content=f"{sentence(str(exc))}\n{HELP_TEXT}"))
             return
         wait = self.cooldown.retry_after(message.author.id)
