@@ -382,7 +382,24 @@ def main(argv=None):
     table = render(rows, args)
     print(table)
     if args.out:
-        args.out.write_text(table, encoding="utf-8")
+        write_table(args.out, table)
+
+
+def write_table(path: Path, table: str) -> None:
+    """Replace the results table in ``path`` (the rest of RESULTS.md is prose kept by hand), or write it."""
+    if not path.exists():
+        path.write_text(table, encoding="utf-8")
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith("| size | engine")), None)
+    if start is None:
+        path.write_text("".join(lines) + "\n" + table, encoding="utf-8")
+        return
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    new_rows = [line for line in table.splitlines(keepends=True) if line.startswith("|")]
+    path.write_text("".join(lines[:start] + new_rows + lines[end:]), encoding="utf-8")
 
 
 def tune(analyzer):
