@@ -7,6 +7,7 @@ its reason. Unchanged files are skipped by their SHA-256. The same text under tw
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import time
@@ -97,8 +98,6 @@ def scan_corpus(corpus_dir: Path) -> list[tuple[str, Path]]:
 
 
 def _fingerprint(article: Article) -> tuple:
-    import json
-
     related = json.dumps(
         [{"id": r.id, "title": r.title, "published": r.published} for r in article.related], ensure_ascii=False
     )
@@ -222,8 +221,6 @@ def ingest_folder(
 
 def _run_row(summary: IngestSummary, started_at: str, trigger: str, corpus_dir: Path, status: str,
              error: str | None) -> dict:
-    import json
-
     return {
         "started_at": started_at,
         "finished_at": utcnow_iso(),
