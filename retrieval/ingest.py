@@ -19,7 +19,7 @@ from .errors import CorpusError
 from .models import Article, Refusal
 from .parse import parse_file
 from .passages import split_passages
-from .store import Store, utcnow_iso
+from .store import Store, related_json, utcnow_iso
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +98,9 @@ def scan_corpus(corpus_dir: Path) -> list[tuple[str, Path]]:
 
 
 def _fingerprint(article: Article) -> tuple:
-    related = json.dumps(
-        [{"id": r.id, "title": r.title, "published": r.published} for r in article.related], ensure_ascii=False
-    )
-    return (article.title, article.published, article.url, article.category, article.content_hash, related,
-            article.source)
+    """The fields whose change makes an article "changed", in ``Store.article_fingerprints`` order."""
+    return (article.title, article.published, article.url, article.category, article.content_hash,
+            related_json(article), article.source)
 
 
 def ingest_folder(

@@ -61,6 +61,12 @@ class PassageRow:
     text: str
 
 
+def related_json(article: Article) -> str:
+    """How an article's related items are stored (and compared between ingests)."""
+    return json.dumps([{"id": r.id, "title": r.title, "published": r.published} for r in article.related],
+                      ensure_ascii=False)
+
+
 def _describe_sqlite_error(path: Path, exc: Exception) -> str:
     text = str(exc)
     if "locked" in text or "busy" in text:
@@ -312,9 +318,7 @@ class Store:
 
     @staticmethod
     def put_article(conn: sqlite3.Connection, article: Article, *, now: str, new: bool) -> None:
-        related = json.dumps(
-            [{"id": r.id, "title": r.title, "published": r.published} for r in article.related], ensure_ascii=False
-        )
+        related = related_json(article)
         if new:
             conn.execute(
                 "INSERT INTO articles (id, title, published, url, source, category, content_hash, related,"
