@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
@@ -21,6 +21,8 @@ from .config import Settings
 from .tasks import spawn
 
 log = logging.getLogger(__name__)
+
+LAG_WINDOW = 5.0  # seconds of event-loop lag history that /healthz reports on
 
 COGS = ("bot.cogs.ask", "bot.cogs.headlines", "bot.cogs.admin", "bot.cogs.info")
 
@@ -108,7 +110,8 @@ class NewsBotMixin:
                                               thread_name_prefix="newsdesk-search")
         self.answers = AnswerMemory()
         self.web_runner = None
-        self.loop_lag_max = 0.0  # worst event-loop lag seen, in seconds (shown in /about)
+        self.loop_lag_max = 0.0  # worst event-loop lag seen, in seconds
+        self.loop_lag_recent: deque[tuple[float, float]] = deque(maxlen=64)
 
     async def setup_hook(self) -> None:  # called by discord.py once, before connecting
         for cog in COGS:
@@ -130,7 +133,7 @@ class NewsBotMixin:
             try:
                 self.web_runner = await start_web(
                     self.service, self.settings.web_host, self.settings.web_port, results=self.settings.results,
-                    status=lambda: {"discord_connected": not self.is_closed() and self.is_ready()})
+                    status=self.health)
             except OSError as exc:
                 raise NewsdeskError(
                     f"cannot serve the article pages on {self.settings.web_host}:{self.settings.web_port} ({exc}); "
@@ -147,11 +150,23 @@ class NewsBotMixin:
                 log.exception("could not load the new corpus version; still serving the previous one")
 
     async def _watch_loop_lag(self, interval: float = 0.25) -> None:
+        """How late the event loop wakes a sleeper: the time other work held it (shown in /healthz)."""
         while not self.is_closed():
             started = time.perf_counter()
             await asyncio.sleep(interval)
             lag = time.perf_counter() - started - interval
             self.loop_lag_max = max(self.loop_lag_max, lag)
+            self.loop_lag_recent.append((time.monotonic(), lag))
+
+    def health(self) -> dict:
+        """What /healthz adds when the article pages run inside the bot."""
+        now = time.monotonic()
+        recent = max((lag for at, lag in self.loop_lag_recent if now - at <= LAG_WINDOW), default=0.0)
+        return {
+            "discord_connected": not self.is_closed() and self.is_ready(),
+            "event_loop_lag_ms": {"worst": round(self.loop_lag_max * 1000, 1),
+                                  f"last_{LAG_WINDOW:.0f}s": round(recent * 1000, 1)},
+        }
 
     async def run_search(self, func, /, *args, **kwargs):
         """Run a retrieval call in the search threads and wait for it without blocking the loop."""
