@@ -1,6 +1,6 @@
 """Load the real bot through the local Discord stub with the BBC corpus, and report what members would feel.
 
-    .venv/bin/python bench/load_bot.py [--questions 1000] [--members 50] [--burst 50]
+    .venv/bin/python bench/load_bot.py [--bot-process] [--questions 1000] [--members 50] [--burst 50]
 
 Phases, in one run:
 1. ingest the BBC corpus cold, then again unchanged (reload times);
@@ -10,8 +10,9 @@ Phases, in one run:
 For each: every question answered exactly once, reply latency p50/p99, the longest gap between the bot's
 gateway heartbeats (interval 1 s), the worst event-loop lag inside the bot, and peak memory (RSS).
 
-The bot runs in its own thread and event loop; the stub and the simulated members run in the main loop, so the
-bot's loop is measured alone. Nothing leaves 127.0.0.1.
+By default the bot runs on its own event loop in a thread of this process, beside the stub and the simulated
+members (they share the interpreter lock: pessimistic); with --bot-process it is the unmodified `newsdesk run`
+in its own process, and its event-loop lag is read from its /healthz. Nothing leaves 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import resource
+import socket
 import statistics
 import sys
 import tarfile
@@ -31,6 +34,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,10 +84,89 @@ class BotThread:
     def reset_lag(self) -> None:
         self.bot.loop_lag_max = 0.0
 
+    async def worst_lag_ms(self) -> float:
+        return round(self.bot.loop_lag_max * 1000, 1)
+
+    def peak_rss_mb(self) -> float:
+        """Peak resident memory of this process (bot, stub and members together), in MB."""
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
     async def stop(self) -> None:
         with contextlib.suppress(asyncio.CancelledError):  # the bot's loop ends as close() finishes
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.bot.close(), self.loop))
         await asyncio.to_thread(self.thread.join, 10)
+
+
+class BotProcess:
+    """The unmodified ``newsdesk run`` in its own process (pointed at the stub by tests/stub_process.py).
+
+    Its event-loop lag is read from its own /healthz, polled twice a second."""
+
+    TOKEN = "newsdesk-load-bench-token-0123456789"
+
+    def __init__(self, stub: DiscordStub, service: NewsService, work: Path) -> None:
+        self.stub, self.service, self.work = stub, service, work
+        self.port = free_port()
+        self.lag_max_ms = 0.0
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        env = {**os.environ, "DISCORD_TOKEN": self.TOKEN, "NEWSDESK_DB": str(self.service.db_path),
+               "NEWSDESK_CORPUS_DIR": str(self.service.corpus_dir), "NEWSDESK_QA_CHANNELS": str(QA),
+               "NEWSDESK_COOLDOWN": "0", "NEWSDESK_RESULTS": "3", "NEWSDESK_ADMIN_USERS": str(MANAGER),
+               "NEWSDESK_PUBLIC_URL": f"http://127.0.0.1:{self.port}", "NEWSDESK_WEB_PORT": str(self.port),
+               "NEWSDESK_LOG_LEVEL": "WARNING"}
+        self.log = open(self.work / "bot.log", "w")  # noqa: SIM115 (closed in stop)
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(REPO / "tests" / "stub_process.py"), self.stub.base_url, self.stub.gateway_url + "/",
+            "run", env=env, cwd=self.work, stdout=self.log, stderr=asyncio.subprocess.STDOUT)
+        self.http = aiohttp.ClientSession()
+        deadline = time.monotonic() + 90
+        while not (await self._health()).get("discord_connected"):
+            if self.proc.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the bot process did not connect; see {self.work / 'bot.log'}")
+            await asyncio.sleep(0.2)
+        self._poller = asyncio.create_task(self._poll())
+
+    async def _health(self) -> dict:
+        try:
+            async with self.http.get(f"http://127.0.0.1:{self.port}/healthz") as response:
+                return await response.json()
+        except (aiohttp.ClientError, ValueError):
+            return {}
+
+    async def _poll(self) -> None:
+        while True:
+            lag = (await self._health()).get("event_loop_lag_ms", {}).get("last_5s")
+            if lag is not None:
+                self.lag_max_ms = max(self.lag_max_ms, lag)
+            await asyncio.sleep(0.5)
+
+    def reset_lag(self) -> None:
+        self.lag_max_ms = 0.0
+
+    async def worst_lag_ms(self) -> float:
+        await asyncio.sleep(0.6)  # one more poll covering the phase's end
+        return round(self.lag_max_ms, 1)
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+        return float("nan")
+
+    async def stop(self) -> None:
+        self._poller.cancel()
+        await self.http.close()
+        self.proc.terminate()
+        await self.proc.wait()
+        self.log.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def questions_from(service: NewsService, n: int, seed: int = 7) -> list[str]:
@@ -145,11 +228,6 @@ async def ask_all(stub: DiscordStub, questions: list[str], members: int, burst: 
     }
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process (bot, stub and members together), in MB."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
 def heartbeat_gap(stub: DiscordStub, since: float) -> float:
     beats = [t for t in stub.heartbeats.get(0, []) if t >= since]
     gaps = [b - a for a, b in zip(beats, beats[1:], strict=False)]
@@ -164,6 +242,8 @@ async def main() -> None:
     parser.add_argument("--sequential", type=int, default=100)
     parser.add_argument("--search-threads", type=int, default=None,
                         help="threads answering questions (default: the bot's own choice, one per core)")
+    parser.add_argument("--bot-process", action="store_true",
+                        help="run the bot as its own `newsdesk run` process instead of a thread beside the stub")
     args = parser.parse_args()
     report: dict = {}
 
@@ -186,15 +266,19 @@ async def main() -> None:
                         "passages": service.store.counts()["passages"]}
 
     monkeypatch = pytest.MonkeyPatch()
-    stub = DiscordStub()
+    stub = DiscordStub(token=BotProcess.TOKEN) if args.bot_process else DiscordStub()
     await stub.start()
     stub.install(monkeypatch)
     build_world(stub)
     for i in range(args.members):
         stub.add_member(GUILD, MEMBER_BASE + i, name=f"member{i}")
-    settings = settings_for(service, cooldown=0, results=3)
-    bot = BotThread(service, settings, args.search_threads)
-    report["search_threads"] = args.search_threads or "bot default"
+    if args.bot_process:
+        bot = BotProcess(stub, service, work)
+        report["bot"] = "own process"
+    else:
+        bot = BotThread(service, settings_for(service, cooldown=0, results=3), args.search_threads)
+        report["bot"] = "thread beside the stub"
+        report["search_threads"] = args.search_threads or "bot default"
     phase("starting the bot")
     await bot.start()
     phase("questions one at a time")
@@ -222,8 +306,8 @@ async def main() -> None:
     since = time.monotonic()
     burst = await ask_all(stub, qs[args.sequential: args.sequential + args.questions], args.members, args.burst)
     burst["longest_heartbeat_gap_s"] = heartbeat_gap(stub, since)
-    burst["worst_loop_lag_ms"] = round(bot.bot.loop_lag_max * 1000, 1)
-    burst["peak_rss_mb"] = peak_rss_mb()
+    burst["worst_loop_lag_ms"] = await bot.worst_lag_ms()
+    burst["peak_rss_mb"] = bot.peak_rss_mb()
     report["burst"] = burst
 
     phase("bursts during a reload")
@@ -246,8 +330,8 @@ async def main() -> None:
     during["reload_s_seen_by_admin"] = round(time.monotonic() - reload_started, 2)
     during["reload_summary"] = reload_text().splitlines()[0]
     during["longest_heartbeat_gap_s"] = heartbeat_gap(stub, since)
-    during["worst_loop_lag_ms"] = round(bot.bot.loop_lag_max * 1000, 1)
-    during["peak_rss_mb"] = peak_rss_mb()
+    during["worst_loop_lag_ms"] = await bot.worst_lag_ms()
+    during["peak_rss_mb"] = bot.peak_rss_mb()
     report["burst_during_reload"] = during
     print(json.dumps(report, indent=2), flush=True)
     await bot.stop()
