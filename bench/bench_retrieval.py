@@ -65,24 +65,25 @@ def squad():
     return docs, questions
 
 
-def reuters():
+def _paragraph_docs(path: Path, *, id_prefix: str = "", dated: bool = True) -> list[IndexDoc]:
+    """One IndexDoc per paragraph of each article in a normalized JSON Lines corpus."""
     docs = []
-    with gzip.open(SHARED / "news-large" / "reuters21578.jsonl.gz", "rt", encoding="utf-8") as fh:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
         for line in fh:
             row = json.loads(line)
+            article_id = id_prefix + row["id"]
+            published = row.get("published") if dated else None
             for para in (p for p in row["body"].split("\n\n") if p.strip()):
-                docs.append(IndexDoc(len(docs), row["id"], row["title"] or "", para, row["published"], row["id"]))
+                docs.append(IndexDoc(len(docs), article_id, row["title"] or "", para, published, article_id))
     return docs
+
+
+def reuters():
+    return _paragraph_docs(SHARED / "news-large" / "reuters21578.jsonl.gz")
 
 
 def bbc():
-    docs = []
-    with gzip.open(SHARED / "bbc" / "bbc.jsonl.gz", "rt", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            for para in (p for p in row["body"].split("\n\n") if p.strip()):
-                docs.append(IndexDoc(len(docs), "bbc/" + row["id"], row["title"], para, None, "bbc/" + row["id"]))
-    return docs
+    return _paragraph_docs(SHARED / "bbc" / "bbc.jsonl.gz", id_prefix="bbc/", dated=False)
 
 
 def million(n=1_000_000):

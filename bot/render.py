@@ -182,11 +182,6 @@ def escaped_clip(text: str, limit: int) -> str:
         plain_limit = min(plain_limit - 1, int(plain_limit * limit / len(escaped)))
 
 
-def plain_message(text: str) -> str:
-    """A short status or error line from us (not corpus text), cut to fit one message."""
-    return clip(text, CONTENT_LIMIT)
-
-
 def embeds_size(embeds: list[discord.Embed]) -> int:
     return sum(len(e) for e in embeds)
 

@@ -144,7 +144,8 @@ def choose_excerpt(
                 w = 0.05
         weights[term] = w
     total_weight = sum(weights.values()) or 1.0
-    matches = [(s, e, weights[t]) for s, e, t in analyzer.term_spans(text) if t in weights]
+    spans = [(s, e, t) for s, e, t in analyzer.term_spans(text) if t in weights]
+    matches = [(s, e, weights[t]) for s, e, t in spans]
     numeric = bool(_NUMERIC_QUESTION.search(question or ""))
     wants_name = bool(_NAME_QUESTION.search(question or ""))
 
@@ -154,7 +155,7 @@ def choose_excerpt(
     sent_bonus: list[float] = []
     mi = 0
     ordered = sorted(matches)
-    term_at: dict[tuple[int, int], str] = {(s, e): t for s, e, t in analyzer.term_spans(text) if t in weights}
+    term_at: dict[tuple[int, int], str] = {(s, e): t for s, e, t in spans}
     for s, e in sentences:
         found: set[str] = set()
         while mi < len(ordered) and ordered[mi][0] < s:

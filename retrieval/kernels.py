@@ -34,18 +34,24 @@ def _postings_weights(code, term_ptr, post_doc, post_tf, idf, doc_len, avgdl, k1
         out_ub[t] = ub
 
 
-@numba.njit(cache=True, nogil=True)
-def _find(post_doc, lo, hi, d):
-    """Position of passage ``d`` in ``post_doc[lo:hi]`` (ascending), or -1."""
-    end = hi
+@numba.njit(cache=True, nogil=True, inline="always")
+def _lower_bound(post_doc, lo, hi, d):
+    """The first position in ``post_doc[lo:hi]`` (ascending) holding ``d`` or more (``hi`` if none)."""
     while lo < hi:
         mid = (lo + hi) >> 1
         if post_doc[mid] < d:
             lo = mid + 1
         else:
             hi = mid
-    if lo < end and post_doc[lo] == d:
-        return lo
+    return lo
+
+
+@numba.njit(cache=True, nogil=True)
+def _find(post_doc, lo, hi, d):
+    """Position of passage ``d`` in ``post_doc[lo:hi]`` (ascending), or -1."""
+    pos = _lower_bound(post_doc, lo, hi, d)
+    if pos < hi and post_doc[pos] == d:
+        return pos
     return -1
 
 
@@ -234,14 +240,7 @@ def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, ac
                         step <<= 1
                     if hi > end:
                         hi = end
-                    lo = pos
-                    while lo < hi:
-                        mid = (lo + hi) >> 1
-                        if post_doc[mid] < d:
-                            lo = mid + 1
-                        else:
-                            hi = mid
-                    pos = lo
+                    pos = _lower_bound(post_doc, pos, hi, d)
                     if pos < end and post_doc[pos] == d:
                         acc[d] += post_w[pos] * mult
             if qi + 1 < nq and len(cand) > n_top:

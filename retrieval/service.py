@@ -135,7 +135,6 @@ class NewsService:
         self.max_question_chars = max_question_chars
         self._snapshot: Snapshot | None = None
         self._reload_lock = threading.Lock()
-        self._swap_lock = threading.Lock()
         self.started_at = time.time()
         self.last_reload: dict | None = None  # summary or error of the latest reload in this process
 
@@ -160,9 +159,8 @@ class NewsService:
         return self._swap(version, index)
 
     def _swap(self, version: int, index: BM25Index) -> Snapshot:
-        with self._swap_lock:
-            snapshot = Snapshot(version, index, time.time())
-            self._snapshot = snapshot
+        snapshot = Snapshot(version, index, time.time())
+        self._snapshot = snapshot  # one reference assignment: readers see the old or the new snapshot, whole
         return snapshot
 
     @property

@@ -201,9 +201,15 @@ def _add(
     relpath: str,
     check_size: SizeCheck,
 ) -> None:
-    where = f"{relpath}#{n}"
+    _append(result, record, where=f"{relpath}#{n}", fallback_id=f"{stem}/{n}", relpath=relpath,
+            check_size=check_size)
+
+
+def _append(result: ParseResult, record: object, *, where: str, fallback_id: str, relpath: str,
+            check_size: SizeCheck) -> None:
+    """The record as an article, or a refusal naming ``where``."""
     try:
-        article = article_from_record(record, fallback_id=f"{stem}/{n}", source=relpath)
+        article = article_from_record(record, fallback_id=fallback_id, source=relpath)
     except ParseError as exc:
         result.refusals.append(Refusal(where, str(exc)))
         return
@@ -253,16 +259,7 @@ def _add_single(
     result: ParseResult, record: object, *, stem: str, relpath: str, check_size: SizeCheck
 ) -> None:
     """A file holding one article object: refusals name the file, the fallback id is the file's."""
-    try:
-        article = article_from_record(record, fallback_id=stem, source=relpath)
-    except ParseError as exc:
-        result.refusals.append(Refusal(relpath, str(exc)))
-        return
-    too_big = check_size(article)
-    if too_big:
-        result.refusals.append(Refusal(relpath, too_big))
-        return
-    result.articles.append(article)
+    _append(result, record, where=relpath, fallback_id=stem, relpath=relpath, check_size=check_size)
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
