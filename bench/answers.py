@@ -34,7 +34,9 @@ def main() -> None:
         tar.extractall(work, filter="data")
     service = NewsService(work / "n.db", work / "bbc")
     service.reload()
-    questions = [json.loads(line) for line in (REPO / "bench" / "bbc_questions.jsonl").read_text().splitlines()]
+    questions = [
+        json.loads(line) for line in (REPO / "bench" / "bbc_questions.jsonl").read_text().splitlines()
+    ]
     top1 = topk = same_article = 0
     for q in questions:
         answer = service.search(q["question"], k=args.k)
@@ -48,9 +50,11 @@ def main() -> None:
         shown = first.excerpt.text[:110] if first else "(no match)"
         print(f"{mark:4} {q['question']}\n     -> {first.article_id if first else '-'}: {shown}")
     n = len(questions)
-    print(f"\n{n} questions: answer quoted by the first result {top1}/{n} ({top1 / n:.0%}), "
-          f"within the top {args.k} {topk}/{n} ({topk / n:.0%}); first result is the source article "
-          f"{same_article}/{n}")
+    print(
+        f"\n{n} questions: answer quoted by the first result {top1}/{n} ({top1 / n:.0%}), "
+        f"within the top {args.k} {topk}/{n} ({topk / n:.0%}); first result is the source article "
+        f"{same_article}/{n}"
+    )
 
 
 if __name__ == "__main__":

@@ -60,7 +60,9 @@ def squad():
     for art in data["data"]:
         for p in art["paragraphs"]:
             i = len(docs)
-            docs.append(IndexDoc(i, f"squad/{i}", art["title"].replace("_", " "), p["context"], None, f"squad/{i}"))
+            docs.append(
+                IndexDoc(i, f"squad/{i}", art["title"].replace("_", " "), p["context"], None, f"squad/{i}")
+            )
             questions.extend((qa["question"], i) for qa in p["qas"])
     return docs, questions
 
@@ -90,7 +92,10 @@ def million(n=1_000_000):
     real = reuters() + bbc() + squad()[0]
     sentences = [d.text[s:e] for d in real for s, e in split_sentences(d.text)]
     rng = np.random.default_rng(SEED)
-    docs = [IndexDoc(i, f"real/{d.article_id}", d.title, d.text, d.published, d.dup_key) for i, d in enumerate(real)]
+    docs = [
+        IndexDoc(i, f"real/{d.article_id}", d.title, d.text, d.published, d.dup_key)
+        for i, d in enumerate(real)
+    ]
     n_new = n - len(docs)
     lengths = rng.integers(1, 5, n_new)
     picks = rng.integers(0, len(sentences), int(lengths.sum()))
@@ -215,12 +220,26 @@ def bench_newsdesk(docs, analyzer, lat_q, qual_q, workdir):
     gc.collect()
     qfile = workdir / "questions.json"
     qfile.write_text(json.dumps(lat_q))
-    out = subprocess.run([sys.executable, "-c", CHILD, str(REPO), str(path), str(qfile)], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(REPO), str(path), str(qfile)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     child = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"build_s": build, "peak_mb": mem.delta_mb, "disk_mb": size, "load_s": child["load_s"],
-            "import_s": child["import_s"], "rss_loaded_mb": child["rss_loaded_mb"], "rss_mb": child["rss_after_mb"],
-            "p50": child["p50"], "p99": child["p99"], "cold": (child["cold_p50"], child["cold_p99"]), "quality": qual}
+    return {
+        "build_s": build,
+        "peak_mb": mem.delta_mb,
+        "disk_mb": size,
+        "load_s": child["load_s"],
+        "import_s": child["import_s"],
+        "rss_loaded_mb": child["rss_loaded_mb"],
+        "rss_mb": child["rss_after_mb"],
+        "p50": child["p50"],
+        "p99": child["p99"],
+        "cold": (child["cold_p50"], child["cold_p99"]),
+        "quality": qual,
+    }
 
 
 def bench_rank_bm25(tokens, analyzer, lat_q, qual_q, k1, b):
@@ -239,7 +258,14 @@ def bench_rank_bm25(tokens, analyzer, lat_q, qual_q, k1, b):
 
     p50, p99 = latency(lambda q: top(q, 10), lat_q)
     qual = quality(lambda q: [int(i) for i in top(q, 20)], qual_q) if qual_q else None
-    return {"build_s": build, "peak_mb": mem.delta_mb, "p50": p50, "p99": p99, "quality": qual, "n_lat": len(lat_q)}
+    return {
+        "build_s": build,
+        "peak_mb": mem.delta_mb,
+        "p50": p50,
+        "p99": p99,
+        "quality": qual,
+        "n_lat": len(lat_q),
+    }
 
 
 def bench_bm25s(tokens, analyzer, lat_q, qual_q, k1, b, workdir):
@@ -271,16 +297,25 @@ def bench_bm25s(tokens, analyzer, lat_q, qual_q, k1, b, workdir):
         terms = [t for t in analyzer.terms(q) if t in vocab]
         if not terms:
             return []
-        docs, _ = retriever.retrieve([terms], k=k, show_progress=False, n_threads=1,
-                                     backend_selection=backend)
+        docs, _ = retriever.retrieve(
+            [terms], k=k, show_progress=False, n_threads=1, backend_selection=backend
+        )
         return [int(d) for d in docs[0]]
 
     top("warm up", 10)
     cold = latency(lambda q: top(q, 10), lat_q)  # first pass over the memory-mapped index
     p50, p99 = latency(lambda q: top(q, 10), lat_q)
     qual = quality(lambda q: top(q, 20), qual_q) if qual_q else None
-    return {"build_s": build, "peak_mb": mem.delta_mb, "load_s": load, "p50": p50, "p99": p99, "quality": qual,
-            "backend": backend, "cold": cold}
+    return {
+        "build_s": build,
+        "peak_mb": mem.delta_mb,
+        "load_s": load,
+        "p50": p50,
+        "p99": p99,
+        "quality": qual,
+        "backend": backend,
+        "cold": cold,
+    }
 
 
 def bench_fts5(tokens, analyzer, lat_q, qual_q, workdir):
@@ -290,7 +325,9 @@ def bench_fts5(tokens, analyzer, lat_q, qual_q, workdir):
         t = time.perf_counter()
         con = sqlite3.connect(db)
         con.execute("CREATE VIRTUAL TABLE p USING fts5(body, tokenize='unicode61')")
-        con.executemany("INSERT INTO p(rowid, body) VALUES (?, ?)", ((i, " ".join(ts)) for i, ts in enumerate(tokens)))
+        con.executemany(
+            "INSERT INTO p(rowid, body) VALUES (?, ?)", ((i, " ".join(ts)) for i, ts in enumerate(tokens))
+        )
         con.commit()
         con.execute("INSERT INTO p(p) VALUES ('optimize')")
         con.commit()
@@ -306,28 +343,48 @@ def bench_fts5(tokens, analyzer, lat_q, qual_q, workdir):
         if not terms:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        return [r[0] for r in con.execute("SELECT rowid FROM p WHERE p MATCH ? ORDER BY bm25(p) LIMIT ?", (match, k))]
+        return [
+            r[0]
+            for r in con.execute("SELECT rowid FROM p WHERE p MATCH ? ORDER BY bm25(p) LIMIT ?", (match, k))
+        ]
 
     p50, p99 = latency(lambda q: top(q, 10), lat_q)
     qual = quality(lambda q: top(q, 20), qual_q) if qual_q else None
     con.close()
-    return {"build_s": build, "peak_mb": mem.delta_mb, "load_s": load, "p50": p50, "p99": p99, "quality": qual,
-            "n_lat": len(lat_q)}
+    return {
+        "build_s": build,
+        "peak_mb": mem.delta_mb,
+        "load_s": load,
+        "p50": p50,
+        "p99": p99,
+        "quality": qual,
+        "n_lat": len(lat_q),
+    }
 
 
 # ----------------------------------------------------------------------------------------------
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="2k,100k,1m")
     parser.add_argument("--engines", default="newsdesk,rank_bm25,bm25s,fts5")
     parser.add_argument("--questions", type=int, default=2000, help="questions timed per engine")
-    parser.add_argument("--slow-questions", type=int, default=200,
-                        help="questions timed for stock rank-bm25 at 100k and beyond")
+    parser.add_argument(
+        "--slow-questions",
+        type=int,
+        default=200,
+        help="questions timed for stock rank-bm25 at 100k and beyond",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the Markdown table here")
-    parser.add_argument("--tune", action="store_true", help="only compare BM25 variants, k1, b and titles on SQuAD")
-    parser.add_argument("--no-match", action="store_true", help="only calibrate the no-match coverage threshold")
+    parser.add_argument(
+        "--tune", action="store_true", help="only compare BM25 variants, k1, b and titles on SQuAD"
+    )
+    parser.add_argument(
+        "--no-match", action="store_true", help="only calibrate the no-match coverage threshold"
+    )
     args = parser.parse_args(argv)
     analyzer = Analyzer()
     if args.tune:
@@ -353,8 +410,14 @@ def main(argv=None):
                 t = time.perf_counter()
                 tokens = tokens_of(docs, analyzer)
                 tokenize_s = time.perf_counter() - t
-                rows.append({"size": size, "engine": "(shared tokenization for the others)", "n": len(docs),
-                             "build_s": tokenize_s})
+                rows.append(
+                    {
+                        "size": size,
+                        "engine": "(shared tokenization for the others)",
+                        "n": len(docs),
+                        "build_s": tokenize_s,
+                    }
+                )
             for engine in engines:
                 print(f"   {size} {engine} ({len(docs):,} passages)", file=sys.stderr, flush=True)
                 if engine == "newsdesk":
@@ -407,14 +470,19 @@ def tune(analyzer):
     docs, questions = squad()
     untitled = [IndexDoc(d.passage_id, d.article_id, "", d.text, None, d.dup_key) for d in docs]
     print("| variant | k1 | b | title | R@1 | R@5 | R@20 | MRR@10 |\n|---|---|---|---|---|---|---|---|")
-    grid = [(v, k1, b) for v in ("okapi", "plus") for k1 in (0.6, 0.9, 1.2, 1.5, 2.0) for b in (0.5, 0.75, 0.9)]
+    grid = [
+        (v, k1, b) for v in ("okapi", "plus") for k1 in (0.6, 0.9, 1.2, 1.5, 2.0) for b in (0.5, 0.75, 0.9)
+    ]
     grid += [("l", 1.2, 0.75), ("l", 0.9, 0.75)]
     for variant, k1, b in grid:
         for title in (True, False) if (k1, b) == (0.9, 0.75) else (True,):
             index = BM25Index.build(docs if title else untitled, analyzer, variant=variant, k1=k1, b=b)
             q = quality(ranker(index), questions)
-            print(f"| {variant} | {k1} | {b} | {'yes' if title else 'no'} | {q['R@1']:.4f} | {q['R@5']:.4f} | "
-                  f"{q['R@20']:.4f} | {q['MRR@10']:.4f} |", flush=True)
+            print(
+                f"| {variant} | {k1} | {b} | {'yes' if title else 'no'} | {q['R@1']:.4f} | {q['R@5']:.4f} | "
+                f"{q['R@20']:.4f} | {q['MRR@10']:.4f} |",
+                flush=True,
+            )
 
 
 def calibrate(analyzer):
@@ -440,11 +508,15 @@ def calibrate(analyzer):
     real = np.array([best(squad_index, q) for q, _ in squad_q])
     squad_to_bbc = np.array([best(bbc_index, q) for q, _ in squad_q[::3]])
     bbc_to_squad = np.array([best(squad_index, q) for q in bbc_q])
-    print(f"| threshold | SQuAD -> SQuAD refused ({len(real)}) | SQuAD -> BBC refused ({len(squad_to_bbc)}) | "
-          f"BBC-style -> SQuAD refused ({len(bbc_to_squad)}) |\n|---|---|---|---|")
+    print(
+        f"| threshold | SQuAD -> SQuAD refused ({len(real)}) | SQuAD -> BBC refused ({len(squad_to_bbc)}) | "
+        f"BBC-style -> SQuAD refused ({len(bbc_to_squad)}) |\n|---|---|---|---|"
+    )
     for th in (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6):
-        print(f"| {th:.2f} | {np.mean(real < th):.4f} | {np.mean(squad_to_bbc < th):.4f} | "
-              f"{np.mean(bbc_to_squad < th):.4f} |")
+        print(
+            f"| {th:.2f} | {np.mean(real < th):.4f} | {np.mean(squad_to_bbc < th):.4f} | "
+            f"{np.mean(bbc_to_squad < th):.4f} |"
+        )
 
 
 def render(rows, args):
@@ -474,8 +546,10 @@ def render(rows, args):
             f"{f(r.get('p99'), '.3f')} | {f(q.get('R@1'), '.4f')} | {f(q.get('R@5'), '.4f')} | "
             f"{f(q.get('R@20'), '.4f')} | {f(q.get('MRR@10'), '.4f')} |"
         )
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-               f"{psutil.virtual_memory().total / 2**30:.0f} GB RAM, Python {platform.python_version()}")
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GB RAM, Python {platform.python_version()}"
+    )
     return "\n".join(lines) + f"\n\nMachine: {machine}\n"
 
 

@@ -64,7 +64,9 @@ class BotThread:
             self.loop = asyncio.get_running_loop()
             self.bot = build_bot(self.settings, self.service, guild_ready_timeout=0.05)
             if self.search_threads:
-                self.bot.search_pool = ThreadPoolExecutor(self.search_threads, thread_name_prefix="newsdesk-search")
+                self.bot.search_pool = ThreadPoolExecutor(
+                    self.search_threads, thread_name_prefix="newsdesk-search"
+                )
             task = asyncio.create_task(self.bot.start(TOKEN))
             while not self.bot.is_ready():
                 if task.done():
@@ -111,15 +113,31 @@ class BotProcess:
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        env = {**os.environ, "DISCORD_TOKEN": self.TOKEN, "NEWSDESK_DB": str(self.service.db_path),
-               "NEWSDESK_CORPUS_DIR": str(self.service.corpus_dir), "NEWSDESK_QA_CHANNELS": str(QA),
-               "NEWSDESK_COOLDOWN": "0", "NEWSDESK_RESULTS": "3", "NEWSDESK_ADMIN_USERS": str(MANAGER),
-               "NEWSDESK_PUBLIC_URL": f"http://127.0.0.1:{self.port}", "NEWSDESK_WEB_PORT": str(self.port),
-               "NEWSDESK_LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "DISCORD_TOKEN": self.TOKEN,
+            "NEWSDESK_DB": str(self.service.db_path),
+            "NEWSDESK_CORPUS_DIR": str(self.service.corpus_dir),
+            "NEWSDESK_QA_CHANNELS": str(QA),
+            "NEWSDESK_COOLDOWN": "0",
+            "NEWSDESK_RESULTS": "3",
+            "NEWSDESK_ADMIN_USERS": str(MANAGER),
+            "NEWSDESK_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
+            "NEWSDESK_WEB_PORT": str(self.port),
+            "NEWSDESK_LOG_LEVEL": "WARNING",
+        }
         self.log = open(self.work / "bot.log", "w")  # noqa: SIM115 (closed in stop)
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(REPO / "tests" / "stub_process.py"), self.stub.base_url, self.stub.gateway_url + "/",
-            "run", env=env, cwd=self.work, stdout=self.log, stderr=asyncio.subprocess.STDOUT)
+            sys.executable,
+            str(REPO / "tests" / "stub_process.py"),
+            self.stub.base_url,
+            self.stub.gateway_url + "/",
+            "run",
+            env=env,
+            cwd=self.work,
+            stdout=self.log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         self.http = aiohttp.ClientSession()
         deadline = time.monotonic() + 90
         while not (await self._health()).get("discord_connected"):
@@ -172,8 +190,9 @@ def free_port() -> int:
 def questions_from(service: NewsService, n: int, seed: int = 7) -> list[str]:
     """Member-like questions: article titles and phrases from their passages, a few with no answer."""
     rng = random.Random(seed)
-    rows = service.store._query("SELECT a.title, p.text FROM passages p JOIN articles a ON a.content_hash = "
-                                "p.text_hash ORDER BY p.id")
+    rows = service.store._query(
+        "SELECT a.title, p.text FROM passages p JOIN articles a ON a.content_hash = p.text_hash ORDER BY p.id"
+    )
     out = []
     for _ in range(n):
         title, text = rng.choice(rows)
@@ -183,7 +202,7 @@ def questions_from(service: NewsService, n: int, seed: int = 7) -> list[str]:
         elif kind < 0.95:
             words = text.split()
             start = rng.randrange(max(1, len(words) - 8))
-            out.append("who " + " ".join(words[start:start + rng.randint(4, 8)]) + "?")
+            out.append("who " + " ".join(words[start : start + rng.randint(4, 8)]) + "?")
         else:
             out.append(rng.choice(["xyzzy plugh", "zorblax quantum fnord", "qwertyuiop asdf"]))
     return out
@@ -193,9 +212,10 @@ async def ask_all(stub: DiscordStub, questions: list[str], members: int, burst: 
     """Send questions in bursts of ``burst`` (round-robin over members); wait for every reply."""
     sent: dict[str, float] = {}
     for start in range(0, len(questions), burst):
-        batch = questions[start:start + burst]
-        messages = await asyncio.gather(*(
-            stub.send_message(QA, MEMBER_BASE + (start + i) % members, q) for i, q in enumerate(batch)))
+        batch = questions[start : start + burst]
+        messages = await asyncio.gather(
+            *(stub.send_message(QA, MEMBER_BASE + (start + i) % members, q) for i, q in enumerate(batch))
+        )
         now = time.monotonic()
         for message in messages:
             sent[message["id"]] = now
@@ -240,10 +260,17 @@ async def main() -> None:
     parser.add_argument("--members", type=int, default=50)
     parser.add_argument("--burst", type=int, default=50)
     parser.add_argument("--sequential", type=int, default=100)
-    parser.add_argument("--search-threads", type=int, default=None,
-                        help="threads answering questions (default: the bot's own choice, one per core)")
-    parser.add_argument("--bot-process", action="store_true",
-                        help="run the bot as its own `newsdesk run` process instead of a thread beside the stub")
+    parser.add_argument(
+        "--search-threads",
+        type=int,
+        default=None,
+        help="threads answering questions (default: the bot's own choice, one per core)",
+    )
+    parser.add_argument(
+        "--bot-process",
+        action="store_true",
+        help="run the bot as its own `newsdesk run` process instead of a thread beside the stub",
+    )
     args = parser.parse_args()
     report: dict = {}
 
@@ -262,8 +289,11 @@ async def main() -> None:
     started = time.perf_counter()
     unchanged = service.reload()
     report["reload_unchanged_s"] = round(time.perf_counter() - started, 3)
-    report["corpus"] = {"articles": cold.added, "unchanged_second_time": unchanged.unchanged,
-                        "passages": service.store.counts()["passages"]}
+    report["corpus"] = {
+        "articles": cold.added,
+        "unchanged_second_time": unchanged.unchanged,
+        "passages": service.store.counts()["passages"],
+    }
 
     monkeypatch = pytest.MonkeyPatch()
     stub = DiscordStub(token=BotProcess.TOKEN) if args.bot_process else DiscordStub()
@@ -291,20 +321,30 @@ async def main() -> None:
         message = await stub.send_message(QA, MEMBER_BASE, q)
         t0 = time.monotonic()
         while True:
-            hits = [r.at for r in stub.requests if r.method == "POST" and isinstance(r.json, dict)
-                    and str((r.json.get("message_reference") or {}).get("message_id")) == message["id"]]
+            hits = [
+                r.at
+                for r in stub.requests
+                if r.method == "POST"
+                and isinstance(r.json, dict)
+                and str((r.json.get("message_reference") or {}).get("message_id")) == message["id"]
+            ]
             if hits:
                 one.append((hits[0] - t0) * 1000)
                 break
             await asyncio.sleep(0.002)
     one.sort()
-    report["sequential"] = {"questions": len(one), "p50_ms": round(statistics.median(one), 1),
-                            "p99_ms": round(one[int(len(one) * 0.99) - 1], 1)}
+    report["sequential"] = {
+        "questions": len(one),
+        "p50_ms": round(statistics.median(one), 1),
+        "p99_ms": round(one[int(len(one) * 0.99) - 1], 1),
+    }
 
     phase("bursts")
     bot.reset_lag()
     since = time.monotonic()
-    burst = await ask_all(stub, qs[args.sequential: args.sequential + args.questions], args.members, args.burst)
+    burst = await ask_all(
+        stub, qs[args.sequential : args.sequential + args.questions], args.members, args.burst
+    )
     burst["longest_heartbeat_gap_s"] = heartbeat_gap(stub, since)
     burst["worst_loop_lag_ms"] = await bot.worst_lag_ms()
     burst["peak_rss_mb"] = bot.peak_rss_mb()
@@ -319,7 +359,7 @@ async def main() -> None:
     since = time.monotonic()
     reload_record = await stub.invoke_command("reload", {}, user_id=MANAGER, channel_id=GENERAL)
     reload_started = time.monotonic()
-    during = await ask_all(stub, qs[args.sequential + args.questions:], args.members, args.burst)
+    during = await ask_all(stub, qs[args.sequential + args.questions :], args.members, args.burst)
 
     def reload_text() -> str:
         message = reload_record.original or {}

@@ -37,8 +37,11 @@ def _open_service(settings: Settings, db: str | None, corpus: str | None = None,
     if must_exist and not db_path.exists():
         raise NewsdeskError(f"no database at {db_path}; run `newsdesk ingest` first (or pass --db FILE)")
     return NewsService(
-        db_path, Path(corpus) if corpus else settings.corpus_dir, language=settings.language,
-        max_article_bytes=settings.max_article_bytes, links=settings.link_policy(),
+        db_path,
+        Path(corpus) if corpus else settings.corpus_dir,
+        language=settings.language,
+        max_article_bytes=settings.max_article_bytes,
+        links=settings.link_policy(),
         max_question_chars=settings.max_question,
     )
 
@@ -71,8 +74,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(summary.to_json(), ensure_ascii=False))
         return 0
-    print(f"ingested {service.corpus_dir}: {summary.line()} ({summary.seconds:.1f} s, "
-          f"corpus version {summary.corpus_version})")
+    print(
+        f"ingested {service.corpus_dir}: {summary.line()} ({summary.seconds:.1f} s, "
+        f"corpus version {summary.corpus_version})"
+    )
     for failure in summary.failures:
         print(f"  failed: {failure.path}: {failure.reason}")
     return 0
@@ -113,7 +118,9 @@ def _print_answer(answer, *, color: bool) -> None:
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     service = _open_service(settings, args.db, must_exist=True)
     try:
-        questions = [args.question] if args.question is not None else (line.rstrip("\n") for line in sys.stdin)
+        questions = (
+            [args.question] if args.question is not None else (line.rstrip("\n") for line in sys.stdin)
+        )
         status = 0
         for question in questions:
             if args.question is None and not question.strip():
@@ -162,14 +169,20 @@ def _run_terminal(args: argparse.Namespace, settings: Settings) -> int:
     """Without a Discord token: the same answers, in the terminal."""
     service = _open_service(settings, args.db)
     try:
-        print("newsdesk: DISCORD_TOKEN is not set, so answering here in the terminal "
-              "(put the token in .env to run the Discord bot).", file=sys.stderr)
+        print(
+            "newsdesk: DISCORD_TOKEN is not set, so answering here in the terminal "
+            "(put the token in .env to run the Discord bot).",
+            file=sys.stderr,
+        )
         first = service.ensure_corpus()
         if first is not None:
             print(f"ingested {service.corpus_dir}: {first.line()}", file=sys.stderr)
         stats = service.stats()
-        print(f"{stats['articles']} articles, {stats['passages']} passages. Ask a question "
-              "(an empty line or Ctrl-D ends).", file=sys.stderr)
+        print(
+            f"{stats['articles']} articles, {stats['passages']} passages. Ask a question "
+            "(an empty line or Ctrl-D ends).",
+            file=sys.stderr,
+        )
         interactive = sys.stdin.isatty()
         while True:
             if interactive:
@@ -206,17 +219,26 @@ def build_parser() -> argparse.ArgumentParser:
     db_help = "the SQLite database (default: NEWSDESK_DB, else data/newsdesk.db)"
 
     p = sub.add_parser("ingest", help="read the corpus folder into the database")
-    p.add_argument("path", nargs="?", help="the corpus folder (default: NEWSDESK_CORPUS_DIR, else data/articles)")
+    p.add_argument(
+        "path", nargs="?", help="the corpus folder (default: NEWSDESK_CORPUS_DIR, else data/articles)"
+    )
     p.add_argument("--db", help=db_help)
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    p.add_argument("--rebuild", action="store_true",
-                   help="re-read every file and rebuild the database (a damaged database file is moved aside)")
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="re-read every file and rebuild the database (a damaged database file is moved aside)",
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("ask", help="answer a question (or one per line from standard input)")
-    p.add_argument("question", nargs="?", help="the question; without it, questions are read from standard input")
+    p.add_argument(
+        "question", nargs="?", help="the question; without it, questions are read from standard input"
+    )
     p.add_argument("--db", help=db_help)
-    p.add_argument("-k", type=int, default=3, choices=range(1, 51), metavar="N", help="results per question (1-50)")
+    p.add_argument(
+        "-k", type=int, default=3, choices=range(1, 51), metavar="N", help="results per question (1-50)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object per question")
     p.set_defaults(func=cmd_ask)
 
@@ -246,8 +268,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"newsdesk: {exc}", file=sys.stderr)
         return EXIT_USAGE
     # Commands print their own results; only warnings go to the log, unless the bot runs.
-    setup_logging(settings.log_level if args.command == "run" else "WARNING",
-                  secrets=[settings.token] if settings.token else [])
+    setup_logging(
+        settings.log_level if args.command == "run" else "WARNING",
+        secrets=[settings.token] if settings.token else [],
+    )
     if args.command == "run" and args.db:
         settings = _with_db(settings, args.db)
     try:

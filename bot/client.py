@@ -38,8 +38,12 @@ class NewsTree(app_commands.CommandTree):
         original = getattr(error, "original", error)
         command = interaction.command.qualified_name if interaction.command else "?"
         if isinstance(error, NotAdmin):
-            log.warning("refused /%s for user %s in guild %s: not an admin", command, interaction.user.id,
-                        interaction.guild_id)
+            log.warning(
+                "refused /%s for user %s in guild %s: not an admin",
+                command,
+                interaction.user.id,
+                interaction.guild_id,
+            )
             text = str(error)
         elif isinstance(error, app_commands.NoPrivateMessage):
             text = "This command works in a server, not in direct messages."
@@ -106,8 +110,9 @@ class NewsBotMixin:
         self.service = service
         # Questions run here, off the event loop. As many threads as cores: more would only queue on the
         # interpreter lock and stretch the event loop's turns (measured in bench/load_bot.py).
-        self.search_pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
-                                              thread_name_prefix="newsdesk-search")
+        self.search_pool = ThreadPoolExecutor(
+            max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="newsdesk-search"
+        )
         self.answers = AnswerMemory()
         self.web_runner = None
         self.loop_lag_max = 0.0  # worst event-loop lag seen, in seconds
@@ -132,12 +137,17 @@ class NewsBotMixin:
 
             try:
                 self.web_runner = await start_web(
-                    self.service, self.settings.web_host, self.settings.web_port, results=self.settings.results,
-                    status=self.health)
+                    self.service,
+                    self.settings.web_host,
+                    self.settings.web_port,
+                    results=self.settings.results,
+                    status=self.health,
+                )
             except OSError as exc:
                 raise NewsdeskError(
                     f"cannot serve the article pages on {self.settings.web_host}:{self.settings.web_port} ({exc}); "
-                    "free the port or set NEWSDESK_WEB_PORT") from exc
+                    "free the port or set NEWSDESK_WEB_PORT"
+                ) from exc
 
     async def _watch_corpus_version(self) -> None:
         """Another process may reload the shared database: swap in its index when the version moves."""
@@ -164,13 +174,17 @@ class NewsBotMixin:
         recent = max((lag for at, lag in self.loop_lag_recent if now - at <= LAG_WINDOW), default=0.0)
         return {
             "discord_connected": not self.is_closed() and self.is_ready(),
-            "event_loop_lag_ms": {"worst": round(self.loop_lag_max * 1000, 1),
-                                  f"last_{LAG_WINDOW:.0f}s": round(recent * 1000, 1)},
+            "event_loop_lag_ms": {
+                "worst": round(self.loop_lag_max * 1000, 1),
+                f"last_{LAG_WINDOW:.0f}s": round(recent * 1000, 1),
+            },
         }
 
     async def run_search(self, func, /, *args, **kwargs):
         """Run a retrieval call in the search threads and wait for it without blocking the loop."""
-        return await asyncio.get_running_loop().run_in_executor(self.search_pool, partial(func, *args, **kwargs))
+        return await asyncio.get_running_loop().run_in_executor(
+            self.search_pool, partial(func, *args, **kwargs)
+        )
 
     async def close(self) -> None:
         if self.web_runner is not None:
@@ -182,7 +196,9 @@ class NewsBotMixin:
 def build_bot(settings: Settings, service: NewsService, **overrides) -> commands.Bot:
     """A Bot, or an AutoShardedBot when NEWSDESK_SHARD_COUNT is set, with safe defaults."""
     intents = discord.Intents.default()
-    intents.message_content = bool(settings.qa_channels)  # only needed to read Q&A channels; mentions work without
+    intents.message_content = bool(
+        settings.qa_channels
+    )  # only needed to read Q&A channels; mentions work without
     intents.members = False
     base = commands.AutoShardedBot if settings.shard_count else commands.Bot
     options: dict = {

@@ -120,8 +120,12 @@ def read_env_file(path: Path = Path(".env")) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
-def load_settings(environ: Mapping[str, str] | None = None, *, require_token: bool = False,
-                  env_file: Path | None = Path(".env")) -> Settings:
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    require_token: bool = False,
+    env_file: Path | None = Path(".env"),
+) -> Settings:
     """Settings from ``environ`` (default: os.environ over the ``.env`` file)."""
     if environ is None:
         merged = read_env_file(env_file) if env_file else {}
@@ -178,7 +182,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_token: bo
         shard_ids = tuple(sorted(_ids("NEWSDESK_SHARD_IDS", get("NEWSDESK_SHARD_IDS"))))
         bad = [s for s in shard_ids if s >= shard_count]
         if bad:
-            raise ConfigError(f"NEWSDESK_SHARD_IDS has {bad[0]}, but shard ids run from 0 to {shard_count - 1}")
+            raise ConfigError(
+                f"NEWSDESK_SHARD_IDS has {bad[0]}, but shard ids run from 0 to {shard_count - 1}"
+            )
 
     log_level = (get("NEWSDESK_LOG_LEVEL") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -200,8 +206,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_token: bo
         cooldown=_int("NEWSDESK_COOLDOWN", get("NEWSDESK_COOLDOWN"), 10, 0, 3600),
         max_question=_int("NEWSDESK_MAX_QUESTION", get("NEWSDESK_MAX_QUESTION"), 500, 20, 1800),
         language=language,
-        max_article_bytes=_int("NEWSDESK_MAX_ARTICLE_BYTES", get("NEWSDESK_MAX_ARTICLE_BYTES"), 2_000_000,
-                               1_000, 1_000_000_000),
+        max_article_bytes=_int(
+            "NEWSDESK_MAX_ARTICLE_BYTES", get("NEWSDESK_MAX_ARTICLE_BYTES"), 2_000_000, 1_000, 1_000_000_000
+        ),
         link_template=link_template,
         public_url=public_url,
         web_host=web_host,

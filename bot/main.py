@@ -19,9 +19,14 @@ log = logging.getLogger("newsdesk")
 
 
 def open_service(settings: Settings) -> NewsService:
-    return NewsService(settings.db, settings.corpus_dir, language=settings.language,
-                       max_article_bytes=settings.max_article_bytes, links=settings.link_policy(),
-                       max_question_chars=settings.max_question)
+    return NewsService(
+        settings.db,
+        settings.corpus_dir,
+        language=settings.language,
+        max_article_bytes=settings.max_article_bytes,
+        links=settings.link_policy(),
+        max_question_chars=settings.max_question,
+    )
 
 
 async def start_bot(settings: Settings, service: NewsService) -> None:
@@ -44,12 +49,18 @@ def run_bot(settings: Settings) -> int:
     try:
         asyncio.run(start_bot(settings, service))
     except discord.LoginFailure:
-        print("newsdesk: Discord refused the token in DISCORD_TOKEN; copy it again from the developer portal "
-              "(Bot > Reset Token)", file=sys.stderr)
+        print(
+            "newsdesk: Discord refused the token in DISCORD_TOKEN; copy it again from the developer portal "
+            "(Bot > Reset Token)",
+            file=sys.stderr,
+        )
         return 2
     except discord.PrivilegedIntentsRequired:
-        print("newsdesk: NEWSDESK_QA_CHANNELS needs the Message Content intent: enable it in the developer portal "
-              "(Bot > Privileged Gateway Intents), or leave NEWSDESK_QA_CHANNELS empty", file=sys.stderr)
+        print(
+            "newsdesk: NEWSDESK_QA_CHANNELS needs the Message Content intent: enable it in the developer portal "
+            "(Bot > Privileged Gateway Intents), or leave NEWSDESK_QA_CHANNELS empty",
+            file=sys.stderr,
+        )
         return 2
     except NewsdeskError as exc:
         print(f"newsdesk: {exc}", file=sys.stderr)

@@ -81,7 +81,7 @@ def bold_spans(text: str, spans: list[tuple[int, int]]) -> str:
         start, end = max(0, start), min(len(text), end)
         if end <= start:
             continue
-        if merged and start <= merged[-1][1] + 1 and not text[merged[-1][1]:start].strip():
+        if merged and start <= merged[-1][1] + 1 and not text[merged[-1][1] : start].strip():
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
@@ -126,14 +126,22 @@ def render_answer(answer: Answer, *, page_size: int, excerpt_chars: int = 300) -
         while len(heading) + len(quote_line) + 4 > budget and limit > 20:
             limit = int(limit * 0.8)
             short = clip(text, limit)
-            quote_line = bold_spans(short, [(s, min(e, len(short) - 1)) for s, e in spans if s < len(short) - 1])
+            quote_line = bold_spans(
+                short, [(s, min(e, len(short) - 1)) for s, e in spans if s < len(short) - 1]
+            )
         blocks.append(f"{heading}\n> {quote_line}")
-    embed = discord.Embed(title=escaped_clip(answer.question, EMBED_TITLE_LIMIT),
-                          description="\n\n".join(blocks)[:EMBED_DESCRIPTION_LIMIT], colour=ACCENT)
+    embed = discord.Embed(
+        title=escaped_clip(answer.question, EMBED_TITLE_LIMIT),
+        description="\n\n".join(blocks)[:EMBED_DESCRIPTION_LIMIT],
+        colour=ACCENT,
+    )
     shown_to = answer.offset + len(answer.results)
     more = " · ▶ for more" if answer.has_more else ""
-    embed.set_footer(text=clip(f"Results {answer.offset + 1}-{shown_to}{more} · {answer.took_ms:.0f} ms",
-                               EMBED_FOOTER_LIMIT))
+    embed.set_footer(
+        text=clip(
+            f"Results {answer.offset + 1}-{shown_to}{more} · {answer.took_ms:.0f} ms", EMBED_FOOTER_LIMIT
+        )
+    )
     return Reply(embeds=[embed])
 
 
@@ -150,10 +158,13 @@ def render_no_match(answer: Answer) -> Reply:
     return Reply(embeds=[embed])
 
 
-def render_headlines(headlines: list[Headline], *, offset: int, title: str = "Latest headlines",
-                     more: bool = False) -> Reply:
+def render_headlines(
+    headlines: list[Headline], *, offset: int, title: str = "Latest headlines", more: bool = False
+) -> Reply:
     if not headlines:
-        return Reply(embeds=[discord.Embed(title=title, description="No articles match.", colour=NO_MATCH_COLOUR)])
+        return Reply(
+            embeds=[discord.Embed(title=title, description="No articles match.", colour=NO_MATCH_COLOUR)]
+        )
     lines = []
     for n, h in enumerate(headlines, offset + 1):
         text = escape(clip(h.title, 150))
@@ -165,8 +176,9 @@ def render_headlines(headlines: list[Headline], *, offset: int, title: str = "La
         if len(description) + len(line) + 1 > EMBED_DESCRIPTION_LIMIT:
             break
         description += line + "\n"
-    embed = discord.Embed(title=escaped_clip(title, EMBED_TITLE_LIMIT), description=description,
-                          colour=ACCENT)
+    embed = discord.Embed(
+        title=escaped_clip(title, EMBED_TITLE_LIMIT), description=description, colour=ACCENT
+    )
     footer = f"{offset + 1}-{offset + len(headlines)}" + (" · more with ▶" if more else "")
     embed.set_footer(text=footer)
     return Reply(embeds=[embed])

@@ -37,7 +37,9 @@ class OwnedView(discord.ui.View):
             except discord.HTTPException:
                 log.debug("could not disable the buttons of a timed-out view")
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item) -> None:
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item
+    ) -> None:
         log.error("button %s failed", getattr(item, "custom_id", item), exc_info=error)
         text = "That button didn't work; it has been logged. Please ask again."
         if interaction.response.is_done():

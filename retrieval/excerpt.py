@@ -85,7 +85,9 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _cut(text: str, start: int, end: int, matches: list[tuple[int, int, float]], max_chars: int) -> tuple[int, int]:
+def _cut(
+    text: str, start: int, end: int, matches: list[tuple[int, int, float]], max_chars: int
+) -> tuple[int, int]:
     """The best ``max_chars``-ish slice of ``text[start:end]`` around the weighted matches, at word
     boundaries (leaving room for the ellipses the caller adds)."""
     budget = max(max_chars - 2, 1)
@@ -212,7 +214,5 @@ def choose_excerpt(
             cut_end = max(cut_start, cut_end - 1)
     body = text[cut_start:cut_end]
     shift = len(lead) - cut_start
-    spans = _merge(
-        [(s + shift, e + shift) for s, e, _ in matches if s >= cut_start and e <= cut_end]
-    )
+    spans = _merge([(s + shift, e + shift) for s, e, _ in matches if s >= cut_start and e <= cut_end])
     return Excerpt(text=f"{lead}{body}{tail}", spans=spans, start=cut_start)

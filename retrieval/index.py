@@ -141,8 +141,12 @@ class _UnionFind:
 
 
 def _monotonic_from_zero(offsets: np.ndarray, end: int) -> bool:
-    return len(offsets) > 0 and int(offsets[0]) == 0 and int(offsets[-1]) == end and bool(
-        np.all(np.diff(offsets) >= 0))
+    return (
+        len(offsets) > 0
+        and int(offsets[0]) == 0
+        and int(offsets[-1]) == end
+        and bool(np.all(np.diff(offsets) >= 0))
+    )
 
 
 def _values_in_range(arrays: dict[str, np.ndarray], n: int) -> bool:
@@ -160,10 +164,21 @@ def _values_in_range(arrays: dict[str, np.ndarray], n: int) -> bool:
 
 
 _ARRAYS = (
-    "term_ptr", "term_idf", "term_ub", "term_blob", "term_off",
-    "post_doc", "post_w", "post_tf",
-    "doc_len", "doc_article", "doc_pid", "doc_day",
-    "art_group", "art_blob", "art_off",
+    "term_ptr",
+    "term_idf",
+    "term_ub",
+    "term_blob",
+    "term_off",
+    "post_doc",
+    "post_w",
+    "post_tf",
+    "doc_len",
+    "doc_article",
+    "doc_pid",
+    "doc_day",
+    "art_group",
+    "art_blob",
+    "art_off",
 )
 
 
@@ -238,7 +253,9 @@ class BM25Index:
                 art = len(art_ids)
                 art_index[doc.article_id] = art
                 art_ids.append(doc.article_id)
-                art_title_ids.append([setdefault(t, len(vocab)) for t in terms_of(doc.title)] if include_title else [])
+                art_title_ids.append(
+                    [setdefault(t, len(vocab)) for t in terms_of(doc.title)] if include_title else []
+                )
                 art_day.append(_day_number(doc.published))
                 art_dup.append(doc.dup_key)
                 art_title.append(doc.title)
@@ -285,8 +302,20 @@ class BM25Index:
         idf = _idf_table(variant, df, n, epsilon)
         post_w = np.empty(len(post_doc), np.float32)
         term_ub = np.empty(len(terms), np.float64)
-        _postings_weights(_VARIANT_CODE[variant], term_ptr, post_doc, post_tf, idf, lengths, avgdl,
-                          float(k1), float(b), float(delta), post_w, term_ub)
+        _postings_weights(
+            _VARIANT_CODE[variant],
+            term_ptr,
+            post_doc,
+            post_tf,
+            idf,
+            lengths,
+            avgdl,
+            float(k1),
+            float(b),
+            float(delta),
+            post_w,
+            term_ub,
+        )
         # float32 rounding: keep the bounds safely above any stored weight
         term_ub = term_ub * (1 + 1e-6) + 1e-9
 
@@ -317,15 +346,30 @@ class BM25Index:
         term_blob, term_off = _blob(terms)
         art_blob, art_off = _blob(art_ids)
         arrays = {
-            "term_ptr": term_ptr, "term_idf": idf, "term_ub": term_ub, "term_blob": term_blob,
-            "term_off": term_off, "post_doc": post_doc, "post_w": post_w, "post_tf": post_tf,
-            "doc_len": lengths, "doc_article": doc_article_arr, "doc_pid": np.asarray(doc_pid, np.int64),
-            "doc_day": art_day_arr[doc_article_arr], "art_group": art_group,
-            "art_blob": art_blob, "art_off": art_off,
+            "term_ptr": term_ptr,
+            "term_idf": idf,
+            "term_ub": term_ub,
+            "term_blob": term_blob,
+            "term_off": term_off,
+            "post_doc": post_doc,
+            "post_w": post_w,
+            "post_tf": post_tf,
+            "doc_len": lengths,
+            "doc_article": doc_article_arr,
+            "doc_pid": np.asarray(doc_pid, np.int64),
+            "doc_day": art_day_arr[doc_article_arr],
+            "art_group": art_group,
+            "art_blob": art_blob,
+            "art_off": art_off,
         }
         params = {
-            "variant": variant, "k1": float(k1), "b": float(b), "delta": float(delta),
-            "epsilon": float(epsilon), "include_title": bool(include_title), "avgdl": avgdl,
+            "variant": variant,
+            "k1": float(k1),
+            "b": float(b),
+            "delta": float(delta),
+            "epsilon": float(epsilon),
+            "include_title": bool(include_title),
+            "avgdl": avgdl,
             "min_coverage": float(min_coverage),
         }
         return cls(arrays, params, analyzer)
@@ -336,13 +380,20 @@ class BM25Index:
             "format": FORMAT,
             "version": FORMAT_VERSION,
             "params": {
-                "variant": self.variant, "k1": self.k1, "b": self.b, "delta": self.delta,
-                "epsilon": self.epsilon, "include_title": self.include_title, "avgdl": self.avgdl,
+                "variant": self.variant,
+                "k1": self.k1,
+                "b": self.b,
+                "delta": self.delta,
+                "epsilon": self.epsilon,
+                "include_title": self.include_title,
+                "avgdl": self.avgdl,
                 "min_coverage": self.min_coverage,
             },
             "analyzer": {"language": self.analyzer.language},
             "counts": {
-                "passages": self.n_passages, "articles": self.n_articles, "terms": self.n_terms,
+                "passages": self.n_passages,
+                "articles": self.n_articles,
+                "terms": self.n_terms,
                 "postings": int(len(self._a["post_doc"])),
             },
             "arrays": {name: [str(self._a[name].dtype), int(len(self._a[name]))] for name in _ARRAYS},
@@ -395,7 +446,9 @@ class BM25Index:
                 arr = np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False)
                 dtype, length = expected[name]
                 if str(arr.dtype) != dtype or len(arr) != length or arr.ndim != 1:
-                    raise IndexLoadError(f"index array {name}.npy does not match the manifest (corrupt index)")
+                    raise IndexLoadError(
+                        f"index array {name}.npy does not match the manifest (corrupt index)"
+                    )
                 arrays[name] = np.asarray(arr)  # still memory-mapped, without np.memmap's slow indexing
             analyzer = Analyzer(language)
         except IndexLoadError:
@@ -417,7 +470,9 @@ class BM25Index:
             raise IndexLoadError(f"index at {directory} is inconsistent (corrupt index); rebuild it")
         if not _values_in_range(arrays, n):
             # The kernels index with these numbers unchecked: a damaged file must never reach them.
-            raise IndexLoadError(f"index at {directory} holds out-of-range numbers (corrupt index); rebuild it")
+            raise IndexLoadError(
+                f"index at {directory} holds out-of-range numbers (corrupt index); rebuild it"
+            )
         index = cls(arrays, params, analyzer)
         index._warm()
         return index
@@ -429,9 +484,30 @@ class BM25Index:
         acc, touched, fresh = self._buffers()
         none = np.zeros(0, np.int64)
         for use_range in (False, True):
-            _search_kernel(self._code, a["term_ptr"], a["post_doc"], a["post_w"], a["post_tf"], a["term_idf"],
-                           a["doc_len"], self.avgdl, self.k1, self.b, self.delta, none, np.zeros(0), np.zeros(0),
-                           16, acc, touched, fresh, a["doc_day"], 0, 0, use_range)
+            _search_kernel(
+                self._code,
+                a["term_ptr"],
+                a["post_doc"],
+                a["post_w"],
+                a["post_tf"],
+                a["term_idf"],
+                a["doc_len"],
+                self.avgdl,
+                self.k1,
+                self.b,
+                self.delta,
+                none,
+                np.zeros(0),
+                np.zeros(0),
+                16,
+                acc,
+                touched,
+                fresh,
+                a["doc_day"],
+                0,
+                0,
+                use_range,
+            )
         self._term_id("a")
         self._term_cache.clear()
 
@@ -485,9 +561,21 @@ class BM25Index:
                 out += float(a["term_idf"][t]) * self.delta
             lo, hi = int(a["term_ptr"][t]), int(a["term_ptr"][t + 1])
             docs = np.asarray(a["post_doc"][lo:hi])
-            s, _ = _rescore(self._code, a["term_ptr"], a["post_doc"], a["post_tf"], a["term_idf"],
-                            a["doc_len"], self.avgdl, self.k1, self.b, self.delta,
-                            np.array([t], np.int64), np.ones(1), docs)
+            s, _ = _rescore(
+                self._code,
+                a["term_ptr"],
+                a["post_doc"],
+                a["post_tf"],
+                a["term_idf"],
+                a["doc_len"],
+                self.avgdl,
+                self.k1,
+                self.b,
+                self.delta,
+                np.array([t], np.int64),
+                np.ones(1),
+                docs,
+            )
             out[docs] += s
         return out
 
@@ -559,9 +647,28 @@ class BM25Index:
         acc, touched, fresh = self._buffers()
         while True:
             docs, exact, covered, n_touched, n_full = _search_kernel(
-                self._code, a["term_ptr"], a["post_doc"], a["post_w"], a["post_tf"], a["term_idf"], a["doc_len"],
-                self.avgdl, self.k1, self.b, self.delta, q_terms, q_mult, q_ub, n_top, acc, touched, fresh,
-                a["doc_day"], day_lo, day_hi, use_range,
+                self._code,
+                a["term_ptr"],
+                a["post_doc"],
+                a["post_w"],
+                a["post_tf"],
+                a["term_idf"],
+                a["doc_len"],
+                self.avgdl,
+                self.k1,
+                self.b,
+                self.delta,
+                q_terms,
+                q_mult,
+                q_ub,
+                n_top,
+                acc,
+                touched,
+                fresh,
+                a["doc_day"],
+                day_lo,
+                day_hi,
+                use_range,
             )
             ranked = np.lexsort((docs, -exact)).tolist()
             picked = self._apply_policy(docs, ranked, wanted, per_article)
@@ -612,4 +719,3 @@ class BM25Index:
             if len(picked) >= wanted:
                 break
         return picked
-

@@ -99,8 +99,15 @@ def scan_corpus(corpus_dir: Path) -> list[tuple[str, Path]]:
 
 def _fingerprint(article: Article) -> tuple:
     """The fields whose change makes an article "changed", in ``Store.article_fingerprints`` order."""
-    return (article.title, article.published, article.url, article.category, article.content_hash,
-            related_json(article), article.source)
+    return (
+        article.title,
+        article.published,
+        article.url,
+        article.category,
+        article.content_hash,
+        related_json(article),
+        article.source,
+    )
 
 
 def ingest_folder(
@@ -157,14 +164,23 @@ def ingest_folder(
                 for article in result.articles:
                     if article.id in owner or article.id in incoming:
                         other = owner.get(article.id) or incoming[article.id].source
-                        summary.failures.append(Refusal(rel, f"article id {article.id!r} is also given by {other}"))
+                        summary.failures.append(
+                            Refusal(rel, f"article id {article.id!r} is also given by {other}")
+                        )
                         continue
                     incoming[article.id] = article
                     owner[article.id] = rel
                     ids.append(article.id)
                 if result.articles or not result.refusals:
-                    file_rows.append((rel, sha, len(data), ids, [{"path": r.path, "reason": r.reason}
-                                                                  for r in result.refusals]))
+                    file_rows.append(
+                        (
+                            rel,
+                            sha,
+                            len(data),
+                            ids,
+                            [{"path": r.path, "reason": r.reason} for r in result.refusals],
+                        )
+                    )
                 elif previous:
                     # Nothing usable in the file now: keep what it gave before, retry it next time.
                     kept_ids.update(previous[1])
@@ -196,8 +212,9 @@ def ingest_folder(
                 store.delete_articles(conn, removed)
                 for article, new in writes:
                     store.put_article(conn, article, now=now, new=new)
-                    store.put_text(conn, article.content_hash, article.body,
-                                   [p.text for p in split_passages(article)])
+                    store.put_text(
+                        conn, article.content_hash, article.body, [p.text for p in split_passages(article)]
+                    )
                 store.drop_orphan_texts(conn)
                 store.delete_files(conn, gone_files)
                 for rel, sha, size, ids, refusals in file_rows:
@@ -217,8 +234,9 @@ def ingest_folder(
     return summary
 
 
-def _run_row(summary: IngestSummary, started_at: str, trigger: str, corpus_dir: Path, status: str,
-             error: str | None) -> dict:
+def _run_row(
+    summary: IngestSummary, started_at: str, trigger: str, corpus_dir: Path, status: str, error: str | None
+) -> dict:
     return {
         "started_at": started_at,
         "finished_at": utcnow_iso(),
@@ -230,8 +248,9 @@ def _run_row(summary: IngestSummary, started_at: str, trigger: str, corpus_dir: 
         "unchanged": summary.unchanged,
         "removed": summary.removed,
         "failed": summary.failed,
-        "failures": json.dumps([{"path": f.path, "reason": f.reason} for f in summary.failures][:200],
-                               ensure_ascii=False),
+        "failures": json.dumps(
+            [{"path": f.path, "reason": f.reason} for f in summary.failures][:200], ensure_ascii=False
+        ),
         "error": error,
         "corpus_version": summary.corpus_version,
         "seconds": round(summary.seconds, 3),

@@ -92,8 +92,22 @@ def _kth_largest(values, k):
 
 
 @numba.njit(cache=True, nogil=True)
-def _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, acc, touched, fresh,
-                    doc_day, day_lo, day_hi, use_range):
+def _top_candidates(
+    term_ptr,
+    post_doc,
+    post_w,
+    q_terms,
+    q_mult,
+    q_ub,
+    n_top,
+    acc,
+    touched,
+    fresh,
+    doc_day,
+    day_lo,
+    day_hi,
+    use_range,
+):
     """Passages that can be among the ``n_top`` best, with their (float32) scores.
 
     ``q_terms`` are sorted by decreasing upper bound. Returns (docs, scores, n_touched, n_full):
@@ -308,7 +322,9 @@ def _rescore(code, term_ptr, post_doc, post_tf, idf, doc_len, avgdl, k1, b, delt
             t = q_terms[qi]
             p = _find(post_doc, term_ptr[t], term_ptr[t + 1], d)
             if p >= 0:
-                s += q_mult[qi] * _weight(code, idf[t], float(post_tf[p]), float(doc_len[d]), avgdl, k1, b, delta)
+                s += q_mult[qi] * _weight(
+                    code, idf[t], float(post_tf[p]), float(doc_len[d]), avgdl, k1, b, delta
+                )
                 if idf[t] > 0:
                     cov += idf[t]
         scores[c] = s
@@ -317,13 +333,50 @@ def _rescore(code, term_ptr, post_doc, post_tf, idf, doc_len, avgdl, k1, b, delt
 
 
 @numba.njit(cache=True, nogil=True)
-def _search_kernel(code, term_ptr, post_doc, post_w, post_tf, idf, doc_len, avgdl, k1, b, delta,
-                   q_terms, q_mult, q_ub, n_top, acc, touched, fresh, doc_day, day_lo, day_hi, use_range):
+def _search_kernel(
+    code,
+    term_ptr,
+    post_doc,
+    post_w,
+    post_tf,
+    idf,
+    doc_len,
+    avgdl,
+    k1,
+    b,
+    delta,
+    q_terms,
+    q_mult,
+    q_ub,
+    n_top,
+    acc,
+    touched,
+    fresh,
+    doc_day,
+    day_lo,
+    day_hi,
+    use_range,
+):
     """Candidates, their exact scores and covered idf, the touched count and exhaustiveness."""
-    docs, _, nt, n_full = _top_candidates(term_ptr, post_doc, post_w, q_terms, q_mult, q_ub, n_top, acc,
-                                          touched, fresh, doc_day, day_lo, day_hi, use_range)
-    exact, covered = _rescore(code, term_ptr, post_doc, post_tf, idf, doc_len, avgdl, k1, b, delta,
-                              q_terms, q_mult, docs)
+    docs, _, nt, n_full = _top_candidates(
+        term_ptr,
+        post_doc,
+        post_w,
+        q_terms,
+        q_mult,
+        q_ub,
+        n_top,
+        acc,
+        touched,
+        fresh,
+        doc_day,
+        day_lo,
+        day_hi,
+        use_range,
+    )
+    exact, covered = _rescore(
+        code, term_ptr, post_doc, post_tf, idf, doc_len, avgdl, k1, b, delta, q_terms, q_mult, docs
+    )
     return docs, exact, covered, nt, n_full
 
 

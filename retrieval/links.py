@@ -36,7 +36,8 @@ def validate_template(template: str) -> None:
     for name in fields:
         if name not in TEMPLATE_FIELDS:
             raise LinkTemplateError(
-                f"it uses the unknown field {{{name}}}; the fields are " + ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS)
+                f"it uses the unknown field {{{name}}}; the fields are "
+                + ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS)
             )
     if "id" not in fields and "source" not in fields:
         raise LinkTemplateError("it must contain {id} or {source}, or every article would get the same link")
@@ -45,7 +46,9 @@ def validate_template(template: str) -> None:
         raise LinkTemplateError("it must give an http:// or https:// address")
 
 
-def _fill(template: str, article_id: str, source: str, published: datetime | None, category: str | None) -> str | None:
+def _fill(
+    template: str, article_id: str, source: str, published: datetime | None, category: str | None
+) -> str | None:
     try:
         return template.format(
             id=quote(article_id, safe="/"),
@@ -75,8 +78,16 @@ class LinkPolicy:
         url = f"{self.public_url}/articles/{quote(article_id, safe='/')}"
         return url if ordinal is None else f"{url}#p{ordinal}"
 
-    def url_for(self, *, article_id: str, url: str | None, source: str, published: str | None,
-                category: str | None, ordinal: int | None = None) -> str | None:
+    def url_for(
+        self,
+        *,
+        article_id: str,
+        url: str | None,
+        source: str,
+        published: str | None,
+        category: str | None,
+        ordinal: int | None = None,
+    ) -> str | None:
         if url and _is_web_url(url):
             return url
         if self.template:

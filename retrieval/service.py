@@ -84,8 +84,13 @@ class Headline:
     category: str | None
 
     def to_json(self) -> dict:
-        return {"article_id": self.article_id, "title": self.title, "published": self.published,
-                "url": self.url, "category": self.category}
+        return {
+            "article_id": self.article_id,
+            "title": self.title,
+            "published": self.published,
+            "url": self.url,
+            "category": self.category,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +136,9 @@ class NewsService:
         self.analyzer = Analyzer(language)
         self.max_article_bytes = max_article_bytes
         self.links = links or LinkPolicy()
-        self.index_root = Path(index_root) if index_root else self.db_path.with_name(self.db_path.name + ".index")
+        self.index_root = (
+            Path(index_root) if index_root else self.db_path.with_name(self.db_path.name + ".index")
+        )
         self.max_question_chars = max_question_chars
         self._snapshot: Snapshot | None = None
         self._reload_lock = threading.Lock()
@@ -170,7 +177,9 @@ class NewsService:
 
     def _build_index(self) -> BM25Index:
         docs = (
-            IndexDoc(passage_id=pid, article_id=aid, title=title, text=text, published=published, dup_key=chash)
+            IndexDoc(
+                passage_id=pid, article_id=aid, title=title, text=text, published=published, dup_key=chash
+            )
             for pid, aid, title, text, published, chash in self.store.index_docs_rows()
         )
         return BM25Index.build(docs, self.analyzer)
@@ -192,7 +201,11 @@ class NewsService:
         if not self.index_root.exists():
             return
         versions = sorted(
-            (int(p.name[1:]) for p in self.index_root.iterdir() if p.name.startswith("v") and p.name[1:].isdigit()),
+            (
+                int(p.name[1:])
+                for p in self.index_root.iterdir()
+                if p.name.startswith("v") and p.name[1:].isdigit()
+            ),
             reverse=True,
         )
         for version in versions[KEEP_INDEX_VERSIONS:]:
@@ -240,7 +253,9 @@ class NewsService:
     def reloading(self) -> bool:
         return self._reload_lock.locked()
 
-    def reload(self, *, progress: Progress | None = None, rebuild: bool = False, trigger: str = "cli") -> IngestSummary:
+    def reload(
+        self, *, progress: Progress | None = None, rebuild: bool = False, trigger: str = "cli"
+    ) -> IngestSummary:
         """Re-scan the corpus folder, ingest what changed, rebuild the index aside and swap.
 
         Raises ReloadInProgress when another reload runs, CorpusError/StoreError when nothing could be
@@ -257,16 +272,23 @@ class NewsService:
 
             try:
                 summary = ingest_folder(
-                    self.store, self.corpus_dir, max_article_bytes=self.max_article_bytes, progress=progress,
-                    before_commit=build_before_commit, rebuild=rebuild, trigger=trigger,
+                    self.store,
+                    self.corpus_dir,
+                    max_article_bytes=self.max_article_bytes,
+                    progress=progress,
+                    before_commit=build_before_commit,
+                    rebuild=rebuild,
+                    trigger=trigger,
                 )
             except Exception as exc:
                 for version in built:  # the transaction rolled back: its index must not be picked up
                     shutil.rmtree(self._index_dir(version), ignore_errors=True)
                 self.last_reload = {"ok": False, "error": str(exc), "at": time.time()}
                 raise
-            if summary.corpus_version in built or self._snapshot is None or (
-                self._snapshot.version != summary.corpus_version
+            if (
+                summary.corpus_version in built
+                or self._snapshot is None
+                or (self._snapshot.version != summary.corpus_version)
             ):
                 self.open()
                 self._prune_indexes(summary.corpus_version)
@@ -283,7 +305,13 @@ class NewsService:
 
     # -- questions -----------------------------------------------------------------------------
     def search(
-        self, question: str, *, k: int = 5, offset: int = 0, since: date | None = None, until: date | None = None,
+        self,
+        question: str,
+        *,
+        k: int = 5,
+        offset: int = 0,
+        since: date | None = None,
+        until: date | None = None,
         per_article: int = 2,
     ) -> Answer:
         text = clean_question(question, max_chars=self.max_question_chars)
@@ -291,7 +319,9 @@ class NewsService:
         started = time.perf_counter()
         # One hit more than asked for says exactly whether another page exists (``total`` is an estimate
         # when the index skips postings).
-        ranking = index.search(text, k=k + 1, offset=offset, since=since, until=until, per_article=per_article)
+        ranking = index.search(
+            text, k=k + 1, offset=offset, since=since, until=until, per_article=per_article
+        )
         has_more = len(ranking.hits) > k
         ranking.hits = ranking.hits[:k]
         results: list[Result] = []
@@ -305,21 +335,46 @@ class NewsService:
                     continue  # removed by a reload that committed a moment ago
                 ordinal, passage_text = passage
                 excerpt = choose_excerpt(passage_text, text, index.analyzer, idf=index.idf)
-                results.append(Result(
-                    article_id=article.id, title=article.title, published=article.published,
-                    url=self.article_url(article, ordinal), ordinal=ordinal, passage=passage_text,
-                    excerpt=excerpt, score=hit.score,
-                ))
+                results.append(
+                    Result(
+                        article_id=article.id,
+                        title=article.title,
+                        published=article.published,
+                        url=self.article_url(article, ordinal),
+                        ordinal=ordinal,
+                        passage=passage_text,
+                        excerpt=excerpt,
+                        score=hit.score,
+                    )
+                )
         took_ms = (time.perf_counter() - started) * 1000
-        return Answer(question=text, took_ms=took_ms, no_match=ranking.no_match or not results, results=results,
-                      total=ranking.total, offset=offset, has_more=has_more and bool(results))
+        return Answer(
+            question=text,
+            took_ms=took_ms,
+            no_match=ranking.no_match or not results,
+            results=results,
+            total=ranking.total,
+            offset=offset,
+            has_more=has_more and bool(results),
+        )
 
     def article_url(self, article: StoredArticle, ordinal: int | None = None) -> str | None:
-        return self.links.url_for(article_id=article.id, url=article.url, source=article.source,
-                                  published=article.published, category=article.category, ordinal=ordinal)
+        return self.links.url_for(
+            article_id=article.id,
+            url=article.url,
+            source=article.source,
+            published=article.published,
+            category=article.category,
+            ordinal=ordinal,
+        )
 
     def headlines(
-        self, n: int = 10, *, offset: int = 0, query: str | None = None, since: str | None = None,
+        self,
+        n: int = 10,
+        *,
+        offset: int = 0,
+        query: str | None = None,
+        since: str | None = None,
         until: str | None = None,
     ) -> list[Headline]:
         """Newest first. With ``query``, only articles that match it (BM25) are listed, still newest first."""

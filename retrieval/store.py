@@ -63,8 +63,10 @@ class PassageRow:
 
 def related_json(article: Article) -> str:
     """How an article's related items are stored (and compared between ingests)."""
-    return json.dumps([{"id": r.id, "title": r.title, "published": r.published} for r in article.related],
-                      ensure_ascii=False)
+    return json.dumps(
+        [{"id": r.id, "title": r.title, "published": r.published} for r in article.related],
+        ensure_ascii=False,
+    )
 
 
 def _describe_sqlite_error(path: Path, exc: Exception) -> str:
@@ -94,7 +96,9 @@ class Store:
         if not create and not self.path.exists():
             raise StoreError(f"no database at {self.path}; run `newsdesk ingest` first")
         if not self.path.parent.exists():
-            raise StoreError(f"cannot create the database {self.path}: the folder {self.path.parent} does not exist")
+            raise StoreError(
+                f"cannot create the database {self.path}: the folder {self.path.parent} does not exist"
+            )
         self._local = threading.local()
         self._write_lock = threading.Lock()
         try:
@@ -176,7 +180,9 @@ class Store:
             "CREATE VIEW article_passages AS SELECT a.id AS article_id, a.title, a.published, p.ordinal, p.text,"
             " p.id AS passage_id FROM passages p JOIN articles a ON a.content_hash = p.text_hash"
         )
-        db.execute("INSERT INTO meta VALUES ('schema_version', ?), ('corpus_version', '0')", [str(SCHEMA_VERSION)])
+        db.execute(
+            "INSERT INTO meta VALUES ('schema_version', ?), ('corpus_version', '0')", [str(SCHEMA_VERSION)]
+        )
         db.conn.commit()
 
     # -- reads ---------------------------------------------------------------------------------
@@ -252,7 +258,12 @@ class Store:
         ]
 
     def headlines(
-        self, limit: int = 10, *, offset: int = 0, since: str | None = None, until: str | None = None,
+        self,
+        limit: int = 10,
+        *,
+        offset: int = 0,
+        since: str | None = None,
+        until: str | None = None,
         ids: Iterable[str] | None = None,
     ) -> list[StoredArticle]:
         """Newest first by published date; undated articles last (then by id for a stable order)."""
@@ -323,15 +334,34 @@ class Store:
             conn.execute(
                 "INSERT INTO articles (id, title, published, url, source, category, content_hash, related,"
                 " added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [article.id, article.title, article.published, article.url, article.source, article.category,
-                 article.content_hash, related, now, now],
+                [
+                    article.id,
+                    article.title,
+                    article.published,
+                    article.url,
+                    article.source,
+                    article.category,
+                    article.content_hash,
+                    related,
+                    now,
+                    now,
+                ],
             )
         else:
             conn.execute(
                 "UPDATE articles SET title=?, published=?, url=?, source=?, category=?, content_hash=?, related=?,"
                 " updated_at=? WHERE id=?",
-                [article.title, article.published, article.url, article.source, article.category,
-                 article.content_hash, related, now, article.id],
+                [
+                    article.title,
+                    article.published,
+                    article.url,
+                    article.source,
+                    article.category,
+                    article.content_hash,
+                    related,
+                    now,
+                    article.id,
+                ],
             )
 
     @staticmethod
@@ -351,17 +381,32 @@ class Store:
 
     @staticmethod
     def drop_orphan_texts(conn: sqlite3.Connection) -> None:
-        orphan = "SELECT content_hash FROM texts WHERE content_hash NOT IN (SELECT content_hash FROM articles)"
+        orphan = (
+            "SELECT content_hash FROM texts WHERE content_hash NOT IN (SELECT content_hash FROM articles)"
+        )
         conn.execute(f"DELETE FROM passages WHERE text_hash IN ({orphan})")
         conn.execute(f"DELETE FROM texts WHERE content_hash IN ({orphan})")
 
     @staticmethod
-    def put_file(conn: sqlite3.Connection, path: str, sha256: str, size: int, article_ids: list[str],
-                 refusals: list[dict], now: str) -> None:
+    def put_file(
+        conn: sqlite3.Connection,
+        path: str,
+        sha256: str,
+        size: int,
+        article_ids: list[str],
+        refusals: list[dict],
+        now: str,
+    ) -> None:
         conn.execute(
             "INSERT OR REPLACE INTO files (path, sha256, size, article_ids, refusals, seen_at) VALUES (?,?,?,?,?,?)",
-            [path, sha256, size, json.dumps(article_ids, ensure_ascii=False),
-             json.dumps(refusals, ensure_ascii=False), now],
+            [
+                path,
+                sha256,
+                size,
+                json.dumps(article_ids, ensure_ascii=False),
+                json.dumps(refusals, ensure_ascii=False),
+                now,
+            ],
         )
 
     @staticmethod
@@ -395,8 +440,16 @@ class Store:
                         conn.rollback()
                 raise
 
-    def add_feedback(self, *, guild_id: str | None, channel_id: str | None, user_id: str, question: str,
-                     article_ids: list[str], vote: int) -> None:
+    def add_feedback(
+        self,
+        *,
+        guild_id: str | None,
+        channel_id: str | None,
+        user_id: str,
+        question: str,
+        article_ids: list[str],
+        vote: int,
+    ) -> None:
         try:
             self._write_one(
                 "INSERT INTO feedback (created_at, guild_id, channel_id, user_id, question, article_ids, vote)"
@@ -424,4 +477,3 @@ class Store:
             )
         ]
         return latest, worst
-

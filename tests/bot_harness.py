@@ -43,9 +43,17 @@ def build_world(stub: DiscordStub) -> None:
 
 
 def settings_for(service: NewsService, **changes) -> Settings:
-    base = Settings(token=TOKEN, db=service.db_path, corpus_dir=service.corpus_dir, qa_channels=frozenset({QA}),
-                    admin_users=frozenset({LISTED_ADMIN}), admin_roles=frozenset({EDITORS_ROLE}), results=2,
-                    cooldown=0, watch_every=1)
+    base = Settings(
+        token=TOKEN,
+        db=service.db_path,
+        corpus_dir=service.corpus_dir,
+        qa_channels=frozenset({QA}),
+        admin_users=frozenset({LISTED_ADMIN}),
+        admin_roles=frozenset({EDITORS_ROLE}),
+        results=2,
+        cooldown=0,
+        watch_every=1,
+    )
     return dataclasses.replace(base, **changes)
 
 
@@ -69,8 +77,11 @@ def embed_text(message: dict | None) -> str:
         return ""
     parts = [message.get("content") or ""]
     for embed in message.get("embeds") or []:
-        parts += [embed.get("title") or "", embed.get("description") or "",
-                  (embed.get("footer") or {}).get("text") or ""]
+        parts += [
+            embed.get("title") or "",
+            embed.get("description") or "",
+            (embed.get("footer") or {}).get("text") or "",
+        ]
         parts += [f"{f.get('name')}\n{f.get('value')}" for f in embed.get("fields") or []]
     return "\n".join(parts)
 

@@ -29,8 +29,9 @@ from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture)
 
 
 async def run(stub, name, options=None, *, user=READER, enforce=True, timeout=15.0):
-    record = await stub.invoke_command(name, options or {}, user_id=user, channel_id=GENERAL,
-                                       enforce_permissions=enforce)
+    record = await stub.invoke_command(
+        name, options or {}, user_id=user, channel_id=GENERAL, enforce_permissions=enforce
+    )
     await record.wait_done(timeout=timeout)
     return record
 
@@ -45,6 +46,7 @@ def headline_lines(record) -> list[str]:
 
 
 # -- /headlines ---------------------------------------------------------------------------------
+
 
 async def test_headlines_newest_first_with_dates_and_links(discord_stub, bot):  # noqa: F811
     lines = headline_lines(await run(discord_stub, "headlines"))
@@ -71,7 +73,9 @@ async def test_headlines_query_filters_by_match(discord_stub, bot):  # noqa: F81
 
 
 async def test_headlines_since_and_until(discord_stub, bot):  # noqa: F811
-    lines = headline_lines(await run(discord_stub, "headlines", {"since": "2025-04-01", "until": "2025-04-30"}))
+    lines = headline_lines(
+        await run(discord_stub, "headlines", {"since": "2025-04-01", "until": "2025-04-30"})
+    )
     assert len(lines) == 1 and "Free School Meals" in lines[0]
     recent = await run(discord_stub, "headlines", {"since": "7d"})
     assert "No articles match" in embed_text(recent.original)
@@ -86,6 +90,7 @@ async def test_headlines_bad_since_gets_a_clear_private_message(discord_stub, bo
 
 # -- who may reload -----------------------------------------------------------------------------
 
+
 async def test_reload_by_a_member_is_refused_even_when_the_command_is_visible(discord_stub, bot, caplog):  # noqa: F811
     caplog.set_level(logging.WARNING)
     record = await run(discord_stub, "reload", user=READER, enforce=False)
@@ -95,13 +100,20 @@ async def test_reload_by_a_member_is_refused_even_when_the_command_is_visible(di
     assert any("refused /reload" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.parametrize("user", [MANAGER, LISTED_ADMIN, ROLE_ADMIN], ids=["manage-server", "admin-user",
-                                                                           "admin-role"])
+@pytest.mark.parametrize(
+    "user", [MANAGER, LISTED_ADMIN, ROLE_ADMIN], ids=["manage-server", "admin-user", "admin-role"]
+)
 async def test_admins_reload_and_get_the_counts(discord_stub, bot, service, user):  # noqa: F811
     corpus = service.corpus_dir
-    corpus_file(corpus, "local/new-bridge.txt", "New Bridge Opens", "The new bridge over the Lark opened today.")
-    corpus_file(corpus, "local/riverside-library-reopens.txt", "Riverside Library Reopens",
-                "The library reopened with a new reading room on the first floor.")
+    corpus_file(
+        corpus, "local/new-bridge.txt", "New Bridge Opens", "The new bridge over the Lark opened today."
+    )
+    corpus_file(
+        corpus,
+        "local/riverside-library-reopens.txt",
+        "Riverside Library Reopens",
+        "The library reopened with a new reading room on the first floor.",
+    )
     (corpus / "local" / "harbour-wind-farm.txt").unlink()
     record = await run(discord_stub, "reload", user=user, enforce=user == MANAGER)
     text = final_text(record)
@@ -111,6 +123,7 @@ async def test_admins_reload_and_get_the_counts(discord_stub, bot, service, user
 
 
 # -- reloads that go wrong, and answers meanwhile -------------------------------------------------
+
 
 @pytest.fixture
 def paused_index_build(monkeypatch):
@@ -130,9 +143,15 @@ def paused_index_build(monkeypatch):
 
 
 async def test_questions_are_answered_during_a_reload_and_a_second_reload_is_refused(
-        discord_stub, bot, service, paused_index_build):  # noqa: F811
+    discord_stub,  # noqa: F811
+    bot,
+    service,
+    paused_index_build,
+):
     started, release = paused_index_build
-    corpus_file(service.corpus_dir, "local/new-bridge.txt", "New Bridge Opens", "The bridge over the Lark opened.")
+    corpus_file(
+        service.corpus_dir, "local/new-bridge.txt", "New Bridge Opens", "The bridge over the Lark opened."
+    )
     first = await discord_stub.invoke_command("reload", {}, user_id=MANAGER, channel_id=GENERAL)
     await asyncio.to_thread(started.wait, 10)
 
@@ -166,8 +185,12 @@ async def test_a_parser_that_raises_is_reported_and_the_rest_reloads(discord_stu
 
 async def test_a_read_only_database_fails_the_reload_and_keeps_the_old_corpus(discord_stub, bot, service):  # noqa: F811
     version = service.snapshot.version
-    corpus_file(service.corpus_dir, "local/new-bridge.txt", "New Bridge Opens", "The bridge over the Lark opened.")
-    service.store.db.conn.execute("PRAGMA query_only = 1")  # SQLite now refuses every write on this connection
+    corpus_file(
+        service.corpus_dir, "local/new-bridge.txt", "New Bridge Opens", "The bridge over the Lark opened."
+    )
+    service.store.db.conn.execute(
+        "PRAGMA query_only = 1"
+    )  # SQLite now refuses every write on this connection
     text = final_text(await run(discord_stub, "reload", user=MANAGER))
     assert "Reload failed" in text and "read-only" in text
     assert "previous corpus is still answering" in text
@@ -177,6 +200,7 @@ async def test_a_read_only_database_fails_the_reload_and_keeps_the_old_corpus(di
 
 
 # -- the other commands ---------------------------------------------------------------------------
+
 
 async def test_about_shows_the_corpus_and_last_reload(discord_stub, bot, service):  # noqa: F811
     text = final_text(await run(discord_stub, "about"))
@@ -189,8 +213,14 @@ async def test_help_explains_how_to_ask(discord_stub, bot):  # noqa: F811
 
 
 async def test_feedback_lists_disliked_answers_for_admins_only(discord_stub, bot, service):  # noqa: F811
-    service.store.add_feedback(guild_id=None, channel_id=None, user_id="1", question="what about the comet",
-                               article_ids=["briefs/comet"], vote=-1)
+    service.store.add_feedback(
+        guild_id=None,
+        channel_id=None,
+        user_id="1",
+        question="what about the comet",
+        article_ids=["briefs/comet"],
+        vote=-1,
+    )
     refused = await run(discord_stub, "feedback", user=READER, enforce=False)
     assert "Only admins" in final_text(refused)
     text = final_text(await run(discord_stub, "feedback", user=MANAGER))
@@ -201,7 +231,9 @@ async def test_scheduled_reload_picks_up_changes_and_about_shows_failures(discor
     build_world(discord_stub)
     version = service.snapshot.version
     async with running_bot(discord_stub, service, reload_every=1):
-        corpus_file(service.corpus_dir, "local/new-bridge.txt", "New Bridge Opens", "The bridge over the Lark opened.")
+        corpus_file(
+            service.corpus_dir, "local/new-bridge.txt", "New Bridge Opens", "The bridge over the Lark opened."
+        )
         await discord_stub.wait_for(lambda: service.snapshot.version == version + 1, timeout=10)
         answer = await run(discord_stub, "ask", {"question": "bridge over the Lark"})
         assert "New Bridge Opens" in shown(embed_text(answer.original))

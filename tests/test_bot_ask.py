@@ -26,9 +26,13 @@ SEED_TITLE = "ISIS Stronghold Fled Civilians Surrounded by US-Backed Forces"
 
 @pytest.fixture
 def service(tmp_path, sample_corpus):
-    corpus_file(sample_corpus, "hostile.txt", "Mass ping attempt @everyone",
-                "Visitors to the harbour festival were told @everyone and @here and <@123456789012345678> "
-                "should bring **umbrellas** and `coats` and [click here](https://evil.example) for tickets.")
+    corpus_file(
+        sample_corpus,
+        "hostile.txt",
+        "Mass ping attempt @everyone",
+        "Visitors to the harbour festival were told @everyone and @here and <@123456789012345678> "
+        "should bring **umbrellas** and `coats` and [click here](https://evil.example) for tickets.",
+    )
     svc = NewsService(tmp_path / "n.db", sample_corpus)
     svc.reload()
     yield svc
@@ -36,8 +40,11 @@ def service(tmp_path, sample_corpus):
 
 
 def bot_replies_to(stub, channel_id, message_id):
-    return [m for m in stub.messages(channel_id)
-            if (m.get("message_reference") or {}).get("message_id") == str(message_id)]
+    return [
+        m
+        for m in stub.messages(channel_id)
+        if (m.get("message_reference") or {}).get("message_id") == str(message_id)
+    ]
 
 
 async def wait_reply(stub, channel_id, message):
@@ -63,8 +70,9 @@ async def test_registered_commands_match_the_documented_schema(discord_stub, bot
 
 
 async def test_slash_ask_defers_then_answers_with_quote_link_and_date(discord_stub, bot):  # noqa: F811
-    record = await discord_stub.invoke_command("ask", {"question": "when did the SDF encircle Manbij?"},
-                                               user_id=READER, channel_id=GENERAL)
+    record = await discord_stub.invoke_command(
+        "ask", {"question": "when did the SDF encircle Manbij?"}, user_id=READER, channel_id=GENERAL
+    )
     await record.wait_done(timeout=10)
     assert record.callback_types[0] == 5  # deferred at once
     text = embed_text(record.original)
@@ -74,8 +82,9 @@ async def test_slash_ask_defers_then_answers_with_quote_link_and_date(discord_st
 
 
 async def test_a_mention_is_answered_as_a_reply_that_pings_no_one(discord_stub, bot):  # noqa: F811
-    question = await discord_stub.send_message(GENERAL, READER, "how much did the library repairs cost?",
-                                               mentions_bot=True)
+    question = await discord_stub.send_message(
+        GENERAL, READER, "how much did the library repairs cost?", mentions_bot=True
+    )
     reply = await wait_reply(discord_stub, GENERAL, question)
     assert "3.2 million pounds" in shown(embed_text(reply))
     mentions = discord_stub.allowed_mentions(int(reply["id"]))
@@ -92,16 +101,27 @@ async def test_every_message_in_a_qa_channel_is_a_question(discord_stub, bot):  
 async def test_other_channels_are_left_alone_without_a_mention(discord_stub, bot):  # noqa: F811
     question = await discord_stub.send_message(GENERAL, READER, "who discovered the comet?")
     await discord_stub.send_message(GENERAL, READER, "checkpoint", mentions_bot=True)
-    await discord_stub.wait_for(lambda: len([m for m in discord_stub.messages(GENERAL)
-                                             if m["author"]["id"] == str(discord_stub.bot_user_id)]) >= 1)
+    await discord_stub.wait_for(
+        lambda: (
+            len(
+                [
+                    m
+                    for m in discord_stub.messages(GENERAL)
+                    if m["author"]["id"] == str(discord_stub.bot_user_id)
+                ]
+            )
+            >= 1
+        )
+    )
     assert bot_replies_to(discord_stub, GENERAL, question["id"]) == []
 
 
 async def test_a_reply_to_an_answer_is_searched_with_the_earlier_question(discord_stub, bot):  # noqa: F811
     first = await discord_stub.send_message(GENERAL, READER, "Riverside library flood", mentions_bot=True)
     answer = await wait_reply(discord_stub, GENERAL, first)
-    follow_up = await discord_stub.send_message(GENERAL, READER, "how much did it cost?",
-                                                reference_message_id=int(answer["id"]))
+    follow_up = await discord_stub.send_message(
+        GENERAL, READER, "how much did it cost?", reference_message_id=int(answer["id"])
+    )
     reply = await wait_reply(discord_stub, GENERAL, follow_up)
     text = embed_text(reply)
     assert "following up on: Riverside library flood" in text
@@ -110,8 +130,9 @@ async def test_a_reply_to_an_answer_is_searched_with_the_earlier_question(discor
 
 
 async def test_more_pages_for_the_asker_and_refuses_others(discord_stub, bot):  # noqa: F811
-    record = await discord_stub.invoke_command("ask", {"question": "pounds council million"},
-                                               user_id=READER, channel_id=GENERAL)
+    record = await discord_stub.invoke_command(
+        "ask", {"question": "pounds council million"}, user_id=READER, channel_id=GENERAL
+    )
     await record.wait_done(timeout=10)
     message = record.original
     assert "Results 1-2 · ▶ for more" in embed_text(message)
@@ -135,8 +156,9 @@ async def test_more_pages_for_the_asker_and_refuses_others(discord_stub, bot):  
 
 
 async def test_no_good_match_is_said_plainly(discord_stub, bot):  # noqa: F811
-    record = await discord_stub.invoke_command("ask", {"question": "xyzzy plugh frobnicate quux"},
-                                               user_id=READER, channel_id=GENERAL)
+    record = await discord_stub.invoke_command(
+        "ask", {"question": "xyzzy plugh frobnicate quux"}, user_id=READER, channel_id=GENERAL
+    )
     await record.wait_done(timeout=10)
     assert "No passage in the archive answers that well" in embed_text(record.original)
 
@@ -144,16 +166,20 @@ async def test_no_good_match_is_said_plainly(discord_stub, bot):  # noqa: F811
 async def test_cooldown_refuses_a_second_question_with_the_wait(discord_stub, service):  # noqa: F811
     build_world(discord_stub)
     async with running_bot(discord_stub, service, cooldown=60):
-        first = await discord_stub.invoke_command("ask", {"question": "comet"}, user_id=READER, channel_id=GENERAL)
+        first = await discord_stub.invoke_command(
+            "ask", {"question": "comet"}, user_id=READER, channel_id=GENERAL
+        )
         await first.wait_done(timeout=10)
-        second = await discord_stub.invoke_command("ask", {"question": "comet again"}, user_id=READER,
-                                                   channel_id=GENERAL)
+        second = await discord_stub.invoke_command(
+            "ask", {"question": "comet again"}, user_id=READER, channel_id=GENERAL
+        )
         await second.wait_done()
         data = second.callbacks[0]["data"]
         assert second.callbacks[0]["type"] == 4 and data["flags"] & EPHEMERAL
         assert "try again in" in data["content"]
-        other = await discord_stub.invoke_command("ask", {"question": "comet"}, user_id=OTHER_READER,
-                                                  channel_id=GENERAL)
+        other = await discord_stub.invoke_command(
+            "ask", {"question": "comet"}, user_id=OTHER_READER, channel_id=GENERAL
+        )
         await other.wait_done(timeout=10)
         assert other.callbacks[0]["type"] == 5
 
@@ -161,18 +187,23 @@ async def test_cooldown_refuses_a_second_question_with_the_wait(discord_stub, se
 async def test_empty_and_overlong_questions_get_help_and_the_limit(discord_stub, bot):  # noqa: F811
     empty = await discord_stub.send_message(GENERAL, READER, "", mentions_bot=True)
     assert "Ask me about the news archive" in embed_text(await wait_reply(discord_stub, GENERAL, empty))
-    long = await discord_stub.invoke_command("ask", {"question": "word " * 200}, user_id=READER, channel_id=GENERAL)
+    long = await discord_stub.invoke_command(
+        "ask", {"question": "word " * 200}, user_id=READER, channel_id=GENERAL
+    )
     await long.wait_done()
     assert "the limit is 500" in long.callbacks[0]["data"]["content"]
     assert long.callbacks[0]["data"]["flags"] & EPHEMERAL
 
 
 async def test_private_answer_can_be_shared_to_the_channel(discord_stub, bot):  # noqa: F811
-    record = await discord_stub.invoke_command("ask", {"question": "wind farm turbines homes", "private": True},
-                                               user_id=READER, channel_id=GENERAL)
+    record = await discord_stub.invoke_command(
+        "ask", {"question": "wind farm turbines homes", "private": True}, user_id=READER, channel_id=GENERAL
+    )
     await record.wait_done(timeout=10)
     assert record.callbacks[0]["type"] == 5 and record.callbacks[0]["data"]["flags"] & EPHEMERAL
-    share = await discord_stub.click_button(record.original, button_ids(record.original)["Share"], user_id=READER)
+    share = await discord_stub.click_button(
+        record.original, button_ids(record.original)["Share"], user_id=READER
+    )
     await share.wait_done()
     data = share.callbacks[0]["data"]
     assert share.callbacks[0]["type"] == 4 and not (data.get("flags") or 0) & EPHEMERAL
@@ -181,10 +212,13 @@ async def test_private_answer_can_be_shared_to_the_channel(discord_stub, bot):  
 
 
 async def test_feedback_buttons_store_the_vote_with_the_question(discord_stub, bot, service):  # noqa: F811
-    record = await discord_stub.invoke_command("ask", {"question": "school meals levy"}, user_id=READER,
-                                               channel_id=GENERAL)
+    record = await discord_stub.invoke_command(
+        "ask", {"question": "school meals levy"}, user_id=READER, channel_id=GENERAL
+    )
     await record.wait_done(timeout=10)
-    vote = await discord_stub.click_button(record.original, button_ids(record.original)["👎"], user_id=OTHER_READER)
+    vote = await discord_stub.click_button(
+        record.original, button_ids(record.original)["👎"], user_id=OTHER_READER
+    )
     await vote.wait_done()
     latest, worst = service.store.feedback_summary()
     assert latest[0]["question"] == "school meals levy"
@@ -192,8 +226,9 @@ async def test_feedback_buttons_store_the_vote_with_the_question(discord_stub, b
 
 
 async def test_hostile_article_text_is_escaped_and_pings_no_one(discord_stub, bot):  # noqa: F811
-    record = await discord_stub.invoke_command("ask", {"question": "harbour festival umbrellas tickets"},
-                                               user_id=READER, channel_id=GENERAL)
+    record = await discord_stub.invoke_command(
+        "ask", {"question": "harbour festival umbrellas tickets"}, user_id=READER, channel_id=GENERAL
+    )
     await record.wait_done(timeout=10)
     text = embed_text(record.original)
     assert "Mass ping attempt" in shown(text)
@@ -206,26 +241,48 @@ async def test_no_message_the_bot_sends_can_ping(discord_stub, bot):  # noqa: F8
     for question in ("who surrounded Manbij?", "rail strike", "comet"):
         msg = await discord_stub.send_message(GENERAL, READER, question, mentions_bot=True)
         await wait_reply(discord_stub, GENERAL, msg)
-    record = await discord_stub.invoke_command("ask", {"question": "Manbij"}, user_id=READER, channel_id=GENERAL)
+    record = await discord_stub.invoke_command(
+        "ask", {"question": "Manbij"}, user_id=READER, channel_id=GENERAL
+    )
     await record.wait_done(timeout=10)
-    bodies = [r.json for r in discord_stub.requests
-              if r.method in ("POST", "PATCH") and isinstance(r.json, dict) and ("content" in r.json
-                                                                                 or "embeds" in r.json)]
+    bodies = [
+        r.json
+        for r in discord_stub.requests
+        if r.method in ("POST", "PATCH")
+        and isinstance(r.json, dict)
+        and ("content" in r.json or "embeds" in r.json)
+    ]
     assert bodies
     for body in bodies:
         mentions = body.get("allowed_mentions") or (body.get("data") or {}).get("allowed_mentions")
         if mentions is not None:
             assert mentions.get("parse") == [] and not mentions.get("users") and not mentions.get("roles")
-    created = [m for m in discord_stub.messages(GENERAL) if m["author"]["id"] == str(discord_stub.bot_user_id)]
+    created = [
+        m for m in discord_stub.messages(GENERAL) if m["author"]["id"] == str(discord_stub.bot_user_id)
+    ]
     for message in created:
-        assert not message.get("mention_everyone") and not message.get("mentions") and not message.get(
-            "mention_roles")
+        assert (
+            not message.get("mention_everyone")
+            and not message.get("mentions")
+            and not message.get("mention_roles")
+        )
 
 
 async def test_a_picture_without_text_in_a_qa_channel_gets_no_reply(discord_stub, bot):  # noqa: F811
-    picture = await discord_stub.send_message(QA, READER, "", attachments=[
-        {"id": "1", "filename": "cat.png", "size": 10, "url": "https://cdn.example/cat.png",
-         "proxy_url": "https://cdn.example/cat.png"}])
+    picture = await discord_stub.send_message(
+        QA,
+        READER,
+        "",
+        attachments=[
+            {
+                "id": "1",
+                "filename": "cat.png",
+                "size": 10,
+                "url": "https://cdn.example/cat.png",
+                "proxy_url": "https://cdn.example/cat.png",
+            }
+        ],
+    )
     too_long = await discord_stub.send_message(QA, READER, "why " * 200)
     reply = await wait_reply(discord_stub, QA, too_long)
     assert "the limit is 500" in embed_text(reply)

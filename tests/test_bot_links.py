@@ -33,12 +33,19 @@ async def test_every_answer_link_resolves_to_a_page_with_the_excerpt(discord_stu
     service.reload()
     build_world(discord_stub)
     checked = 0
-    async with running_bot(discord_stub, service, public_url=public_url, web_port=port,
-                           results=3), aiohttp.ClientSession() as http:
-        for question in ("who surrounded Manbij?", "how much did the library repairs cost?",
-                         "wind farm turbines fishing", "who discovered the comet?"):
-            record = await discord_stub.invoke_command("ask", {"question": question}, user_id=READER,
-                                                       channel_id=GENERAL)
+    async with (
+        running_bot(discord_stub, service, public_url=public_url, web_port=port, results=3),
+        aiohttp.ClientSession() as http,
+    ):
+        for question in (
+            "who surrounded Manbij?",
+            "how much did the library repairs cost?",
+            "wind farm turbines fishing",
+            "who discovered the comet?",
+        ):
+            record = await discord_stub.invoke_command(
+                "ask", {"question": question}, user_id=READER, channel_id=GENERAL
+            )
             await record.wait_done(timeout=10)
             description = record.original["embeds"][0]["description"]
             blocks = description.split("\n\n")
@@ -72,34 +79,49 @@ async def test_every_answer_link_resolves_to_a_page_with_the_excerpt(discord_stu
 
 
 async def test_seed_question_by_mention_slash_and_follow_up_quotes_the_passage_with_its_link(
-        discord_stub, tmp_path, sample_corpus):  # noqa: F811
+    discord_stub,  # noqa: F811
+    tmp_path,
+    sample_corpus,
+):
     public_url = "http://127.0.0.1:9"  # links only; no page server needed here
     service = NewsService(tmp_path / "n.db", sample_corpus, links=LinkPolicy(None, public_url))
     service.reload()
     encircling = f"{public_url}/articles/000_7259aed06ac303ba#p2"
     build_world(discord_stub)
     async with running_bot(discord_stub, service):
-        asked = await discord_stub.send_message(GENERAL, READER, "when was Manbij encircled?", mentions_bot=True)
-        by_mention = await discord_stub.wait_for(lambda: [
-            m for m in discord_stub.messages(GENERAL)
-            if (m.get("message_reference") or {}).get("message_id") == asked["id"]], timeout=10)
+        asked = await discord_stub.send_message(
+            GENERAL, READER, "when was Manbij encircled?", mentions_bot=True
+        )
+        by_mention = await discord_stub.wait_for(
+            lambda: [
+                m
+                for m in discord_stub.messages(GENERAL)
+                if (m.get("message_reference") or {}).get("message_id") == asked["id"]
+            ],
+            timeout=10,
+        )
         first = by_mention[0]["embeds"][0]["description"].split("\n\n")[0]
         assert encircling in first and "June 8" in shown(first)
 
-        record = await discord_stub.invoke_command("ask", {"question": "who surrounded Manbij in June?"},
-                                                   user_id=READER, channel_id=GENERAL)
+        record = await discord_stub.invoke_command(
+            "ask", {"question": "who surrounded Manbij in June?"}, user_id=READER, channel_id=GENERAL
+        )
         await record.wait_done(timeout=10)
         first = record.original["embeds"][0]["description"].split("\n\n")[0]
         assert encircling in first and "SDF" in shown(first)
 
         # Follow up in a thread started from the answer (Discord gives it the answer's id).
         answer_id = int(record.original["id"])
-        discord_stub.world.add_thread(GUILD, answer_id, parent_id=GENERAL,
-                                      owner_id=READER, name="Manbij")
+        discord_stub.world.add_thread(GUILD, answer_id, parent_id=GENERAL, owner_id=READER, name="Manbij")
         follow = await discord_stub.send_message(answer_id, READER, "which militia does it include?")
-        replies = await discord_stub.wait_for(lambda: [
-            m for m in discord_stub.messages(answer_id)
-            if (m.get("message_reference") or {}).get("message_id") == follow["id"]], timeout=10)
+        replies = await discord_stub.wait_for(
+            lambda: [
+                m
+                for m in discord_stub.messages(answer_id)
+                if (m.get("message_reference") or {}).get("message_id") == follow["id"]
+            ],
+            timeout=10,
+        )
         text = replies[0]["embeds"][0]["description"].split("\n\n")[0]
         assert encircling in text and "Kurdish YPG militia" in shown(text)
         assert "following up on: who surrounded Manbij in June?" in replies[0]["embeds"][0]["title"]

@@ -45,8 +45,16 @@ async def bot_process(stub: DiscordStub, env: dict, log_path):
     full_env.update(env)
     log = open(log_path, "w")  # noqa: SIM115 (closed below)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, str(REPO / "tests" / "stub_process.py"), stub.base_url, stub.gateway_url + "/", "run",
-        cwd=log_path.parent, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+        sys.executable,
+        str(REPO / "tests" / "stub_process.py"),
+        stub.base_url,
+        stub.gateway_url + "/",
+        "run",
+        cwd=log_path.parent,
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         yield process
     finally:
@@ -64,8 +72,11 @@ async def ask(stub, channel, question):
     message = await stub.send_message(channel, READER, question, mentions_bot=True)
 
     def reply():
-        return [m for m in stub.messages(channel)
-                if (m.get("message_reference") or {}).get("message_id") == message["id"]]
+        return [
+            m
+            for m in stub.messages(channel)
+            if (m.get("message_reference") or {}).get("message_id") == message["id"]
+        ]
 
     return (await stub.wait_for(reply, timeout=20))[0]
 
@@ -75,19 +86,33 @@ async def test_two_shard_processes_answer_their_guilds_and_follow_a_reload(stub,
     service = NewsService(db, sample_corpus)
     service.reload()
     service.close()
-    common = {"DISCORD_TOKEN": SECRET, "NEWSDESK_DB": str(db), "NEWSDESK_CORPUS_DIR": str(sample_corpus),
-              "NEWSDESK_SHARD_COUNT": "2", "NEWSDESK_ADMIN_USERS": str(READER)}
-    async with bot_process(stub, {**common, "NEWSDESK_SHARD_IDS": "0"}, tmp_path / "shard0.log"), \
-            bot_process(stub, {**common, "NEWSDESK_SHARD_IDS": "1"}, tmp_path / "shard1.log"):
+    common = {
+        "DISCORD_TOKEN": SECRET,
+        "NEWSDESK_DB": str(db),
+        "NEWSDESK_CORPUS_DIR": str(sample_corpus),
+        "NEWSDESK_SHARD_COUNT": "2",
+        "NEWSDESK_ADMIN_USERS": str(READER),
+    }
+    async with (
+        bot_process(stub, {**common, "NEWSDESK_SHARD_IDS": "0"}, tmp_path / "shard0.log"),
+        bot_process(stub, {**common, "NEWSDESK_SHARD_IDS": "1"}, tmp_path / "shard1.log"),
+    ):
         await stub.wait_for(lambda: {i["shard_id"] for i in stub.gateway.identifies} == {0, 1}, timeout=30)
         assert "3.2 million" in shown(embed_text(await ask(stub, CHANNEL_A, "library repairs cost")))
         assert "3.2 million" in shown(embed_text(await ask(stub, CHANNEL_B, "library repairs cost")))
 
-        corpus_file(sample_corpus, "local/ferry.txt", "Night Ferry Returns",
-                    "The night ferry to Port Ellen returns on Friday after a winter without sailings.")
-        reload = await stub.invoke_command("reload", {}, user_id=READER, channel_id=CHANNEL_A,
-                                           enforce_permissions=False)
-        await stub.wait_for(lambda: "Reload done" in ((reload.original or {}).get("content") or ""), timeout=30)
+        corpus_file(
+            sample_corpus,
+            "local/ferry.txt",
+            "Night Ferry Returns",
+            "The night ferry to Port Ellen returns on Friday after a winter without sailings.",
+        )
+        reload = await stub.invoke_command(
+            "reload", {}, user_id=READER, channel_id=CHANNEL_A, enforce_permissions=False
+        )
+        await stub.wait_for(
+            lambda: "Reload done" in ((reload.original or {}).get("content") or ""), timeout=30
+        )
         # The process of shard 1 did not run the reload; it watches the corpus version in the database.
         for _ in range(20):
             answer = shown(embed_text(await ask(stub, CHANNEL_B, "when does the night ferry return?")))
@@ -103,8 +128,11 @@ async def test_two_shard_processes_answer_their_guilds_and_follow_a_reload(stub,
 
 async def test_a_refused_token_fails_with_one_line_and_never_shows_the_token(tmp_path, sample_corpus):
     async with DiscordStub(token="a-different-token-0123456789abcdef") as stub:
-        env = {"DISCORD_TOKEN": SECRET, "NEWSDESK_DB": str(tmp_path / "n.db"),
-               "NEWSDESK_CORPUS_DIR": str(sample_corpus)}
+        env = {
+            "DISCORD_TOKEN": SECRET,
+            "NEWSDESK_DB": str(tmp_path / "n.db"),
+            "NEWSDESK_CORPUS_DIR": str(sample_corpus),
+        }
         async with bot_process(stub, env, tmp_path / "bad.log") as process:
             code = await asyncio.wait_for(process.wait(), 60)
     output = (tmp_path / "bad.log").read_text()

@@ -22,15 +22,23 @@ async def bot(discord_stub, tmp_path, sample_corpus):  # noqa: F811
 
 
 def replies_to(stub, message_id):
-    return [r for r in stub.requests if r.method == "POST" and r.status == 200 and isinstance(r.json, dict)
-            and str((r.json.get("message_reference") or {}).get("message_id")) == str(message_id)]
+    return [
+        r
+        for r in stub.requests
+        if r.method == "POST"
+        and r.status == 200
+        and isinstance(r.json, dict)
+        and str((r.json.get("message_reference") or {}).get("message_id")) == str(message_id)
+    ]
 
 
 async def test_rate_limited_replies_arrive_once_after_the_wait(discord_stub, bot):  # noqa: F811
     discord_stub.rate_limit("POST", r"/channels/\d+/messages$", times=2, retry_after=0.6)
     started = time.monotonic()
-    questions = [await discord_stub.send_message(GENERAL, READER, q, mentions_bot=True)
-                 for q in ("library repairs cost", "comet discovered", "rail strike pay")]
+    questions = [
+        await discord_stub.send_message(GENERAL, READER, q, mentions_bot=True)
+        for q in ("library repairs cost", "comet discovered", "rail strike pay")
+    ]
     await discord_stub.wait_for(lambda: all(replies_to(discord_stub, q["id"]) for q in questions), timeout=15)
     assert all(len(replies_to(discord_stub, q["id"])) == 1 for q in questions)
     limited = [r for r in discord_stub.requests if r.status == 429]
@@ -41,8 +49,9 @@ async def test_rate_limited_replies_arrive_once_after_the_wait(discord_stub, bot
 
 async def test_rate_limited_interaction_follow_up_still_answers(discord_stub, bot):  # noqa: F811
     discord_stub.rate_limit("PATCH", r"/webhooks/\d+/[^/]+/messages/@original", times=1, retry_after=0.4)
-    record = await discord_stub.invoke_command("ask", {"question": "wind farm homes"}, user_id=READER,
-                                               channel_id=GENERAL)
+    record = await discord_stub.invoke_command(
+        "ask", {"question": "wind farm homes"}, user_id=READER, channel_id=GENERAL
+    )
     await record.wait_done(timeout=10)
     assert "Harbour Wind Farm" in shown(embed_text(record.original))
     assert any(r.status == 429 for r in discord_stub.requests)

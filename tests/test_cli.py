@@ -15,8 +15,15 @@ from .conftest import REPO
 def newsdesk(*args, cwd, stdin=None, env=None):
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSDESK_", "DISCORD_"))}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, input=stdin, capture_output=True,
-                          text=True, env={**full_env, "PYTHONPATH": str(REPO)}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**full_env, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -45,7 +52,9 @@ def test_ingest_uses_the_settings_for_folder_and_database(tmp_path, sample_corpu
 
 
 def test_ask_json_shape(db, tmp_path):
-    result = newsdesk("ask", "when did the SDF encircle Manbij?", "--db", str(db), "--json", "-k", "2", cwd=tmp_path)
+    result = newsdesk(
+        "ask", "when did the SDF encircle Manbij?", "--db", str(db), "--json", "-k", "2", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert set(answer) == {"question", "took_ms", "no_match", "results"}
@@ -57,12 +66,20 @@ def test_ask_json_shape(db, tmp_path):
 
 
 def test_ask_reads_questions_from_stdin_one_json_line_each(db, tmp_path):
-    result = newsdesk("ask", "--db", str(db), "--json", cwd=tmp_path,
-                      stdin="how much did the library repairs cost?\n\nwho discovered the comet?\n")
+    result = newsdesk(
+        "ask",
+        "--db",
+        str(db),
+        "--json",
+        cwd=tmp_path,
+        stdin="how much did the library repairs cost?\n\nwho discovered the comet?\n",
+    )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [line["question"] for line in lines] == ["how much did the library repairs cost?",
-                                                     "who discovered the comet?"]
+    assert [line["question"] for line in lines] == [
+        "how much did the library repairs cost?",
+        "who discovered the comet?",
+    ]
     assert "3.2 million" in lines[0]["results"][0]["excerpt"]
 
 
@@ -130,11 +147,18 @@ def test_run_without_token_answers_in_the_terminal(tmp_path, sample_corpus):
 def test_malformed_setting_names_the_variable_and_exits_2(tmp_path):
     result = newsdesk("run", cwd=tmp_path, env={"NEWSDESK_RESULTS": "lots"})
     assert result.returncode == 2
-    assert result.stderr.strip() == "newsdesk: NEWSDESK_RESULTS must be a whole number from 1 to 10; got 'lots'"
+    assert (
+        result.stderr.strip() == "newsdesk: NEWSDESK_RESULTS must be a whole number from 1 to 10; got 'lots'"
+    )
 
 
 def test_python_dash_m_bot_starts_like_newsdesk_run(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, capture_output=True, text=True,
-                            env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "NEWSDESK_COOLDOWN": "-1"},
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), "NEWSDESK_COOLDOWN": "-1"},
+        timeout=60,
+    )
     assert result.returncode == 2 and "NEWSDESK_COOLDOWN" in result.stderr

@@ -16,23 +16,28 @@ def test_defaults():
 
 
 def test_lists_of_ids_and_empty_values():
-    s = load_settings({"NEWSDESK_QA_CHANNELS": " 111, 222 ,", "NEWSDESK_ADMIN_USERS": "",
-                       "NEWSDESK_ADMIN_ROLES": "333"}, env_file=None)
+    s = load_settings(
+        {"NEWSDESK_QA_CHANNELS": " 111, 222 ,", "NEWSDESK_ADMIN_USERS": "", "NEWSDESK_ADMIN_ROLES": "333"},
+        env_file=None,
+    )
     assert s.qa_channels == {111, 222} and s.admin_users == frozenset() and s.admin_roles == {333}
 
 
-@pytest.mark.parametrize(("name", "value", "message"), [
-    ("NEWSDESK_QA_CHANNELS", "general", "NEWSDESK_QA_CHANNELS must be comma-separated numeric ids"),
-    ("NEWSDESK_RESULTS", "0", "NEWSDESK_RESULTS must be from 1 to 10"),
-    ("NEWSDESK_COOLDOWN", "soon", "NEWSDESK_COOLDOWN must be a whole number"),
-    ("NEWSDESK_LINK_TEMPLATE", "https://x.org/{slug}", "unknown field {slug}"),
-    ("NEWSDESK_LINK_TEMPLATE", "ftp://x.org/{id}", "http:// or https://"),
-    ("NEWSDESK_PUBLIC_URL", "newsdesk.example.org", "NEWSDESK_PUBLIC_URL"),
-    ("NEWSDESK_RELOAD_EVERY", "hourly", "NEWSDESK_RELOAD_EVERY"),
-    ("NEWSDESK_SHARD_IDS", "0", "needs NEWSDESK_SHARD_COUNT"),
-    ("NEWSDESK_LANGUAGE", "klingon", "NEWSDESK_LANGUAGE"),
-    ("NEWSDESK_LOG_LEVEL", "LOUD", "NEWSDESK_LOG_LEVEL"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("NEWSDESK_QA_CHANNELS", "general", "NEWSDESK_QA_CHANNELS must be comma-separated numeric ids"),
+        ("NEWSDESK_RESULTS", "0", "NEWSDESK_RESULTS must be from 1 to 10"),
+        ("NEWSDESK_COOLDOWN", "soon", "NEWSDESK_COOLDOWN must be a whole number"),
+        ("NEWSDESK_LINK_TEMPLATE", "https://x.org/{slug}", "unknown field {slug}"),
+        ("NEWSDESK_LINK_TEMPLATE", "ftp://x.org/{id}", "http:// or https://"),
+        ("NEWSDESK_PUBLIC_URL", "newsdesk.example.org", "NEWSDESK_PUBLIC_URL"),
+        ("NEWSDESK_RELOAD_EVERY", "hourly", "NEWSDESK_RELOAD_EVERY"),
+        ("NEWSDESK_SHARD_IDS", "0", "needs NEWSDESK_SHARD_COUNT"),
+        ("NEWSDESK_LANGUAGE", "klingon", "NEWSDESK_LANGUAGE"),
+        ("NEWSDESK_LOG_LEVEL", "LOUD", "NEWSDESK_LOG_LEVEL"),
+    ],
+)
 def test_malformed_values_name_the_variable(name, value, message):
     with pytest.raises(ConfigError, match="^" + name) as info:
         load_settings({name: value}, env_file=None)
@@ -64,7 +69,8 @@ def test_env_file_is_read_and_environment_wins(tmp_path, monkeypatch):
     assert (s.results, s.cooldown) == (5, 3)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("30m", 1800), ("1h", 3600), ("2d", 172800),
-                                               ("1w", 604800)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90s", 90), ("30m", 1800), ("1h", 3600), ("2d", 172800), ("1w", 604800)]
+)
 def test_spans(text, seconds):
     assert parse_span(text) == seconds

@@ -87,7 +87,9 @@ async def start_bot(world: DiscordStub) -> AsyncIterator[StartBot]:
     assert world.unknown_requests == []
 
 
-async def test_slash_command_is_registered_deferred_and_followed_up(world: DiscordStub, start_bot: StartBot) -> None:
+async def test_slash_command_is_registered_deferred_and_followed_up(
+    world: DiscordStub, start_bot: StartBot
+) -> None:
     await start_bot(make_bot())
 
     (ask,) = world.registered_commands()
@@ -95,8 +97,9 @@ async def test_slash_command_is_registered_deferred_and_followed_up(world: Disco
     options = {o["name"]: (o["type"], o.get("required", False)) for o in ask["options"]}
     assert options == {"question": (3, True), "limit": (4, False)}
 
-    record = await world.invoke_command("ask", {"question": "budget", "limit": 2}, user_id=READER_ID,
-                                        channel_id=CHANNEL_ID)
+    record = await world.invoke_command(
+        "ask", {"question": "budget", "limit": 2}, user_id=READER_ID, channel_id=CHANNEL_ID
+    )
     await record.wait_done()
 
     assert record.callback_types == [5]
@@ -124,7 +127,9 @@ async def test_mention_is_answered_with_a_reply_and_own_messages_are_ignored(
 
 async def test_button_click_is_acknowledged(world: DiscordStub, start_bot: StartBot) -> None:
     await start_bot(make_bot())
-    answer = await world.invoke_command("ask", {"question": "rates"}, user_id=READER_ID, channel_id=CHANNEL_ID)
+    answer = await world.invoke_command(
+        "ask", {"question": "rates"}, user_id=READER_ID, channel_id=CHANNEL_ID
+    )
     await answer.wait_done()
 
     click = await world.click_button(answer.original, "helpful", user_id=READER_ID)
@@ -135,7 +140,9 @@ async def test_button_click_is_acknowledged(world: DiscordStub, start_bot: Start
     assert click.original["flags"] & 64  # ephemeral
 
 
-async def test_rate_limited_send_is_retried_once_after_retry_after(world: DiscordStub, start_bot: StartBot) -> None:
+async def test_rate_limited_send_is_retried_once_after_retry_after(
+    world: DiscordStub, start_bot: StartBot
+) -> None:
     await start_bot(make_bot())
     world.rate_limit("POST", r"^/channels/\d+/messages$", times=1, retry_after=0.5)
 
@@ -149,7 +156,9 @@ async def test_rate_limited_send_is_retried_once_after_retry_after(world: Discor
     assert len(world.messages(CHANNEL_ID)) == 1
 
 
-async def test_gateway_drop_is_resumed_and_missed_events_replayed(world: DiscordStub, start_bot: StartBot) -> None:
+async def test_gateway_drop_is_resumed_and_missed_events_replayed(
+    world: DiscordStub, start_bot: StartBot
+) -> None:
     world.gateway.heartbeat_interval_ms = 150
     await start_bot(make_bot())
     await world.wait_for(lambda: len(world.heartbeats.get(0, [])) >= 2)
@@ -170,7 +179,9 @@ async def test_gateway_drop_is_resumed_and_missed_events_replayed(world: Discord
     assert time.monotonic() - started < 2
 
 
-async def test_auto_sharded_bot_receives_only_its_shards_guild(world: DiscordStub, start_bot: StartBot) -> None:
+async def test_auto_sharded_bot_receives_only_its_shards_guild(
+    world: DiscordStub, start_bot: StartBot
+) -> None:
     world.shard_count = 2
     world.add_guild(OTHER_GUILD_ID, name="Other desk")
     world.add_channel(OTHER_GUILD_ID, OTHER_CHANNEL_ID)

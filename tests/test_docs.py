@@ -30,7 +30,9 @@ def _cli_commands():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     for name, command in sub.choices.items():
-        flags = [opt for action in command._actions for opt in action.option_strings if opt not in ("-h", "--help")]
+        flags = [
+            opt for action in command._actions for opt in action.option_strings if opt not in ("-h", "--help")
+        ]
         yield name, flags
 
 

@@ -36,13 +36,22 @@ BUSINESS_QUESTION = "Time Warner quarterly profits"  # business/001
 TECH_QUESTION = "invisible ink ultraviolet readers Kyrgyz elections"  # tech/001
 COMET = "who discovered the comet?"
 COMET_TITLE = "Amateur Astronomer Spots New Comet"
-LONG = "The council met on Tuesday to discuss the new bridge over the river, which will cost 4 million pounds."
+LONG = (
+    "The council met on Tuesday to discuss the new bridge over the river, which will cost 4 million pounds."
+)
 
 
 def cli(*args, cwd, env=None, stdin=None):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSDESK_", "DISCORD_"))}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, input=stdin, capture_output=True,
-                          text=True, env={**clean, **(env or {}), "PYTHONPATH": str(REPO)}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**clean, **(env or {}), "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
 
 
 def one_clear_line(result) -> str:
@@ -91,6 +100,7 @@ def business_db(tmp_path_factory, bbc_folder) -> tuple[Path, int]:
 
 # -- 1. killed in the middle of a reload -----------------------------------------------------------
 
+
 def _wal_size(db: Path) -> int:
     try:
         return os.path.getsize(f"{db}-wal")
@@ -126,17 +136,26 @@ def test_sigkill_during_a_reload_keeps_the_previous_corpus(business_db, bbc_fold
     base, version = business_db
     db = tmp_path / "n.db"
     copy_db(base, db)
-    ready = {"inserting": _inserting(db), "indexing": _indexing(db),
-             "saving the index": _saving_index(db, version)}[moment]
+    ready = {
+        "inserting": _inserting(db),
+        "indexing": _indexing(db),
+        "saving the index": _saving_index(db, version),
+    }[moment]
     log = (tmp_path / "ingest.log").open("w")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSDESK_", "DISCORD_"))}
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "ingest", str(bbc_folder), "--db", str(db)],
-                            cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
-                            env={**clean, "PYTHONPATH": str(REPO)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "ingest", str(bbc_folder), "--db", str(db)],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**clean, "PYTHONPATH": str(REPO)},
+    )
     try:
         deadline = time.monotonic() + 90
         while not ready():
-            assert proc.poll() is None, f"the ingest ended before the kill: {(tmp_path / 'ingest.log').read_text()}"
+            assert proc.poll() is None, (
+                f"the ingest ended before the kill: {(tmp_path / 'ingest.log').read_text()}"
+            )
             assert time.monotonic() < deadline, "the reload never reached the moment to kill it"
             time.sleep(0.001)
         proc.send_signal(signal.SIGKILL)
@@ -174,6 +193,7 @@ def test_sigkill_during_a_reload_keeps_the_previous_corpus(business_db, bbc_fold
 
 
 # -- 2. read-only database ---------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def read_only(path: Path):
@@ -232,14 +252,16 @@ def test_read_only_database_refuses_the_reload_and_keeps_serving(tmp_path, sampl
 
 # -- 3. disk full ------------------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def tmpfs(path: Path, size: str):
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs to fill needs root")
     path.mkdir()
     try:
-        made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                              capture_output=True, text=True)
+        made = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+        )
     except FileNotFoundError:
         pytest.skip("no mount command: cannot make a small disk to fill")
     if made.returncode:
@@ -280,7 +302,9 @@ def test_full_disk_refuses_the_reload_and_keeps_the_database(tmp_path, sample_co
             del service
 
 
-def test_full_disk_under_the_index_refuses_the_reload_with_a_clear_message(tmp_path, sample_corpus, bbc_folder):
+def test_full_disk_under_the_index_refuses_the_reload_with_a_clear_message(
+    tmp_path, sample_corpus, bbc_folder
+):
     with tmpfs(tmp_path / "disk", "400k") as disk:
         service = NewsService(tmp_path / "n.db", sample_corpus, index_root=disk / "index")
         try:
@@ -323,6 +347,7 @@ def test_index_missing_and_no_room_to_rewrite_it_still_answers(tmp_path, sample_
 
 # -- 4. locked by another writer ---------------------------------------------------------------------
 
+
 def test_locked_database_refuses_the_reload_then_succeeds_once_released(service, sample_corpus):
     version = service.snapshot.version
     write_article(sample_corpus, "bridge.txt", "Council approves the new bridge", LONG)
@@ -337,8 +362,9 @@ def test_locked_database_refuses_the_reload_then_succeeds_once_released(service,
         assert service.search(COMET).results[0].title == COMET_TITLE
         assert not service.reloading
         with pytest.raises(StoreError, match="locked"):
-            service.store.add_feedback(guild_id=None, channel_id=None, user_id="1", question=COMET,
-                                       article_ids=[], vote=1)
+            service.store.add_feedback(
+                guild_id=None, channel_id=None, user_id="1", question=COMET, article_ids=[], vote=1
+            )
     finally:
         other.rollback()
         other.close()
@@ -346,11 +372,14 @@ def test_locked_database_refuses_the_reload_then_succeeds_once_released(service,
     assert (summary.added, summary.corpus_version) == (1, version + 1)
     assert service.snapshot.version == version + 1
     assert ids(service.search("new bridge council"))[0] == "bridge"
-    service.store.add_feedback(guild_id=None, channel_id=None, user_id="1", question=COMET, article_ids=[], vote=-1)
+    service.store.add_feedback(
+        guild_id=None, channel_id=None, user_id="1", question=COMET, article_ids=[], vote=-1
+    )
     assert service.store.feedback_summary()[0][0]["question"] == COMET
 
 
 # -- 5. damaged database at start --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("damage", ["truncated to half", "garbage"])
 def test_damaged_database_at_start_says_how_to_rebuild_and_rebuild_repairs_it(business_db, tmp_path, damage):
@@ -365,8 +394,12 @@ def test_damaged_database_at_start_says_how_to_rebuild_and_rebuild_repairs_it(bu
     damaged = db.read_bytes()
 
     ask = cli("ask", BUSINESS_QUESTION, "--db", str(db), cwd=tmp_path)
-    run = cli("run", cwd=tmp_path, env={"NEWSDESK_DB": str(db), "NEWSDESK_CORPUS_DIR": str(corpus)},
-              stdin=BUSINESS_QUESTION + "\n")
+    run = cli(
+        "run",
+        cwd=tmp_path,
+        env={"NEWSDESK_DB": str(db), "NEWSDESK_CORPUS_DIR": str(corpus)},
+        stdin=BUSINESS_QUESTION + "\n",
+    )
     for result in (ask, run):
         assert result.returncode == 1
         line = one_clear_line(result)
@@ -385,6 +418,7 @@ def test_damaged_database_at_start_says_how_to_rebuild_and_rebuild_repairs_it(bu
 
 
 # -- 6. damaged or missing index ---------------------------------------------------------------------
+
 
 def _truncate(path: Path) -> None:
     os.truncate(path, path.stat().st_size // 2)
@@ -423,15 +457,23 @@ def test_index_with_out_of_range_numbers_is_rebuilt_not_a_crash(service):
     post_doc = np.load(folder / "post_doc.npy")
     post_doc[:] = np.iinfo(post_doc.dtype).max - 3  # same shape and type, impossible values
     np.save(folder / "post_doc.npy", post_doc)
-    script = ("import sys; from retrieval.service import NewsService; "
-              "s = NewsService(sys.argv[1], sys.argv[2]); print(s.search(sys.argv[3]).results[0].title)")
-    result = subprocess.run([sys.executable, "-c", script, str(service.db_path), str(service.corpus_dir), COMET],
-                            capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    script = (
+        "import sys; from retrieval.service import NewsService; "
+        "s = NewsService(sys.argv[1], sys.argv[2]); print(s.search(sys.argv[3]).results[0].title)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(service.db_path), str(service.corpus_dir), COMET],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert result.returncode == 0, f"exit {result.returncode}: {result.stderr[-500:]}"
     assert result.stdout.strip() == COMET_TITLE
 
 
 # -- 7. two processes on one database ----------------------------------------------------------------
+
 
 def test_second_service_picks_up_a_reload_made_by_the_first(tmp_path, sample_corpus):
     db = tmp_path / "n.db"

@@ -29,21 +29,95 @@ def examples(n: int) -> settings:
 
 
 SYNTAX = [
-    '"', '""', '"Manbij', "*", "Manb*", "NEAR(", "NEAR(Manbij civilians)", "Manbij NEAR/3 civilians", "(((", ")))",
-    "\\", "\\\\x00", "'; DROP TABLE articles; --", "Manbij' OR '1'='1", "%", "_", "%Manbij%", "[a-z]+", "(?i)comet",
-    ".*", "^$", "a{1000000}", "(a+)+$", "AND OR NOT", "comet AND NOT", "-comet", "+comet", "comet:", "title:comet",
-    "{}", "?", "\x00", "\x00Manbij\x00", "\u202eManbij\u202c", "\u200b", "\ufeffcomet", "🔥🔥🔥", "comet 🚀☄️",
-    "\U0001f3f3\ufe0f\u200d\U0001f308", "Z\u0351\u0357\u0343a\u0352l\u0346g\u035bo", "ﷺ", "\ud7ff", "\U0010ffff",
-    "\ud800", "\udcff comet",
-    "\r\n\t\v\f", "\u2028\u2029", "؟من حاصر منبج", "мост", "橋", "1e309", "NaN", "-0", "9" * 400,
+    '"',
+    '""',
+    '"Manbij',
+    "*",
+    "Manb*",
+    "NEAR(",
+    "NEAR(Manbij civilians)",
+    "Manbij NEAR/3 civilians",
+    "(((",
+    ")))",
+    "\\",
+    "\\\\x00",
+    "'; DROP TABLE articles; --",
+    "Manbij' OR '1'='1",
+    "%",
+    "_",
+    "%Manbij%",
+    "[a-z]+",
+    "(?i)comet",
+    ".*",
+    "^$",
+    "a{1000000}",
+    "(a+)+$",
+    "AND OR NOT",
+    "comet AND NOT",
+    "-comet",
+    "+comet",
+    "comet:",
+    "title:comet",
+    "{}",
+    "?",
+    "\x00",
+    "\x00Manbij\x00",
+    "\u202eManbij\u202c",
+    "\u200b",
+    "\ufeffcomet",
+    "🔥🔥🔥",
+    "comet 🚀☄️",
+    "\U0001f3f3\ufe0f\u200d\U0001f308",
+    "Z\u0351\u0357\u0343a\u0352l\u0346g\u035bo",
+    "ﷺ",
+    "\ud7ff",
+    "\U0010ffff",
+    "\ud800",
+    "\udcff comet",
+    "\r\n\t\v\f",
+    "\u2028\u2029",
+    "؟من حاصر منبج",
+    "мост",
+    "橋",
+    "1e309",
+    "NaN",
+    "-0",
+    "9" * 400,
 ]
-FRAGMENTS = st.sampled_from(SYNTAX) | st.text(max_size=12) | st.sampled_from(
-    ["Manbij", "comet", "library", "repairs", "rail", "strike", "wind farm", "who", "when", "how much", " "]
+FRAGMENTS = (
+    st.sampled_from(SYNTAX)
+    | st.text(max_size=12)
+    | st.sampled_from(
+        [
+            "Manbij",
+            "comet",
+            "library",
+            "repairs",
+            "rail",
+            "strike",
+            "wind farm",
+            "who",
+            "when",
+            "how much",
+            " ",
+        ]
+    )
 )
 HOSTILE = st.lists(FRAGMENTS, max_size=10).map("".join)
 MANBIJ_TITLE = "ISIS Stronghold Fled Civilians Surrounded by US-Backed Forces"
-FORMAT_CHARS = ["\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u202e", "\u202c", "\u2066", "\x00",
-                "\x07", "\x1b"]
+FORMAT_CHARS = [
+    "\u200c",
+    "\u200d",
+    "\u2060",
+    "\ufeff",
+    "\u00ad",
+    "\u202e",
+    "\u202c",
+    "\u2066",
+    "\x00",
+    "\x07",
+    "\x1b",
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +132,10 @@ def news(tmp_path_factory):
 
 
 def signature(answer: Answer) -> tuple:
-    return (answer.no_match, [(r.article_id, r.ordinal, r.excerpt.text, tuple(r.excerpt.spans), r.url)
-                              for r in answer.results])
+    return (
+        answer.no_match,
+        [(r.article_id, r.ordinal, r.excerpt.text, tuple(r.excerpt.spans), r.url) for r in answer.results],
+    )
 
 
 def check_answer_or_refusal(service: NewsService, question: str, k: int = 3) -> Answer | None:
@@ -101,9 +177,18 @@ def test_each_syntax_question_alone(news, question):
 
 @pytest.mark.parametrize(
     "question",
-    ['"Manbij civilians"', "Manbij* civilians*", "NEAR(Manbij civilians)", "(((Manbij civilians)))",
-     "Manbij\\ civilians", "Manbij' OR '1'='1' civilians", "_Manbij_ civilians;--", "[Manbij]+ civilians",
-     "Manbij|civilians", "^Manbij civilians$"],
+    [
+        '"Manbij civilians"',
+        "Manbij* civilians*",
+        "NEAR(Manbij civilians)",
+        "(((Manbij civilians)))",
+        "Manbij\\ civilians",
+        "Manbij' OR '1'='1' civilians",
+        "_Manbij_ civilians;--",
+        "[Manbij]+ civilians",
+        "Manbij|civilians",
+        "^Manbij civilians$",
+    ],
 )
 def test_operators_around_words_answer_as_the_words_do(news, question):
     answer = check_answer_or_refusal(news, question)
@@ -161,8 +246,14 @@ def test_lone_surrogates_are_dropped_so_the_question_can_be_stored(news):
     answer = news.search("\udcff\ud800who surrounded Manbij?\udfff")
     assert answer.question == "who surrounded Manbij?"
     assert answer.results[0].title == MANBIJ_TITLE
-    news.store.add_feedback(guild_id=None, channel_id=None, user_id="1", question=answer.question,
-                            article_ids=[answer.results[0].article_id], vote=1)
+    news.store.add_feedback(
+        guild_id=None,
+        channel_id=None,
+        user_id="1",
+        question=answer.question,
+        article_ids=[answer.results[0].article_id],
+        vote=1,
+    )
 
 
 def test_emoji_do_not_change_the_answer(news):
@@ -171,8 +262,25 @@ def test_emoji_do_not_change_the_answer(news):
     assert signature(answer) == signature(news.search("who surrounded Manbij?"))
 
 
-WORDS = st.sampled_from(["who", "surrounded", "Manbij", "comet", "library", "repairs", "café", "e\u0301", "ﬁ",
-                         "4.75%", "US-backed", "U.S.", "£3.20", "١٢", "ي"])
+WORDS = st.sampled_from(
+    [
+        "who",
+        "surrounded",
+        "Manbij",
+        "comet",
+        "library",
+        "repairs",
+        "café",
+        "e\u0301",
+        "ﬁ",
+        "4.75%",
+        "US-backed",
+        "U.S.",
+        "£3.20",
+        "١٢",
+        "ي",
+    ]
+)
 
 
 @st.composite
@@ -234,13 +342,25 @@ def test_analyzer_never_raises_and_spans_point_at_their_terms(text):
 # -- excerpts ------------------------------------------------------------------------------------
 
 HOSTILE_PASSAGES = (
-    st.lists(st.sampled_from(SYNTAX) | WORDS | st.sampled_from([". ", "! ", "? ", "… ", "\n\n", " " * 50]),
-             max_size=40).map("".join)
+    st.lists(
+        st.sampled_from(SYNTAX) | WORDS | st.sampled_from([". ", "! ", "? ", "… ", "\n\n", " " * 50]),
+        max_size=40,
+    ).map("".join)
     | st.text(alphabet=st.characters(categories=["Cf", "Cc", "Mn", "Zs", "Po", "So"]), max_size=400)
     | st.builds(lambda n, w: (w + " ") * n, st.integers(1, 400), WORDS)
 )
-IDFS = st.sampled_from([None, lambda t: 1.0, lambda t: float("nan"), lambda t: float("inf"), lambda t: -3.0,
-                        lambda t: 1 / 0, lambda t: "x", lambda t: 1e308])
+IDFS = st.sampled_from(
+    [
+        None,
+        lambda t: 1.0,
+        lambda t: float("nan"),
+        lambda t: float("inf"),
+        lambda t: -3.0,
+        lambda t: 1 / 0,
+        lambda t: "x",
+        lambda t: 1e308,
+    ]
+)
 
 
 @examples(500)
@@ -251,8 +371,12 @@ def test_excerpt_of_hostile_passages_stays_within_its_limit(passage, question, i
     excerpt = choose_excerpt(passage, question, AN, idf=idf, max_chars=max_chars)
     assert len(excerpt.text) <= max(max_chars, 1) + 1
     text = excerpt.text
-    bodies = {text, text.removeprefix(ELLIPSIS), text.removesuffix(ELLIPSIS),
-              text.removeprefix(ELLIPSIS).removesuffix(ELLIPSIS)}  # the passage may hold "…" itself
+    bodies = {
+        text,
+        text.removeprefix(ELLIPSIS),
+        text.removesuffix(ELLIPSIS),
+        text.removeprefix(ELLIPSIS).removesuffix(ELLIPSIS),
+    }  # the passage may hold "…" itself
     assert any(passage[excerpt.start : excerpt.start + len(b)] == b for b in bodies), (passage, excerpt)
     assert all(0 <= s < e <= len(excerpt.text) for s, e in excerpt.spans)
     assert excerpt.spans == sorted(excerpt.spans)

@@ -25,18 +25,40 @@ def doc(pid, article, text, title="", published=None, dup_key=None):
 
 
 TINY = [
-    doc(1, "a1", "The central bank raised interest rates by half a point on Tuesday.", "Bank raises rates",
-        "2016-06-21T12:02:16"),
+    doc(
+        1,
+        "a1",
+        "The central bank raised interest rates by half a point on Tuesday.",
+        "Bank raises rates",
+        "2016-06-21T12:02:16",
+    ),
     doc(2, "a1", "Economists had expected the bank to hold rates steady.", "Bank raises rates", "2016-06-21"),
     doc(3, "a1", "The bank said inflation was the main worry for rates.", "Bank raises rates", "2016-06-21"),
     doc(4, "a2", "The football club signed a new striker from Brazil.", "Club signs striker", "2015-01-02"),
     doc(5, "a3", "Oil prices fell sharply as OPEC failed to agree output cuts.", "Oil falls", None),
-    doc(6, "a4", "Oil prices fell sharply as OPEC failed to agree output cuts.", "Oil falls", "2014-03-03",
-        dup_key="hash-a3-copy"),
-    doc(7, "a5", "The US-backed government announced $40bn of spending, 4.75% more than in 2016.",
-        "Budget", "2017-05-05"),
-    doc(8, "a6", "Oil prices fell sharply as OPEC failed to agree output cuts.", "Oil falls", "2014-03-04",
-        dup_key="hash-a3"),
+    doc(
+        6,
+        "a4",
+        "Oil prices fell sharply as OPEC failed to agree output cuts.",
+        "Oil falls",
+        "2014-03-03",
+        dup_key="hash-a3-copy",
+    ),
+    doc(
+        7,
+        "a5",
+        "The US-backed government announced $40bn of spending, 4.75% more than in 2016.",
+        "Budget",
+        "2017-05-05",
+    ),
+    doc(
+        8,
+        "a6",
+        "Oil prices fell sharply as OPEC failed to agree output cuts.",
+        "Oil falls",
+        "2014-03-04",
+        dup_key="hash-a3",
+    ),
 ]
 
 

@@ -23,7 +23,9 @@ def plain(title, *paragraphs):
     return title + "\n\n" + "\n\n".join(paragraphs)
 
 
-LONG = "The council met on Tuesday to discuss the new bridge over the river, which will cost 4 million pounds."
+LONG = (
+    "The council met on Tuesday to discuss the new bridge over the river, which will cost 4 million pounds."
+)
 
 
 def test_bbc_corpus_ingests_without_failures_and_second_run_changes_nothing(bbc_folder, tmp_path):
@@ -31,7 +33,13 @@ def test_bbc_corpus_ingests_without_failures_and_second_run_changes_nothing(bbc_
     first = ingest_folder(store, bbc_folder)
     assert (first.added, first.failed) == (2225, 0), first.failures[:3]
     second = ingest_folder(store, bbc_folder)
-    assert (second.added, second.changed, second.unchanged, second.removed, second.failed) == (0, 0, 2225, 0, 0)
+    assert (second.added, second.changed, second.unchanged, second.removed, second.failed) == (
+        0,
+        0,
+        2225,
+        0,
+        0,
+    )
     assert second.corpus_version == first.corpus_version
     counts = store.counts()
     assert counts["articles"] == 2225
@@ -52,9 +60,17 @@ def test_hostile_folder_ingests_the_good_files_and_names_each_bad_one(tmp_path):
     folder = tmp_path / "corpus"
     seed = need(SEED).read_bytes()
     write(folder, "good/seed.txt", seed)
-    write(folder, "good/cp1252.txt", plain("Caf\u00e9 prices rise", "A coffee now costs \u00a33.20 in the centre. " * 3),
-          encoding="cp1252")
-    write(folder, "good/bom-crlf.txt", b"\xef\xbb\xbf" + plain("Bridge vote", LONG).replace("\n", "\r\n").encode())
+    write(
+        folder,
+        "good/cp1252.txt",
+        plain("Caf\u00e9 prices rise", "A coffee now costs \u00a33.20 in the centre. " * 3),
+        encoding="cp1252",
+    )
+    write(
+        folder,
+        "good/bom-crlf.txt",
+        b"\xef\xbb\xbf" + plain("Bridge vote", LONG).replace("\n", "\r\n").encode(),
+    )
     write(folder, "good/truncated-dump.txt", seed[: seed.index(b'"title"', seed.index(b"string(")) + 30])
     write(folder, "bad/empty.txt", b"")
     write(folder, "bad/binary.txt", bytes(range(256)) * 20)

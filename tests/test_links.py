@@ -8,8 +8,14 @@ from retrieval.links import LinkPolicy, LinkTemplateError
 
 
 def url(policy, **article):
-    fields = {"article_id": "business/312", "url": None, "source": "business/312.txt",
-              "published": "2016-06-21T12:02:16", "category": "business", "ordinal": 3}
+    fields = {
+        "article_id": "business/312",
+        "url": None,
+        "source": "business/312.txt",
+        "published": "2016-06-21T12:02:16",
+        "category": "business",
+        "ordinal": 3,
+    }
     fields.update(article)
     return policy.url_for(**fields)
 
@@ -43,16 +49,21 @@ def test_no_link_at_all_without_url_template_or_public_address():
 
 
 def test_non_web_own_urls_are_not_used():
-    assert url(LinkPolicy(None, "https://nd.example"), url="javascript:alert(1)").startswith("https://nd.example/")
+    assert url(LinkPolicy(None, "https://nd.example"), url="javascript:alert(1)").startswith(
+        "https://nd.example/"
+    )
 
 
-@pytest.mark.parametrize(("template", "reason"), [
-    ("https://t.example/{slug}", "unknown field {slug}"),
-    ("https://t.example/", "must contain {id} or {source}"),
-    ("ftp://t.example/{id}", "http:// or https://"),
-    ("https://t.example/{id", "not a valid template"),
-    ("https://t.example/{published:%Y/%m}/{id}/{0}", "unknown field {0}"),
-])
+@pytest.mark.parametrize(
+    ("template", "reason"),
+    [
+        ("https://t.example/{slug}", "unknown field {slug}"),
+        ("https://t.example/", "must contain {id} or {source}"),
+        ("ftp://t.example/{id}", "http:// or https://"),
+        ("https://t.example/{id", "not a valid template"),
+        ("https://t.example/{published:%Y/%m}/{id}/{0}", "unknown field {0}"),
+    ],
+)
 def test_bad_templates_are_refused_with_the_reason(template, reason):
     with pytest.raises(LinkTemplateError, match=reason.replace("{", r"\{").replace("}", r"\}")):
         LinkPolicy(template)

@@ -20,20 +20,45 @@ from retrieval.excerpt import Excerpt
 from retrieval.service import Answer, Headline, Result
 
 HOSTILE = [
-    "@everyone look", "@here", "<@123456789012345678>", "<@&123456789012345678>", "**bold** __u__ ~~s~~ ||spoiler||",
-    "`code` ```block```", "[click](https://evil.example)", "> quote\n# heading", "-# subtext", "\u202eevil",
-    "line\nbreak", "\\", "*", "<t:0:R>", "@\u200beveryone",
+    "@everyone look",
+    "@here",
+    "<@123456789012345678>",
+    "<@&123456789012345678>",
+    "**bold** __u__ ~~s~~ ||spoiler||",
+    "`code` ```block```",
+    "[click](https://evil.example)",
+    "> quote\n# heading",
+    "-# subtext",
+    "\u202eevil",
+    "line\nbreak",
+    "\\",
+    "*",
+    "<t:0:R>",
+    "@\u200beveryone",
 ]
 
 
 def result(title="Title", excerpt="An excerpt.", spans=(), url="https://news.example.org/a", n=0):
-    return Result(article_id=f"a/{n}", title=title, published="2016-06-21T12:02:16", url=url, ordinal=n,
-                  passage=excerpt, excerpt=Excerpt(text=excerpt, spans=list(spans), start=0), score=1.0)
+    return Result(
+        article_id=f"a/{n}",
+        title=title,
+        published="2016-06-21T12:02:16",
+        url=url,
+        ordinal=n,
+        passage=excerpt,
+        excerpt=Excerpt(text=excerpt, spans=list(spans), start=0),
+        score=1.0,
+    )
 
 
 def answer(results, question="who surrounded Manbij?", total=None):
-    return Answer(question=question, took_ms=1.0, no_match=False, results=results,
-                  total=total if total is not None else len(results))
+    return Answer(
+        question=question,
+        took_ms=1.0,
+        no_match=False,
+        results=results,
+        total=total if total is not None else len(results),
+    )
 
 
 def visible_text(markdown: str) -> str:
@@ -43,7 +68,9 @@ def visible_text(markdown: str) -> str:
 
 def assert_safe(reply: Reply) -> None:
     assert within_limits(reply)
-    texts = [reply.content] + [e.title or "" for e in reply.embeds] + [e.description or "" for e in reply.embeds]
+    texts = (
+        [reply.content] + [e.title or "" for e in reply.embeds] + [e.description or "" for e in reply.embeds]
+    )
     for text in texts:
         assert not re.search(r"(?<!\\)@(everyone|here)", text, re.I)
         assert not re.search(r"(?<!\\)<[@#]", text)
@@ -51,8 +78,12 @@ def assert_safe(reply: Reply) -> None:
 
 
 def test_excerpt_is_quoted_with_matched_terms_bold_and_title_linked():
-    reply = render_answer(answer([result(excerpt="After fully encircling Manbij on June 8, the SDF pushed in.",
-                                         spans=[(23, 29)])]), page_size=3)
+    reply = render_answer(
+        answer(
+            [result(excerpt="After fully encircling Manbij on June 8, the SDF pushed in.", spans=[(23, 29)])]
+        ),
+        page_size=3,
+    )
     description = reply.embeds[0].description
     assert "**1. [Title](https://news.example.org/a)** · 2016-06-21" in description
     assert "> After fully encircling **Manbij** on June 8, the SDF pushed in." in description
@@ -78,11 +109,22 @@ def test_no_match_is_said_plainly():
 
 
 def test_footer_counts_results_for_paging():
-    reply = render_answer(Answer(question="q", took_ms=2, no_match=False, results=[result(n=3), result(n=4)],
-                                 total=9, offset=3, has_more=True), page_size=2)
+    reply = render_answer(
+        Answer(
+            question="q",
+            took_ms=2,
+            no_match=False,
+            results=[result(n=3), result(n=4)],
+            total=9,
+            offset=3,
+            has_more=True,
+        ),
+        page_size=2,
+    )
     assert reply.embeds[0].footer.text.startswith("Results 4-5 · ▶ for more")
-    last = render_answer(Answer(question="q", took_ms=2, no_match=False, results=[result(n=5)], offset=5),
-                         page_size=2)
+    last = render_answer(
+        Answer(question="q", took_ms=2, no_match=False, results=[result(n=5)], offset=5), page_size=2
+    )
     assert last.embeds[0].footer.text.startswith("Results 6-6 · ")
     assert "more" not in last.embeds[0].footer.text
     assert "**4. [Title]" in reply.embeds[0].description
@@ -102,8 +144,10 @@ def test_long_everything_still_fits():
 
 
 def test_headlines_render_with_dates_and_links():
-    rows = [Headline("a/1", "First @everyone", "2016-06-21", "https://x.org/1", None),
-            Headline("a/2", "Second", None, None, None)]
+    rows = [
+        Headline("a/1", "First @everyone", "2016-06-21", "https://x.org/1", None),
+        Headline("a/2", "Second", None, None, None),
+    ]
     reply = render_headlines(rows, offset=0)
     description = reply.embeds[0].description
     assert "2016-06-21 · [First \\@\u2060everyone](https://x.org/1)" in description
@@ -115,9 +159,14 @@ texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=3000) | st.sampl
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(question=texts, title=texts, excerpt=texts, url=st.none() | st.text(max_size=300),
-       spans=st.lists(st.tuples(st.integers(-5, 3500), st.integers(-5, 3500)), max_size=8),
-       n=st.integers(1, 10))
+@given(
+    question=texts,
+    title=texts,
+    excerpt=texts,
+    url=st.none() | st.text(max_size=300),
+    spans=st.lists(st.tuples(st.integers(-5, 3500), st.integers(-5, 3500)), max_size=8),
+    n=st.integers(1, 10),
+)
 def test_any_text_renders_within_limits_and_without_pings(question, title, excerpt, url, spans, n):
     results = [result(title=title, excerpt=excerpt, spans=spans, url=url, n=i) for i in range(n)]
     assert_safe(render_answer(answer(results, question=question), page_size=n))

@@ -26,7 +26,9 @@ def test_a_reader_picks_up_a_database_copied_into_place(tmp_path, sample_corpus)
     ship()
     reader = NewsService(reader_dir / "n.db", sample_corpus)
     assert "Night Ferry" not in str(reader.search("night ferry Port Ellen").to_json())
-    corpus_file(sample_corpus, "local/ferry.txt", "Night Ferry Returns", "The night ferry to Port Ellen returns.")
+    corpus_file(
+        sample_corpus, "local/ferry.txt", "Night Ferry Returns", "The night ferry to Port Ellen returns."
+    )
     writer.reload()
     ship()
     assert reader.refresh_if_changed() is True

@@ -36,8 +36,10 @@ from tests.web_corpus import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
-       "base-uri 'none'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 @pytest.fixture(scope="module")
@@ -127,16 +129,19 @@ async def test_a_bad_question_on_an_article_page_only_drops_the_highlight(client
     assert "<mark>" not in await response.text()
 
 
-@pytest.mark.parametrize("path", [
-    "/articles/no/such/article",
-    "/articles/..%2F..%2Fetc%2Fpasswd",
-    "/articles/%2E%2E/%2E%2E/%2E%2E/etc/passwd",
-    "/articles/../../etc/passwd",
-    "/articles/" + "%2e%2e%2f" * 8 + "etc/passwd",
-    "/articles/local%00/long-read",
-    "/articles/" + "a" * 5000,
-    "/nowhere",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/articles/no/such/article",
+        "/articles/..%2F..%2Fetc%2Fpasswd",
+        "/articles/%2E%2E/%2E%2E/%2E%2E/etc/passwd",
+        "/articles/../../etc/passwd",
+        "/articles/" + "%2e%2e%2f" * 8 + "etc/passwd",
+        "/articles/local%00/long-read",
+        "/articles/" + "a" * 5000,
+        "/nowhere",
+    ],
+)
 async def test_unknown_ids_and_traversal_attempts_are_404(client, path):
     response = await client.get(path)
     assert response.status == 404
@@ -172,8 +177,10 @@ async def test_search_page_answers_with_excerpts_and_passage_links(client):
     results = html.split('<ol class="results">', 1)[1].split("</ol>", 1)[0]
     first = results.split("</li>", 1)[0]
     assert LONG_READ_TITLE in first
-    assert (f'href="./articles/{LONG_READ_ID}?q=where+did+the+quokka+watch+the+zeppelin%3F#p{TARGET_ORDINAL}"'
-            in first)
+    assert (
+        f'href="./articles/{LONG_READ_ID}?q=where+did+the+quokka+watch+the+zeppelin%3F#p{TARGET_ORDINAL}"'
+        in first
+    )
     assert "<strong>quokka</strong>" in first and "<strong>zeppelin</strong>" in first
     assert "Latest headlines" in html
 
@@ -243,7 +250,10 @@ async def test_start_web_serves_until_cleanup(service):
     runner = await start_web(service, "127.0.0.1", 0, status=lambda: {"discord_connected": False})
     try:
         host, port = runner.addresses[0][:2]
-        async with aiohttp.ClientSession() as session, session.get(f"http://{host}:{port}/healthz") as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://{host}:{port}/healthz") as response,
+        ):
             data = await response.json()
         assert data["discord_connected"] is False
     finally:
@@ -266,7 +276,9 @@ async def test_a_reload_by_another_process_is_picked_up(tmp_path):
     try:
         async with TestClient(TestServer(create_app(serving, watch_every=0.05))) as client:
             before = (await (await client.get("/healthz")).json())["corpus_version"]
-            (tmp_path / "articles" / "late.txt").write_text("Late Edition\n\nA narwhal reached the harbour.\n")
+            (tmp_path / "articles" / "late.txt").write_text(
+                "Late Edition\n\nA narwhal reached the harbour.\n"
+            )
             other = NewsService(db, tmp_path / "articles")
             await asyncio.to_thread(other.reload)
             other.close()
@@ -285,8 +297,14 @@ async def test_a_reload_by_another_process_is_picked_up(tmp_path):
 def _serve(db: Path, port: int, cwd: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_") and k != "DISCORD_TOKEN"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--db", str(db), "--port", str(port)],
-                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve", "--db", str(db), "--port", str(port)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_healthy(proc: subprocess.Popen, port: int) -> None:

@@ -23,8 +23,10 @@ FAILURES_SHOWN = 8
 
 
 def summary_text(summary: IngestSummary) -> str:
-    lines = [f"Reload done in {summary.seconds:.1f} s: {summary.line()}.",
-             f"Corpus version {summary.corpus_version}."]
+    lines = [
+        f"Reload done in {summary.seconds:.1f} s: {summary.line()}.",
+        f"Corpus version {summary.corpus_version}.",
+    ]
     for failure in summary.failures[:FAILURES_SHOWN]:
         lines.append(f"• `{escape(clip(failure.path, 80))}`: {escape(clip(failure.reason, 160))}")
     if summary.failed > FAILURES_SHOWN:
@@ -39,7 +41,9 @@ class AdminCog(commands.Cog):
 
     async def cog_load(self) -> None:
         if self.bot.settings.reload_every:
-            self._schedule = spawn(self._scheduled_reloads(self.bot.settings.reload_every), name="scheduled-reload")
+            self._schedule = spawn(
+                self._scheduled_reloads(self.bot.settings.reload_every), name="scheduled-reload"
+            )
 
     async def cog_unload(self) -> None:
         if self._schedule is not None:
@@ -57,7 +61,9 @@ class AdminCog(commands.Cog):
             except Exception as exc:
                 log.error("scheduled reload failed; the previous corpus keeps serving: %s", exc)
 
-    @app_commands.command(name="reload", description="Re-read the corpus folder and swap in the new index (admins)")
+    @app_commands.command(
+        name="reload", description="Re-read the corpus folder and swap in the new index (admins)"
+    )
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     @admin_only()
@@ -66,7 +72,8 @@ class AdminCog(commands.Cog):
         if service.reloading:
             await interaction.response.send_message(
                 "A reload is already running; I'll keep answering from the current corpus until it is done.",
-                ephemeral=True)
+                ephemeral=True,
+            )
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         log.info("reload asked by user %s in guild %s", interaction.user.id, interaction.guild_id)
@@ -75,19 +82,25 @@ class AdminCog(commands.Cog):
         def on_progress(done: int, total: int) -> None:
             progress["done"], progress["total"] = done, total
 
-        task = asyncio.ensure_future(asyncio.to_thread(
-            service.reload, progress=on_progress, trigger=f"/reload by {interaction.user.id}"))
+        task = asyncio.ensure_future(
+            asyncio.to_thread(
+                service.reload, progress=on_progress, trigger=f"/reload by {interaction.user.id}"
+            )
+        )
         while True:
             done, _ = await asyncio.wait({task}, timeout=PROGRESS_EVERY)
             if done:
                 break
             await interaction.edit_original_response(
                 content=f"Reloading… {progress['done']:,} / {progress['total']:,} files read. "
-                        "Questions are still answered from the current corpus.")
+                "Questions are still answered from the current corpus."
+            )
         try:
             summary = task.result()
         except ReloadInProgress:
-            text = "A reload is already running; I'll keep answering from the current corpus until it is done."
+            text = (
+                "A reload is already running; I'll keep answering from the current corpus until it is done."
+            )
         except NewsdeskError as exc:
             log.warning("reload failed: %s", exc)
             text = f"Reload failed: {exc}. Nothing was changed; the previous corpus is still answering."
@@ -98,7 +111,9 @@ class AdminCog(commands.Cog):
             text = summary_text(summary)
         await interaction.edit_original_response(content=text[:2000])
 
-    @app_commands.command(name="feedback", description="Answers members rated 👎, and the articles behind them (admins)")
+    @app_commands.command(
+        name="feedback", description="Answers members rated 👎, and the articles behind them (admins)"
+    )
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     @admin_only()
@@ -108,11 +123,19 @@ class AdminCog(commands.Cog):
             await interaction.response.send_message("No 👎 ratings yet.", ephemeral=True)
             return
         embed = discord.Embed(title="Answers rated 👎", colour=0xC53030)
-        embed.add_field(name="Latest", inline=False, value="\n".join(
-            f"{row['created_at'][:10]} · {escape(clip(row['question'], 90))}" for row in latest)[:1024])
+        embed.add_field(
+            name="Latest",
+            inline=False,
+            value="\n".join(
+                f"{row['created_at'][:10]} · {escape(clip(row['question'], 90))}" for row in latest
+            )[:1024],
+        )
         if worst:
-            embed.add_field(name="Most often in 👎 answers", inline=False, value="\n".join(
-                f"{n}× `{escape(clip(article_id, 60))}`" for article_id, n in worst)[:1024])
+            embed.add_field(
+                name="Most often in 👎 answers",
+                inline=False,
+                value="\n".join(f"{n}× `{escape(clip(article_id, 60))}`" for article_id, n in worst)[:1024],
+            )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

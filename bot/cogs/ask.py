@@ -31,8 +31,17 @@ FOLLOW_UP_CONTEXT_CHARS = 300
 class AnswerView(OwnedView):
     """Paging, feedback and (for private answers) sharing, under one answer."""
 
-    def __init__(self, cog: AskCog, *, asker_id: int, question: str, answer: Answer, private: bool,
-                 guild_id: int | None, channel_id: int | None) -> None:
+    def __init__(
+        self,
+        cog: AskCog,
+        *,
+        asker_id: int,
+        question: str,
+        answer: Answer,
+        private: bool,
+        guild_id: int | None,
+        channel_id: int | None,
+    ) -> None:
         super().__init__(asker_id)
         self.cog = cog
         self.question = question
@@ -85,12 +94,16 @@ class AnswerView(OwnedView):
                 self.cog.bot.service.store.add_feedback,
                 guild_id=str(self.guild_id) if self.guild_id else None,
                 channel_id=str(self.channel_id) if self.channel_id else None,
-                user_id=str(interaction.user.id), question=self.question,
-                article_ids=[r.article_id for r in self.answer.results], vote=vote,
+                user_id=str(interaction.user.id),
+                question=self.question,
+                article_ids=[r.article_id for r in self.answer.results],
+                vote=vote,
             )
         except StoreError as exc:
             log.warning("could not store feedback: %s", exc)
-        text = "Thanks, glad it helped." if vote > 0 else "Thanks, noted: the admins will see what went wrong."
+        text = (
+            "Thanks, glad it helped." if vote > 0 else "Thanks, noted: the admins will see what went wrong."
+        )
         await interaction.response.send_message(text, ephemeral=True)
 
     @discord.ui.button(emoji="👍", style=discord.ButtonStyle.secondary)
@@ -108,7 +121,8 @@ class AnswerView(OwnedView):
         reply = render_answer(self.answer, page_size=self.page_size)
         name = discord.utils.escape_markdown(interaction.user.display_name)[:80]
         await interaction.response.send_message(
-            f"Shared by {discord.utils.escape_mentions(name)}", embeds=reply.embeds,
+            f"Shared by {discord.utils.escape_mentions(name)}",
+            embeds=reply.embeds,
             allowed_mentions=discord.AllowedMentions.none(),
         )
         button.disabled = True
@@ -123,15 +137,19 @@ class AskCog(commands.Cog):
 
     async def search(self, question: str, *, offset: int = 0) -> Answer:
         """The retriever runs in a worker thread, so the event loop (and the heartbeat) never waits."""
-        return await self.bot.run_search(self.bot.service.search, question, k=self.bot.settings.results, offset=offset)
+        return await self.bot.run_search(
+            self.bot.service.search, question, k=self.bot.settings.results, offset=offset
+        )
 
     def _check_question(self, question: str) -> str:
         return clean_question(question, max_chars=self.bot.settings.max_question)
 
     # -- /ask ----------------------------------------------------------------------------------
     @app_commands.command(name="ask", description="Ask the news archive a question")
-    @app_commands.describe(question="What you want to know, e.g. who surrounded Manbij in 2016?",
-                           private="Only you see the answer (you can share it afterwards)")
+    @app_commands.describe(
+        question="What you want to know, e.g. who surrounded Manbij in 2016?",
+        private="Only you see the answer (you can share it afterwards)",
+    )
     async def ask(self, interaction: discord.Interaction, question: str, private: bool = False) -> None:
         try:
             question = self._check_question(question)
@@ -141,15 +159,24 @@ class AskCog(commands.Cog):
         wait = self.cooldown.retry_after(interaction.user.id)
         if wait:
             await interaction.response.send_message(
-                f"You're asking quickly: try again in {wait:.0f} s.", ephemeral=True)
+                f"You're asking quickly: try again in {wait:.0f} s.", ephemeral=True
+            )
             return
         await interaction.response.defer(ephemeral=private, thinking=True)
         answer = await self.search(question)
-        view = AnswerView(self, asker_id=interaction.user.id, question=question, answer=answer, private=private,
-                          guild_id=interaction.guild_id, channel_id=interaction.channel_id)
+        view = AnswerView(
+            self,
+            asker_id=interaction.user.id,
+            question=question,
+            answer=answer,
+            private=private,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+        )
         reply = render_answer(answer, page_size=self.bot.settings.results)
-        message = await interaction.edit_original_response(embeds=reply.embeds, view=view,
-                                                           allowed_mentions=discord.AllowedMentions.none())
+        message = await interaction.edit_original_response(
+            embeds=reply.embeds, view=view, allowed_mentions=discord.AllowedMentions.none()
+        )
         view.message = message
         self.bot.answers.remember(message.id, question)
 
@@ -182,29 +209,51 @@ class AskCog(commands.Cog):
             return
         wait = self.cooldown.retry_after(message.author.id)
         if wait:
-            await self._reply(message, Reply(content=f"You're asking quickly: try again in {wait:.0f} s."),
-                              delete_after=min(wait, 30))
+            await self._reply(
+                message,
+                Reply(content=f"You're asking quickly: try again in {wait:.0f} s."),
+                delete_after=min(wait, 30),
+            )
             return
         question = text
         if earlier:
             context = earlier[-FOLLOW_UP_CONTEXT_CHARS:]
-            question = f"{context} {text}"[-self.bot.settings.max_question:]
+            question = f"{context} {text}"[-self.bot.settings.max_question :]
         # No typing indicator: answers take milliseconds, and it would double the REST calls under load.
         answer = await self.search(question)
         answer.question = text if not earlier else f"{text} (following up on: {earlier[:80]})"
-        view = AnswerView(self, asker_id=message.author.id, question=question, answer=answer, private=False,
-                          guild_id=message.guild.id if message.guild else None, channel_id=message.channel.id)
-        sent = await self._reply(message, render_answer(answer, page_size=self.bot.settings.results), view=view)
+        view = AnswerView(
+            self,
+            asker_id=message.author.id,
+            question=question,
+            answer=answer,
+            private=False,
+            guild_id=message.guild.id if message.guild else None,
+            channel_id=message.channel.id,
+        )
+        sent = await self._reply(
+            message, render_answer(answer, page_size=self.bot.settings.results), view=view
+        )
         if sent is not None:
             view.message = sent
             self.bot.answers.remember(sent.id, question)
             if earlier and self.bot.answers.question_for(message.channel.id):
                 self.bot.answers.remember(message.channel.id, question)  # the thread follows the conversation
 
-    async def _reply(self, message: discord.Message, reply: Reply, *, view: discord.ui.View | None = None,
-                     delete_after: float | None = None) -> discord.Message | None:
-        kwargs: dict = {"embeds": reply.embeds, "mention_author": False,
-                        "allowed_mentions": discord.AllowedMentions.none(), "delete_after": delete_after}
+    async def _reply(
+        self,
+        message: discord.Message,
+        reply: Reply,
+        *,
+        view: discord.ui.View | None = None,
+        delete_after: float | None = None,
+    ) -> discord.Message | None:
+        kwargs: dict = {
+            "embeds": reply.embeds,
+            "mention_author": False,
+            "allowed_mentions": discord.AllowedMentions.none(),
+            "delete_after": delete_after,
+        }
         if reply.content:
             kwargs["content"] = reply.content
         if view is not None:

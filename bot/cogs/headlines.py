@@ -42,8 +42,18 @@ def parse_when(value: str, *, option: str, now: datetime | None = None, end_of_d
 
 
 class HeadlinesView(OwnedView):
-    def __init__(self, cog: HeadlinesCog, owner_id: int, *, count: int, query: str | None, since: str | None,
-                 until: str | None, title: str, has_more: bool) -> None:
+    def __init__(
+        self,
+        cog: HeadlinesCog,
+        owner_id: int,
+        *,
+        count: int,
+        query: str | None,
+        since: str | None,
+        until: str | None,
+        title: str,
+        has_more: bool,
+    ) -> None:
         super().__init__(owner_id)
         self.cog, self.count, self.query, self.since, self.until = cog, count, query, since, until
         self.title, self.offset = title, 0
@@ -53,7 +63,9 @@ class HeadlinesView(OwnedView):
     async def _go(self, interaction: discord.Interaction, offset: int) -> None:
         if not await self.refuse_unless_owner(interaction):
             return
-        headlines, has_more = await self.cog.fetch(self.count, max(offset, 0), self.query, self.since, self.until)
+        headlines, has_more = await self.cog.fetch(
+            self.count, max(offset, 0), self.query, self.since, self.until
+        )
         if headlines:
             self.offset = max(offset, 0)
         self.previous.disabled = self.offset == 0
@@ -76,17 +88,26 @@ class HeadlinesCog(commands.Cog):
 
     async def fetch(self, count: int, offset: int, query: str | None, since: str | None, until: str | None):
         """One page of headlines, and whether there are more after it."""
-        rows = await self.bot.run_search(self.bot.service.headlines, count + 1, offset=offset, query=query,
-                                       since=since, until=until)
+        rows = await self.bot.run_search(
+            self.bot.service.headlines, count + 1, offset=offset, query=query, since=since, until=until
+        )
         return rows[:count], len(rows) > count
 
     @app_commands.command(name="headlines", description="The newest articles in the archive")
-    @app_commands.describe(count="How many per page (1-25, default 10)",
-                           query="Only articles about this (search words)",
-                           since="From this date (2016-06-01) or this long ago (7d, 12h, 2w)",
-                           until="Up to this date (2016-06-30) or this long ago (1d)")
-    async def headlines(self, interaction: discord.Interaction, count: app_commands.Range[int, 1, 25] = 10,
-                        query: str | None = None, since: str | None = None, until: str | None = None) -> None:
+    @app_commands.describe(
+        count="How many per page (1-25, default 10)",
+        query="Only articles about this (search words)",
+        since="From this date (2016-06-01) or this long ago (7d, 12h, 2w)",
+        until="Up to this date (2016-06-30) or this long ago (1d)",
+    )
+    async def headlines(
+        self,
+        interaction: discord.Interaction,
+        count: app_commands.Range[int, 1, 25] = 10,
+        query: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> None:
         try:
             since_iso = parse_when(since, option="since") if since else None
             until_iso = parse_when(until, option="until", end_of_day=True) if until else None
@@ -100,11 +121,20 @@ class HeadlinesCog(commands.Cog):
         title = "Latest headlines" + (f" about “{query[:80]}”" if query else "")
         if since or until:
             title += f" ({since or '…'} to {until or 'now'})"
-        view = HeadlinesView(self, interaction.user.id, count=count, query=query, since=since_iso,
-                             until=until_iso, title=title, has_more=has_more)
+        view = HeadlinesView(
+            self,
+            interaction.user.id,
+            count=count,
+            query=query,
+            since=since_iso,
+            until=until_iso,
+            title=title,
+            has_more=has_more,
+        )
         reply = render_headlines(headlines, offset=0, title=title, more=has_more)
-        view.message = await interaction.edit_original_response(embeds=reply.embeds, view=view,
-                                                                allowed_mentions=discord.AllowedMentions.none())
+        view.message = await interaction.edit_original_response(
+            embeds=reply.embeds, view=view, allowed_mentions=discord.AllowedMentions.none()
+        )
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -29,7 +29,9 @@ class InfoCog(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="about", description="The archive's size, its last reload and the bot's uptime")
+    @app_commands.command(
+        name="about", description="The archive's size, its last reload and the bot's uptime"
+    )
     async def about(self, interaction: discord.Interaction) -> None:
         stats = await asyncio.to_thread(self.bot.service.stats)
         embed = discord.Embed(title="newsdesk", colour=0x2B6CB0)
@@ -38,16 +40,21 @@ class InfoCog(commands.Cog):
         embed.add_field(name="Index version", value=str(stats["corpus_version"]))
         run = stats["last_run"]
         if run:
-            text = (f"{run['finished_at']} ({run['trigger']}): {run['status']}, {run['added']} added, "
-                    f"{run['changed']} changed, {run['unchanged']} unchanged, {run['removed']} removed, "
-                    f"{run['failed']} failed")
+            text = (
+                f"{run['finished_at']} ({run['trigger']}): {run['status']}, {run['added']} added, "
+                f"{run['changed']} changed, {run['unchanged']} unchanged, {run['removed']} removed, "
+                f"{run['failed']} failed"
+            )
             if run.get("error"):
                 text += f"\nError: {run['error']}"
             embed.add_field(name="Last reload", value=escape(clip(text, 1000)), inline=False)
         last_reload = stats["last_reload"]
         if last_reload and not last_reload["ok"]:
-            embed.add_field(name="Last reload failed", inline=False,
-                            value=escape(clip(f"{last_reload['error']}. The previous corpus is still answering.", 1000)))
+            embed.add_field(
+                name="Last reload failed",
+                inline=False,
+                value=escape(clip(f"{last_reload['error']}. The previous corpus is still answering.", 1000)),
+            )
         if stats["reloading"]:
             embed.add_field(name="Now", value="A reload is running.", inline=False)
         embed.add_field(name="Uptime", value=uptime_text(time.time() - self.bot.service.started_at))
@@ -55,16 +62,20 @@ class InfoCog(commands.Cog):
 
     @app_commands.command(name="help", description="What newsdesk does and how to ask")
     async def help(self, interaction: discord.Interaction) -> None:
-        embed = discord.Embed(title="How to ask newsdesk", colour=0x2B6CB0, description=(
-            "I answer questions from this server's news archive with quotes from the articles and a link "
-            "to each source.\n\n"
-            "• `/ask question:` who surrounded Manbij in 2016? (add `private:True` to see it alone first)\n"
-            "• Mention me with a question, or post in a Q&A channel if the admins set one up.\n"
-            "• Reply to one of my answers to follow up (\"who led it?\").\n"
-            "• `/headlines` lists the newest articles; `query`, `since` (2016-06-01 or 7d) and `until` narrow it.\n"
-            "• ▶ pages through more results; 👍 / 👎 tell the admins what works.\n\n"
-            "Tips: names, places and dates find the best passages. I say so when nothing matches well."
-        ))
+        embed = discord.Embed(
+            title="How to ask newsdesk",
+            colour=0x2B6CB0,
+            description=(
+                "I answer questions from this server's news archive with quotes from the articles and a link "
+                "to each source.\n\n"
+                "• `/ask question:` who surrounded Manbij in 2016? (add `private:True` to see it alone first)\n"
+                "• Mention me with a question, or post in a Q&A channel if the admins set one up.\n"
+                '• Reply to one of my answers to follow up ("who led it?").\n'
+                "• `/headlines` lists the newest articles; `query`, `since` (2016-06-01 or 7d) and `until` narrow it.\n"
+                "• ▶ pages through more results; 👍 / 👎 tell the admins what works.\n\n"
+                "Tips: names, places and dates find the best passages. I say so when nothing matches well."
+            ),
+        )
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

@@ -68,8 +68,14 @@ async def search(request: web.Request) -> web.Response:
 
     answer, error, headlines = await asyncio.to_thread(work)
     shown = answer.question if answer is not None else (query.strip()[:200] if query else None)
-    body = pages.search_page(root=root_for(request), query=shown, answer=answer, headlines=headlines,
-                             error=error, public_url=service.links.public_url)
+    body = pages.search_page(
+        root=root_for(request),
+        query=shown,
+        answer=answer,
+        headlines=headlines,
+        error=error,
+        public_url=service.links.public_url,
+    )
     return _html(body, status=400 if error else 200)
 
 
@@ -97,8 +103,14 @@ def _article_view(service: NewsService, article_id: str, query: str | None) -> d
             title_marks = [(s, e) for s, e, term in analyzer.term_spans(article.title) if term in terms]
     related_ids = [item.id for item in article.related]
     known = set(service.store.articles_by_id(related_ids)) if related_ids else set()
-    return {"article": article, "passages": passages, "query": question, "marks": marks,
-            "title_marks": title_marks, "known_related": known}
+    return {
+        "article": article,
+        "passages": passages,
+        "query": question,
+        "marks": marks,
+        "title_marks": title_marks,
+        "known_related": known,
+    }
 
 
 async def article(request: web.Request) -> web.Response:
@@ -142,8 +154,18 @@ def _run_summary(run: dict | None) -> dict | None:
     """The latest ingest run recorded in the database (made by any process)."""
     if not run:
         return None
-    keys = ("started_at", "finished_at", "trigger", "status", "added", "changed", "removed", "failed",
-            "corpus_version", "error")
+    keys = (
+        "started_at",
+        "finished_at",
+        "trigger",
+        "status",
+        "added",
+        "changed",
+        "removed",
+        "failed",
+        "corpus_version",
+        "error",
+    )
     return {key: run.get(key) for key in keys}
 
 
@@ -156,8 +178,11 @@ async def error_pages(request: web.Request, handler) -> web.StreamResponse:
         return _not_found(request)
     except web.HTTPMethodNotAllowed as exc:
         message = "This site only shows pages; it accepts no changes."
-        return _html(pages.message_page(405, "Method not allowed", message, root=root_for(request)),
-                     status=405, headers={"Allow": exc.headers.get("Allow", "GET, HEAD")})
+        return _html(
+            pages.message_page(405, "Method not allowed", message, root=root_for(request)),
+            status=405,
+            headers={"Allow": exc.headers.get("Allow", "GET, HEAD")},
+        )
     except web.HTTPException:
         raise
     except NewsdeskError as exc:

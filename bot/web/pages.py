@@ -56,8 +56,20 @@ ul.headlines time, ul.headlines .when { color: var(--muted); font-size: .85rem; 
 footer { margin: 2.5rem 0 2rem; }
 """
 
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 def esc(value: object) -> str:
@@ -151,7 +163,7 @@ def search_form(root: str, query: str = "", *, autofocus: bool = False) -> str:
         f'<form class="search" action="{esc(root)}" method="get" role="search">'
         f'<input type="search" name="q" value="{esc(query)}" aria-label="Question"'
         f' placeholder="Ask a question, e.g. who surrounded Manbij in 2016?"'
-        f'{" autofocus" if autofocus else ""}>'
+        f"{' autofocus' if autofocus else ''}>"
         '<button type="submit">Search</button></form>'
     )
 
@@ -169,12 +181,19 @@ def headline_list(root: str, headlines: Sequence) -> str:
 
 
 def search_page(
-    *, root: str = "/", query: str | None = None, answer=None, headlines: Sequence = (), error: str | None = None,
+    *,
+    root: str = "/",
+    query: str | None = None,
+    answer=None,
+    headlines: Sequence = (),
+    error: str | None = None,
     public_url: str | None = None,
 ) -> str:
     """The search box; then the answer to ``query`` (or the reason it was refused); then the newest headlines."""
-    parts = ["<h1>Ask the archive</h1>" if not query else f"<h1>{esc(query)}</h1>",
-             search_form(root, query or "", autofocus=not query)]
+    parts = [
+        "<h1>Ask the archive</h1>" if not query else f"<h1>{esc(query)}</h1>",
+        search_form(root, query or "", autofocus=not query),
+    ]
     if error:
         parts.append(f'<p class="notice error" role="alert">{esc(error)}</p>')
     elif answer is not None:
@@ -193,7 +212,9 @@ def answer_html(root: str, answer, *, public_url: str | None = None) -> str:
     for result in answer.results:
         href = article_href(root, result.article_id, query=answer.question, ordinal=result.ordinal)
         source = ""
-        own_page = bool(public_url and result.url) and result.url.startswith(public_url.rstrip("/") + "/articles/")
+        own_page = bool(public_url and result.url) and result.url.startswith(
+            public_url.rstrip("/") + "/articles/"
+        )
         if is_web_url(result.url) and not own_page:
             source = f' · <a href="{esc(result.url)}" rel="noopener noreferrer">source</a>'
         excerpt = wrap_spans(result.excerpt.text, result.excerpt.spans, "strong")
@@ -202,8 +223,10 @@ def answer_html(root: str, answer, *, public_url: str | None = None) -> str:
             f'<div class="small">{_time(result.published)}{source}</div>'
             f"<blockquote>\u201c{excerpt}\u201d</blockquote></li>"
         )
-    took = f'<p class="small">{len(answer.results)} passage{"s" if len(answer.results) != 1 else ""}' \
-           f" in {answer.took_ms:.0f} ms</p>"
+    took = (
+        f'<p class="small">{len(answer.results)} passage{"s" if len(answer.results) != 1 else ""}'
+        f" in {answer.took_ms:.0f} ms</p>"
+    )
     return f'<ol class="results">{"".join(items)}</ol>{took}'
 
 
@@ -226,7 +249,9 @@ def article_page(
         meta.append(f"<span>{esc(article.category)}</span>")
     meta.append(f"<span>{esc(article.source)}</span>")
     if is_web_url(article.url):
-        meta.append(f'<span><a href="{esc(article.url)}" rel="noopener noreferrer">original article</a></span>')
+        meta.append(
+            f'<span><a href="{esc(article.url)}" rel="noopener noreferrer">original article</a></span>'
+        )
     parts = [
         f"<h1>{wrap_spans(article.title, title_marks or [], 'mark')}</h1>",
         f'<p class="meta">{"".join(meta)}</p>',

@@ -32,7 +32,12 @@ def _urls(runner: web.AppRunner) -> list[str]:
 
 
 async def start_web(
-    service, host: str, port: int, *, status: Callable[[], dict] | None = None, results: int = 5,
+    service,
+    host: str,
+    port: int,
+    *,
+    status: Callable[[], dict] | None = None,
+    results: int = 5,
     watch_every: float | None = None,
 ) -> web.AppRunner:
     """Start serving in the running event loop; stop with ``await runner.cleanup()``.
@@ -50,8 +55,9 @@ async def start_web(
     return runner
 
 
-def serve_forever(settings, *, db: str | Path | None = None, host: str | None = None,
-                  port: int | None = None) -> int:
+def serve_forever(
+    settings, *, db: str | Path | None = None, host: str | None = None, port: int | None = None
+) -> int:
     """``newsdesk serve``: the web pages alone, until Ctrl-C or SIGTERM. Returns the exit status."""
     from retrieval.service import NewsService
 
@@ -59,13 +65,19 @@ def serve_forever(settings, *, db: str | Path | None = None, host: str | None = 
     host = host or settings.web_host
     port = settings.web_port if port is None else port
     if not db_path.exists():
-        print(f"newsdesk: no database at {db_path}; run `newsdesk ingest` first (or pass --db FILE)",
-              file=sys.stderr)
+        print(
+            f"newsdesk: no database at {db_path}; run `newsdesk ingest` first (or pass --db FILE)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     try:
         service = NewsService(
-            db_path, settings.corpus_dir, language=settings.language, max_article_bytes=settings.max_article_bytes,
-            links=settings.link_policy(), max_question_chars=settings.max_question,
+            db_path,
+            settings.corpus_dir,
+            language=settings.language,
+            max_article_bytes=settings.max_article_bytes,
+            links=settings.link_policy(),
+            max_question_chars=settings.max_question,
         )
     except NewsdeskError as exc:
         print(f"newsdesk: {exc}", file=sys.stderr)
@@ -84,7 +96,9 @@ def serve_forever(settings, *, db: str | Path | None = None, host: str | None = 
 
 async def _serve(service, host: str, port: int, settings) -> int:
     try:
-        runner = await start_web(service, host, port, results=settings.results, watch_every=settings.watch_every)
+        runner = await start_web(
+            service, host, port, results=settings.results, watch_every=settings.watch_every
+        )
     except OSError as exc:
         print(f"newsdesk: cannot serve on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -201,12 +201,19 @@ def _add(
     relpath: str,
     check_size: SizeCheck,
 ) -> None:
-    _append(result, record, where=f"{relpath}#{n}", fallback_id=f"{stem}/{n}", relpath=relpath,
-            check_size=check_size)
+    _append(
+        result,
+        record,
+        where=f"{relpath}#{n}",
+        fallback_id=f"{stem}/{n}",
+        relpath=relpath,
+        check_size=check_size,
+    )
 
 
-def _append(result: ParseResult, record: object, *, where: str, fallback_id: str, relpath: str,
-            check_size: SizeCheck) -> None:
+def _append(
+    result: ParseResult, record: object, *, where: str, fallback_id: str, relpath: str, check_size: SizeCheck
+) -> None:
     """The record as an article, or a refusal naming ``where``."""
     try:
         article = article_from_record(record, fallback_id=fallback_id, source=relpath)

@@ -42,14 +42,20 @@ class Faults:
                 return rule.status, rule.body, headers
         return None
 
-    def rate_limit(self, method: str, path_regex: str, *, times: int, retry_after: float, global_: bool) -> FaultRule:
+    def rate_limit(
+        self, method: str, path_regex: str, *, times: int, retry_after: float, global_: bool
+    ) -> FaultRule:
         body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": global_}
         rule = FaultRule(method.upper(), re.compile(path_regex), times, 429, body, retry_after=retry_after)
         self.rules.append(rule)
         return rule
 
-    def fail(self, method: str, path_regex: str, *, status: int, code: int, message: str, times: int) -> FaultRule:
-        rule = FaultRule(method.upper(), re.compile(path_regex), times, status, {"message": message, "code": code})
+    def fail(
+        self, method: str, path_regex: str, *, status: int, code: int, message: str, times: int
+    ) -> FaultRule:
+        rule = FaultRule(
+            method.upper(), re.compile(path_regex), times, status, {"message": message, "code": code}
+        )
         self.rules.append(rule)
         return rule
 

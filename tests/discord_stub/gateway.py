@@ -122,7 +122,9 @@ class Gateway:
         conn = Connection(ws, zlib_stream=zlib_stream)
         self.connections.append(conn)
         try:
-            await conn.send({"op": 10, "s": None, "t": None, "d": {"heartbeat_interval": self.heartbeat_interval_ms}})
+            await conn.send(
+                {"op": 10, "s": None, "t": None, "d": {"heartbeat_interval": self.heartbeat_interval_ms}}
+            )
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
                     await self._on_payload(conn, json.loads(msg.data))
@@ -165,8 +167,9 @@ class Gateway:
             previous.resumable = False
         self.sessions[session.session_id] = session
         conn.session, conn.shard_id = session, shard_id
-        self.identifies.append({"shard_id": shard_id, "shard_count": shard_count, "intents": intents,
-                                "at": time.monotonic()})
+        self.identifies.append(
+            {"shard_id": shard_id, "shard_count": shard_count, "intents": intents, "at": time.monotonic()}
+        )
         guild_ids = [g for g in self.stub.world.guilds if session.covers(g)]
         ready = {
             "v": 10,
@@ -189,7 +192,9 @@ class Gateway:
         await session.dispatch("READY", ready)
         if intents & GUILDS:
             for guild_id in guild_ids:
-                payload = self.stub.world.guild_payload(guild_id, include_all_members=bool(intents & GUILD_MEMBERS))
+                payload = self.stub.world.guild_payload(
+                    guild_id, include_all_members=bool(intents & GUILD_MEMBERS)
+                )
                 await session.dispatch("GUILD_CREATE", payload)
         # Only now does the session receive other dispatches, so none can precede its guilds.
         self.by_shard[shard_id] = session
@@ -216,8 +221,9 @@ class Gateway:
             frame = {"op": 0, "t": "RESUMED", "s": session.seq, "d": {"_trace": ["stub-gateway"]}}
             session.history.append(frame)
             await conn.send(frame)
-        self.resumes.append({"shard_id": session.shard_id, "seq": seq, "replayed": len(missed),
-                             "at": time.monotonic()})
+        self.resumes.append(
+            {"shard_id": session.shard_id, "seq": seq, "replayed": len(missed), "at": time.monotonic()}
+        )
 
     async def _request_members(self, conn: Connection, data: dict[str, Any]) -> None:
         session = conn.session
@@ -235,8 +241,13 @@ class Gateway:
             members = [m for m in members if m["user"]["username"].lower().startswith(query)]
         if data.get("limit"):
             members = members[: int(data["limit"])]
-        chunk = {"guild_id": str(guild_id), "members": members, "chunk_index": 0, "chunk_count": 1,
-                 "not_found": not_found}
+        chunk = {
+            "guild_id": str(guild_id),
+            "members": members,
+            "chunk_index": 0,
+            "chunk_count": 1,
+            "not_found": not_found,
+        }
         if data.get("nonce"):
             chunk["nonce"] = data["nonce"]
         await session.dispatch("GUILD_MEMBERS_CHUNK", chunk)
@@ -265,7 +276,9 @@ class Gateway:
             payload = data
             if event in ("MESSAGE_CREATE", "MESSAGE_UPDATE"):
                 payload = visible_copy(
-                    data, content_intent=bool(session.intents & MESSAGE_CONTENT), bot_id=self.stub.world.bot_id
+                    data,
+                    content_intent=bool(session.intents & MESSAGE_CONTENT),
+                    bot_id=self.stub.world.bot_id,
                 )
             await session.dispatch(event, payload)
             sent += 1

@@ -26,12 +26,16 @@ def find_command(stub: DiscordStub, name: str, guild_id: int | None) -> tuple[di
     raise InteractionRejected(f"no slash command {name!r} is registered for guild {guild_id} or globally")
 
 
-def _descend(schema: dict[str, Any], subcommand: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _descend(
+    schema: dict[str, Any], subcommand: str | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Walk ``"group sub"`` down the schema; returns (outer option wrappers, leaf option schemas)."""
     wrappers: list[dict[str, Any]] = []
     options = schema.get("options") or []
     for part in (subcommand or "").split():
-        match = next((o for o in options if o["name"] == part and o["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP)), None)
+        match = next(
+            (o for o in options if o["name"] == part and o["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP)), None
+        )
         if match is None:
             raise InteractionRejected(f"{schema['name']!r} has no subcommand {part!r}")
         wrappers.append({"name": part, "type": match["type"], "options": []})
@@ -41,7 +45,9 @@ def _descend(schema: dict[str, Any], subcommand: str | None) -> tuple[list[dict[
     return wrappers, options
 
 
-def _resolve(stub: DiscordStub, guild_id: int | None, kind: int, value: Any, resolved: dict[str, dict]) -> Any:
+def _resolve(
+    stub: DiscordStub, guild_id: int | None, kind: int, value: Any, resolved: dict[str, dict]
+) -> Any:
     world = stub.world
     if kind == STRING:
         return str(value)
@@ -62,7 +68,9 @@ def _resolve(stub: DiscordStub, guild_id: int | None, kind: int, value: Any, res
     snowflake = int(value)
     is_role = guild_id is not None and snowflake in world.guild(guild_id).roles
     if kind == ROLE or (kind == MENTIONABLE and is_role):
-        resolved.setdefault("roles", {})[str(snowflake)] = copy.deepcopy(world.guild(guild_id).roles[snowflake])
+        resolved.setdefault("roles", {})[str(snowflake)] = copy.deepcopy(
+            world.guild(guild_id).roles[snowflake]
+        )
     elif kind == CHANNEL:
         channel = copy.deepcopy(world.channel(snowflake))
         channel["permissions"] = str(world.permissions(guild_id, world.bot_id)) if guild_id else "0"
@@ -76,8 +84,14 @@ def _resolve(stub: DiscordStub, guild_id: int | None, kind: int, value: Any, res
     return str(snowflake)
 
 
-def command_data(stub: DiscordStub, name: str, options: dict[str, Any] | list, *, guild_id: int | None,
-                 subcommand: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+def command_data(
+    stub: DiscordStub,
+    name: str,
+    options: dict[str, Any] | list,
+    *,
+    guild_id: int | None,
+    subcommand: str | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The interaction ``data`` for a slash command, and the command's registered schema."""
     schema, is_guild_command = find_command(stub, name, guild_id)
     wrappers, leaf_schema = _descend(schema, subcommand)
@@ -112,8 +126,16 @@ def command_data(stub: DiscordStub, name: str, options: dict[str, Any] | list, *
     return data, schema
 
 
-def base_payload(stub: DiscordStub, interaction_id: int, token: str, kind: int, *, user_id: int,
-                 guild_id: int | None, channel_id: int) -> dict[str, Any]:
+def base_payload(
+    stub: DiscordStub,
+    interaction_id: int,
+    token: str,
+    kind: int,
+    *,
+    user_id: int,
+    guild_id: int | None,
+    channel_id: int,
+) -> dict[str, Any]:
     world = stub.world
     channel = copy.deepcopy(world.channel(channel_id))
     payload: dict[str, Any] = {
@@ -141,8 +163,12 @@ def base_payload(stub: DiscordStub, interaction_id: int, token: str, kind: int, 
             context=0,
         )
     else:
-        payload.update(user=copy.deepcopy(world.user(user_id)), app_permissions="0",
-                       authorizing_integration_owners={"1": str(user_id)}, context=1)
+        payload.update(
+            user=copy.deepcopy(world.user(user_id)),
+            app_permissions="0",
+            authorizing_integration_owners={"1": str(user_id)},
+            context=1,
+        )
     return payload
 
 

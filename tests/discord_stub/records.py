@@ -13,7 +13,9 @@ T = TypeVar("T")
 DEFERRED_TYPES = {5, 6}
 
 
-async def wait_for(predicate: Callable[[], T], *, timeout: float = 5.0, interval: float = 0.01, what: str = "") -> T:
+async def wait_for(
+    predicate: Callable[[], T], *, timeout: float = 5.0, interval: float = 0.01, what: str = ""
+) -> T:
     """Poll ``predicate`` until it returns something truthy; return that value."""
     deadline = time.monotonic() + timeout
     while True:

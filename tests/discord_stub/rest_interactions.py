@@ -20,16 +20,27 @@ AUTOCOMPLETE_RESULT, MODAL = 8, 9
 
 def _interaction_extra(stub: DiscordStub, record: InteractionRecord) -> dict[str, Any]:
     user = record.payload.get("member", {}).get("user") or record.payload.get("user")
-    metadata: dict[str, Any] = {"id": str(record.id), "type": record.type, "user": user,
-                                "authorizing_integration_owners": record.payload["authorizing_integration_owners"]}
+    metadata: dict[str, Any] = {
+        "id": str(record.id),
+        "type": record.type,
+        "user": user,
+        "authorizing_integration_owners": record.payload["authorizing_integration_owners"],
+    }
     if record.type == 3:
         metadata["interacted_message_id"] = record.payload["message"]["id"]
-    extra = {"webhook_id": str(stub.application_id), "application_id": str(stub.application_id),
-             "interaction_metadata": metadata}
+    extra = {
+        "webhook_id": str(stub.application_id),
+        "application_id": str(stub.application_id),
+        "interaction_metadata": metadata,
+    }
     if record.type == 2:
         metadata["name"] = record.payload["data"]["name"]
-        extra["interaction"] = {"id": str(record.id), "type": 2, "name": record.payload["data"]["name"],
-                                "user": user}
+        extra["interaction"] = {
+            "id": str(record.id),
+            "type": 2,
+            "name": record.payload["data"]["name"],
+            "user": user,
+        }
     return extra
 
 
@@ -52,13 +63,26 @@ async def post_callback(stub: DiscordStub, call: RestCall) -> tuple[int, Any]:
     is_component = record.type == 3
     if kind in (DEFERRED_UPDATE, UPDATE_MESSAGE) and not is_component:
         raise ApiError(400, 40043, "Interaction callback type is not valid for this interaction")
-    if kind not in (PONG, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE,
-                    AUTOCOMPLETE_RESULT, MODAL):
+    if kind not in (
+        PONG,
+        CHANNEL_MESSAGE,
+        DEFERRED_CHANNEL_MESSAGE,
+        DEFERRED_UPDATE,
+        UPDATE_MESSAGE,
+        AUTOCOMPLETE_RESULT,
+        MODAL,
+    ):
         raise ApiError(400, 50035, f"Invalid Form Body: type: unsupported callback type {kind}")
     message: dict[str, Any] | None = None
     if kind == CHANNEL_MESSAGE:
-        message = await create_bot_message(stub, record.channel_id, data, call.files,
-                                           type=20 if record.type == 2 else 0, extra=_interaction_extra(stub, record))
+        message = await create_bot_message(
+            stub,
+            record.channel_id,
+            data,
+            call.files,
+            type=20 if record.type == 2 else 0,
+            extra=_interaction_extra(stub, record),
+        )
         record.original_message_id = int(message["id"])
     elif kind == DEFERRED_CHANNEL_MESSAGE:
         message = await _loading_message(stub, record, (int(data.get("flags") or 0) & EPHEMERAL) | LOADING)
@@ -72,10 +96,15 @@ async def post_callback(stub: DiscordStub, call: RestCall) -> tuple[int, Any]:
     if not call.flag("with_response"):
         return 204, None
     flags = message["flags"] if message is not None else 0
-    answer: dict[str, Any] = {"interaction": {"id": str(record.id), "type": record.type,
-                                              "response_message_loading": bool(flags & LOADING),
-                                              "response_message_ephemeral": bool(flags & EPHEMERAL)},
-                              "resource": {"type": kind}}
+    answer: dict[str, Any] = {
+        "interaction": {
+            "id": str(record.id),
+            "type": record.type,
+            "response_message_loading": bool(flags & LOADING),
+            "response_message_ephemeral": bool(flags & EPHEMERAL),
+        },
+        "resource": {"type": kind},
+    }
     if message is not None:
         answer["interaction"]["response_message_id"] = message["id"]
         if kind != DEFERRED_UPDATE:
@@ -84,8 +113,15 @@ async def post_callback(stub: DiscordStub, call: RestCall) -> tuple[int, Any]:
 
 
 async def _loading_message(stub: DiscordStub, record: InteractionRecord, flags: int) -> dict[str, Any]:
-    message = stub.store.build(stub.snowflakes.next(), record.channel_id, stub.world.bot_id, "", flags=flags,
-                               type=20 if record.type == 2 else 0, extra=_interaction_extra(stub, record))
+    message = stub.store.build(
+        stub.snowflakes.next(),
+        record.channel_id,
+        stub.world.bot_id,
+        "",
+        flags=flags,
+        type=20 if record.type == 2 else 0,
+        extra=_interaction_extra(stub, record),
+    )
     stub.store.add(message)
     if not flags & EPHEMERAL:
         guild_id = stub.world.guild_id_of_channel(record.channel_id)
@@ -119,8 +155,9 @@ async def post_followup(stub: DiscordStub, call: RestCall) -> tuple[int, Any]:
         message = await edit_message(stub, int(original["id"]), body, call.files)
     else:
         channel_id = int(call.query.get("thread_id") or record.channel_id)
-        message = await create_bot_message(stub, channel_id, body, call.files,
-                                           extra=_interaction_extra(stub, record))
+        message = await create_bot_message(
+            stub, channel_id, body, call.files, extra=_interaction_extra(stub, record)
+        )
     record.followup_ids.append(int(message["id"]))
     return (200, message) if call.flag("wait") else (204, None)
 

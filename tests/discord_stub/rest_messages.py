@@ -23,8 +23,16 @@ def attachments_for(stub: DiscordStub, channel_id: int, files: list[dict[str, An
     for f in files:
         attachment_id = stub.snowflakes.next()
         url = f"{stub.base_url}/attachments/{channel_id}/{attachment_id}/{f['filename']}"
-        result.append({"id": str(attachment_id), "filename": f["filename"], "size": f["size"], "url": url,
-                       "proxy_url": url, "content_type": f.get("content_type")})
+        result.append(
+            {
+                "id": str(attachment_id),
+                "filename": f["filename"],
+                "size": f["size"],
+                "url": url,
+                "proxy_url": url,
+                "content_type": f.get("content_type"),
+            }
+        )
     return result
 
 
@@ -65,11 +73,15 @@ async def create_bot_message(
     stub.store.add(message)
     stub.store.request_bodies[message_id] = copy.deepcopy(body)
     if not message["flags"] & EPHEMERAL:
-        await stub.gateway.dispatch("MESSAGE_CREATE", message, guild_id=stub.world.guild_id_of_channel(channel_id))
+        await stub.gateway.dispatch(
+            "MESSAGE_CREATE", message, guild_id=stub.world.guild_id_of_channel(channel_id)
+        )
     return message
 
 
-async def edit_message(stub: DiscordStub, message_id: int, body: dict[str, Any], files: list) -> dict[str, Any]:
+async def edit_message(
+    stub: DiscordStub, message_id: int, body: dict[str, Any], files: list
+) -> dict[str, Any]:
     validate_message_body(body or {}, has_files=bool(files), creating=False)
     body = dict(body or {})
     if files:
@@ -146,11 +158,18 @@ async def delete_channel_message(stub: DiscordStub, call: RestCall) -> tuple[int
     return 204, None
 
 
-async def _start_thread(stub: DiscordStub, parent: dict[str, Any], thread_id: int, body: dict[str, Any],
-                        thread_type: int) -> dict[str, Any]:
+async def _start_thread(
+    stub: DiscordStub, parent: dict[str, Any], thread_id: int, body: dict[str, Any], thread_type: int
+) -> dict[str, Any]:
     guild_id = int(parent["guild_id"])
-    thread = stub.world.add_thread(guild_id, thread_id, parent_id=int(parent["id"]), owner_id=stub.world.bot_id,
-                                   name=body.get("name") or "thread", type=thread_type)
+    thread = stub.world.add_thread(
+        guild_id,
+        thread_id,
+        parent_id=int(parent["id"]),
+        owner_id=stub.world.bot_id,
+        name=body.get("name") or "thread",
+        type=thread_type,
+    )
     if body.get("auto_archive_duration"):
         thread["thread_metadata"]["auto_archive_duration"] = body["auto_archive_duration"]
     await stub.gateway.dispatch("THREAD_CREATE", {**thread, "newly_created": True}, guild_id=guild_id)
@@ -190,8 +209,14 @@ async def _react(stub: DiscordStub, call: RestCall, *, add: bool) -> tuple[int, 
     reactions = message.setdefault("reactions", [])
     entry = next((r for r in reactions if r["emoji"]["name"] == name), None)
     if add and entry is None:
-        entry = {"emoji": {"id": emoji_id or None, "name": name}, "count": 0, "me": False, "me_burst": False,
-                 "burst_colors": [], "count_details": {"burst": 0, "normal": 0}}
+        entry = {
+            "emoji": {"id": emoji_id or None, "name": name},
+            "count": 0,
+            "me": False,
+            "me_burst": False,
+            "burst_colors": [],
+            "count_details": {"burst": 0, "normal": 0},
+        }
         reactions.append(entry)
     if entry is not None and entry["me"] != add:
         entry["me"] = add
@@ -200,8 +225,14 @@ async def _react(stub: DiscordStub, call: RestCall, *, add: bool) -> tuple[int, 
         if entry["count"] <= 0:
             reactions.remove(entry)
     guild_id = stub.world.guild_id_of_channel(int(message["channel_id"]))
-    event = {"user_id": str(stub.world.bot_id), "channel_id": message["channel_id"], "message_id": message["id"],
-             "emoji": {"id": emoji_id or None, "name": name}, "burst": False, "type": 0}
+    event = {
+        "user_id": str(stub.world.bot_id),
+        "channel_id": message["channel_id"],
+        "message_id": message["id"],
+        "emoji": {"id": emoji_id or None, "name": name},
+        "burst": False,
+        "type": 0,
+    }
     if guild_id is not None:
         event["guild_id"] = str(guild_id)
     name_ = "MESSAGE_REACTION_ADD" if add else "MESSAGE_REACTION_REMOVE"

@@ -77,8 +77,15 @@ async def read_body(request: web.Request) -> tuple[Any, list[dict[str, Any]]]:
                 payload = json.loads(await part.text())
             else:
                 data = await part.read()
-                files.append({"field": part.name, "filename": part.filename, "size": len(data),
-                              "content_type": part.headers.get("Content-Type"), "data": bytes(data)})
+                files.append(
+                    {
+                        "field": part.name,
+                        "filename": part.filename,
+                        "size": len(data),
+                        "content_type": part.headers.get("Content-Type"),
+                        "data": bytes(data),
+                    }
+                )
         return payload, files
     raw = await request.read()
     if not raw:
@@ -93,5 +100,6 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
     """discord.py only parses bodies whose content-type is exactly ``application/json``."""
     if payload is None or status == 204:
         return web.Response(status=204, headers=headers)
-    return web.Response(status=status, body=json.dumps(payload).encode(), content_type="application/json",
-                        headers=headers)
+    return web.Response(
+        status=status, body=json.dumps(payload).encode(), content_type="application/json", headers=headers
+    )

@@ -116,25 +116,53 @@ class DiscordStub(UserEvents):
         import discord.http
 
         monkeypatch.setattr(discord.http.Route, "BASE", self.base_url)
-        monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(self.gateway_url + "/"))
+        monkeypatch.setattr(
+            discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(self.gateway_url + "/")
+        )
 
     # world building
 
-    def add_guild(self, guild_id: int, *, name: str = "Newsroom", owner_id: int | None = None,
-                  everyone_permissions: int = DEFAULT_EVERYONE_PERMISSIONS,
-                  bot_roles: tuple[int, ...] = ()) -> dict[str, Any]:
-        return self.world.add_guild(guild_id, name=name, owner_id=owner_id or self.owner_user_id,
-                                    everyone_permissions=everyone_permissions, bot_roles=bot_roles)
+    def add_guild(
+        self,
+        guild_id: int,
+        *,
+        name: str = "Newsroom",
+        owner_id: int | None = None,
+        everyone_permissions: int = DEFAULT_EVERYONE_PERMISSIONS,
+        bot_roles: tuple[int, ...] = (),
+    ) -> dict[str, Any]:
+        return self.world.add_guild(
+            guild_id,
+            name=name,
+            owner_id=owner_id or self.owner_user_id,
+            everyone_permissions=everyone_permissions,
+            bot_roles=bot_roles,
+        )
 
-    def add_channel(self, guild_id: int, channel_id: int, *, name: str = "general", type: int = 0,
-                    parent_id: int | None = None) -> dict[str, Any]:
+    def add_channel(
+        self,
+        guild_id: int,
+        channel_id: int,
+        *,
+        name: str = "general",
+        type: int = 0,
+        parent_id: int | None = None,
+    ) -> dict[str, Any]:
         return self.world.add_channel(guild_id, channel_id, name=name, type=type, parent_id=parent_id)
 
     def add_role(self, guild_id: int, role_id: int, *, name: str, permissions: int) -> dict[str, Any]:
         return self.world.add_role(guild_id, role_id, name=name, permissions=permissions)
 
-    def add_member(self, guild_id: int, user_id: int, *, name: str | None = None, roles: tuple[int, ...] = (),
-                   nick: str | None = None, bot: bool = False) -> dict[str, Any]:
+    def add_member(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        name: str | None = None,
+        roles: tuple[int, ...] = (),
+        nick: str | None = None,
+        bot: bool = False,
+    ) -> dict[str, Any]:
         return self.world.add_member(guild_id, user_id, name=name, roles=roles, nick=nick, bot=bot)
 
     def add_dm_channel(self, channel_id: int, user_id: int) -> dict[str, Any]:
@@ -176,10 +204,15 @@ class DiscordStub(UserEvents):
 
     async def wait_until_connected(self, shard_id: int | None = None, timeout: float = 5.0) -> None:
         """Wait until a gateway session (for ``shard_id``, or any) has identified or resumed and is open."""
-        await wait_for(lambda: self.gateway.connected(shard_id), timeout=timeout,
-                       what=f"gateway session for shard {shard_id} connected")
+        await wait_for(
+            lambda: self.gateway.connected(shard_id),
+            timeout=timeout,
+            what=f"gateway session for shard {shard_id} connected",
+        )
 
-    async def wait_for_guild_session(self, guild_id: int | None, timeout: float = 5.0) -> list[GatewaySession]:
+    async def wait_for_guild_session(
+        self, guild_id: int | None, timeout: float = 5.0
+    ) -> list[GatewaySession]:
         def ready() -> list[GatewaySession]:
             return self.gateway.targets(guild_id)
 
@@ -187,18 +220,36 @@ class DiscordStub(UserEvents):
 
     # faults
 
-    def rate_limit(self, method: str, path_regex: str, *, times: int = 1, retry_after: float = 0.5,
-                   global_: bool = False) -> FaultRule:
+    def rate_limit(
+        self, method: str, path_regex: str, *, times: int = 1, retry_after: float = 0.5, global_: bool = False
+    ) -> FaultRule:
         """Answer the next ``times`` matching requests with 429 and Discord's rate-limit headers."""
-        return self.faults.rate_limit(method, path_regex, times=times, retry_after=retry_after, global_=global_)
+        return self.faults.rate_limit(
+            method, path_regex, times=times, retry_after=retry_after, global_=global_
+        )
 
-    def fail(self, method: str, path_regex: str, *, status: int, code: int = 0, message: str = "stub failure",
-             times: int = 1) -> FaultRule:
+    def fail(
+        self,
+        method: str,
+        path_regex: str,
+        *,
+        status: int,
+        code: int = 0,
+        message: str = "stub failure",
+        times: int = 1,
+    ) -> FaultRule:
         """Answer the next ``times`` matching requests with ``status`` and a Discord JSON error."""
         return self.faults.fail(method, path_regex, status=status, code=code, message=message, times=times)
 
-    async def drop_gateway(self, *, code: int = 4000, shard_id: int | None = None, resumable: bool = True,
-                           wait: bool = True, timeout: float = 5.0) -> None:
+    async def drop_gateway(
+        self,
+        *,
+        code: int = 4000,
+        shard_id: int | None = None,
+        resumable: bool = True,
+        wait: bool = True,
+        timeout: float = 5.0,
+    ) -> None:
         """Close the gateway socket(s); with ``wait``, return once the client has resumed (or re-identified)."""
         resumes, identifies = len(self.gateway.resumes), len(self.gateway.identifies)
         dropped = await self.gateway.drop(code=code, shard_id=shard_id, resumable=resumable)
@@ -245,8 +296,9 @@ class DiscordStub(UserEvents):
         record.status = 204 if payload is None else status
         return json_response(status, payload)
 
-    def new_interaction(self, kind: int, payload_factory: Callable[[int, str], dict[str, Any]],
-                        channel_id: int) -> InteractionRecord:
+    def new_interaction(
+        self, kind: int, payload_factory: Callable[[int, str], dict[str, Any]], channel_id: int
+    ) -> InteractionRecord:
         interaction_id = self.snowflakes.next()
         token = f"itoken-{interaction_id}-{secrets.token_urlsafe(16)}"
         payload = payload_factory(interaction_id, token)

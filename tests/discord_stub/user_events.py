@@ -38,8 +38,15 @@ class UserEvents:
         if mentions_bot and not re.search(rf"<@!?{self.bot_user_id}>", content):
             content = f"<@{self.bot_user_id}> {content}"
         reference = {"message_id": reference_message_id} if reference_message_id is not None else None
-        message = self.store.build(self.snowflakes.next(), channel_id, author_id, content, embeds=embeds,
-                                   attachments=attachments, reference=reference)
+        message = self.store.build(
+            self.snowflakes.next(),
+            channel_id,
+            author_id,
+            content,
+            embeds=embeds,
+            attachments=attachments,
+            reference=reference,
+        )
         self.store.add(message)
         await self.wait_for_guild_session(guild_id)
         await self.gateway.dispatch("MESSAGE_CREATE", message, guild_id=guild_id)
@@ -47,7 +54,9 @@ class UserEvents:
 
     async def send_dm(self: DiscordStub, author_id: int, content: str, **kwargs: Any) -> dict[str, Any]:
         """A user writes to the bot in their DM channel (created on first use)."""
-        channel = self.world.dm_channel_for(author_id) or self.world.add_dm_channel(self.snowflakes.next(), author_id)
+        channel = self.world.dm_channel_for(author_id) or self.world.add_dm_channel(
+            self.snowflakes.next(), author_id
+        )
         return await self.send_message(int(channel["id"]), author_id, content, **kwargs)
 
     async def invoke_command(
@@ -70,8 +79,9 @@ class UserEvents:
             self._check_command_allowed(schema, guild_id, user_id)
 
         def build(interaction_id: int, token: str) -> dict[str, Any]:
-            payload = base_payload(self, interaction_id, token, 2, user_id=user_id, guild_id=guild_id,
-                                   channel_id=channel_id)
+            payload = base_payload(
+                self, interaction_id, token, 2, user_id=user_id, guild_id=guild_id, channel_id=channel_id
+            )
             payload["data"] = data
             return payload
 
@@ -87,7 +97,9 @@ class UserEvents:
             raise ValueError(f"channel {channel_id} belongs to guild {actual}, not {guild_id}")
         return actual
 
-    def _check_command_allowed(self: DiscordStub, schema: dict[str, Any], guild_id: int | None, user_id: int) -> None:
+    def _check_command_allowed(
+        self: DiscordStub, schema: dict[str, Any], guild_id: int | None, user_id: int
+    ) -> None:
         if guild_id is None:
             contexts = schema.get("contexts")
             if schema.get("dm_permission") is False or (contexts is not None and 1 not in contexts):
@@ -116,8 +128,9 @@ class UserEvents:
         data = component_data(current, custom_id, values)
 
         def build(interaction_id: int, token: str) -> dict[str, Any]:
-            payload = base_payload(self, interaction_id, token, 3, user_id=user_id, guild_id=guild_id,
-                                   channel_id=channel_id)
+            payload = base_payload(
+                self, interaction_id, token, 3, user_id=user_id, guild_id=guild_id, channel_id=channel_id
+            )
             payload.update(data=data, message=current)
             return payload
 
@@ -126,6 +139,7 @@ class UserEvents:
         await self.gateway.dispatch("INTERACTION_CREATE", record.payload, guild_id=guild_id)
         return record
 
-    async def select(self: DiscordStub, message: dict[str, Any] | int, custom_id: str, values: list[str], *,
-                     user_id: int) -> InteractionRecord:
+    async def select(
+        self: DiscordStub, message: dict[str, Any] | int, custom_id: str, values: list[str], *, user_id: int
+    ) -> InteractionRecord:
         return await self.click_button(message, custom_id, user_id=user_id, values=values)

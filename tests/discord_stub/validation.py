@@ -17,7 +17,9 @@ def invalid(path: str, reason: str) -> ApiError:
 
 def embed_text_length(embed: dict[str, Any]) -> int:
     total = len(embed.get("title") or "") + len(embed.get("description") or "")
-    total += len((embed.get("footer") or {}).get("text") or "") + len((embed.get("author") or {}).get("name") or "")
+    total += len((embed.get("footer") or {}).get("text") or "") + len(
+        (embed.get("author") or {}).get("name") or ""
+    )
     for f in embed.get("fields") or []:
         total += len(f.get("name") or "") + len(f.get("value") or "")
     return total
@@ -47,6 +49,12 @@ def validate_message_body(body: dict[str, Any], *, has_files: bool, creating: bo
         raise invalid("embeds", "Embed size exceeds maximum size of 6000")
     if len(body.get("components") or []) > 40:
         raise invalid("components", "Must be 40 or fewer in length.")
-    if creating and not (content or embeds or body.get("components") or has_files or body.get("sticker_ids")
-                         or body.get("poll")):
+    if creating and not (
+        content
+        or embeds
+        or body.get("components")
+        or has_files
+        or body.get("sticker_ids")
+        or body.get("poll")
+    ):
         raise ApiError(400, 50006, "Cannot send an empty message")

@@ -159,7 +159,13 @@ class World:
         return role
 
     def add_channel(
-        self, guild_id: int, channel_id: int, *, name: str = "general", type: int = 0, parent_id: int | None = None
+        self,
+        guild_id: int,
+        channel_id: int,
+        *,
+        name: str = "general",
+        type: int = 0,
+        parent_id: int | None = None,
     ) -> dict[str, Any]:
         state = self.guild(guild_id)
         channel = {
