@@ -103,6 +103,10 @@ def _set_aside_damaged_db(db_path: Path) -> None:
 def _print_answer(answer, *, color: bool) -> None:
     on, off = ("\033[1m", "\033[0m") if color else ("", "")
     print(f"Q: {answer.question}")
+    if answer.context:
+        print(f"  (following up on: {answer.context[-1]})")
+    if answer.corrections:
+        print("  Showing results for " + ", ".join(f"{to} (not {typed})" for typed, to in answer.corrections))
     if answer.no_match:
         print("  No passage in the corpus answers that well. Try other words, a name, a place or a date.")
         return
@@ -111,22 +115,39 @@ def _print_answer(answer, *, color: bool) -> None:
         print(f"{n}. {result.title} ({date})")
         flat = result.excerpt.text.replace("\n", " ")  # same length, so the spans still fit
         print(f"   \u201c{_bold_spans(flat, result.excerpt.spans, on, off)}\u201d")
+        if result.missing:
+            print(f"   Missing: {', '.join(result.missing)}")
         print(f"   {result.url or 'source: ' + result.article_id}")
     print(f"  ({answer.took_ms:.1f} ms)")
+
+
+def _stdin_question(line: str) -> tuple[str, list[str]]:
+    """A line of standard input: a plain question, or ``{"question": ..., "context": [...]}``."""
+    stripped = line.strip()
+    if stripped.startswith("{"):
+        try:
+            item = json.loads(stripped)
+        except json.JSONDecodeError:
+            return line, []
+        if isinstance(item, dict) and isinstance(item.get("question"), str):
+            context = item.get("context") or []
+            if isinstance(context, str):
+                context = [context]
+            return item["question"], [c for c in context if isinstance(c, str)]
+    return line, []
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     service = _open_service(settings, args.db, must_exist=True)
     try:
-        questions = (
-            [args.question] if args.question is not None else (line.rstrip("\n") for line in sys.stdin)
-        )
+        if args.question is not None:
+            questions = iter([(args.question, list(args.context))])
+        else:
+            questions = (_stdin_question(line.rstrip("\n")) for line in sys.stdin if line.strip())
         status = 0
-        for question in questions:
-            if args.question is None and not question.strip():
-                continue
+        for question, context in questions:
             try:
-                answer = service.search(question, k=args.k)
+                answer = service.search(question, k=args.k, context=context or args.context)
             except QuestionError as exc:
                 if args.json:
                     print(json.dumps({"question": question[:200], "error": str(exc)}, ensure_ascii=False))
@@ -240,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
         "-k", type=int, default=3, choices=range(1, 51), metavar="N", help="results per question (1-50)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object per question")
+    p.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="QUESTION",
+        help="an earlier question this one follows up on (repeat for several, oldest first)",
+    )
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("headlines", help="list the newest articles")

@@ -95,6 +95,16 @@ def bold_spans(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out)
 
 
+def quote_lines(text: str, spans: list[tuple[int, int]]) -> str:
+    """A quote that spans two paragraphs as two quoted lines, each escaped and bolded on its own."""
+    out, start = [], 0
+    for part in text.split("\n"):
+        end = start + len(part)
+        out.append(bold_spans(part, [(s - start, e - start) for s, e in spans if s >= start and e <= end]))
+        start = end + 1
+    return "\n> ".join(out)
+
+
 def format_date(published: str | None) -> str:
     return published[:10] if published else "undated"
 
@@ -107,7 +117,7 @@ class Reply:
     embeds: list[discord.Embed] = field(default_factory=list)
 
 
-def render_answer(answer: Answer, *, page_size: int, excerpt_chars: int = 300) -> Reply:
+def render_answer(answer: Answer, *, page_size: int, excerpt_chars: int = 400) -> Reply:
     """One embed: the question as title, then per result the linked title, date and quoted excerpt."""
     if answer.no_match or not answer.results:
         return render_no_match(answer)
@@ -120,7 +130,7 @@ def render_answer(answer: Answer, *, page_size: int, excerpt_chars: int = 300) -
         heading += f" · {format_date(result.published)}"
         text = result.excerpt.text
         spans = list(result.excerpt.spans)
-        quote_line = bold_spans(text, spans)
+        quote_line = quote_lines(text, spans)
         # Trim the excerpt (never the escaped Markdown) until the block fits its share.
         limit = min(len(text), excerpt_chars)
         while len(heading) + len(quote_line) + 4 > budget and limit > 20:

@@ -26,7 +26,7 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -528,6 +528,22 @@ class BM25Index:
         t = self._term_id(term)
         return float(self._a["term_idf"][t]) if t >= 0 else 0.0
 
+    @property
+    def unknown_idf(self) -> float:
+        """The idf a term found in a single passage would get: what a word never seen is worth."""
+        return self._unknown_idf
+
+    def vocabulary(self) -> list[str]:
+        """Every term of the index, in the index's (byte) order; ``passage_counts`` matches it."""
+        blob = bytes(self._a["term_blob"])
+        off = self._a["term_off"].tolist()
+        return [blob[off[i] : off[i + 1]].decode("utf-8") for i in range(self.n_terms)]
+
+    @property
+    def passage_counts(self) -> np.ndarray:
+        """How many passages hold each term (document frequency), in vocabulary order."""
+        return self._df
+
     def article_id(self, article: int) -> str:
         off = self._a["art_off"]
         return bytes(self._a["art_blob"][off[article] : off[article + 1]]).decode("utf-8")
@@ -579,12 +595,17 @@ class BM25Index:
             out[docs] += s
         return out
 
-    def _query(self, question: str) -> tuple[list[int], list[float], list[str], float, float]:
+    def _query(
+        self, question: str | Mapping[str, float]
+    ) -> tuple[list[int], list[float], list[str], float, float]:
         """Distinct known query terms (ids, multiplicities, strings), the constant score part and
-        the coverage denominator."""
-        counts: dict[str, int] = {}
-        for term in self.analyzer.terms(question):
-            counts[term] = counts.get(term, 0) + 1
+        the coverage denominator. ``question`` is text, or analyzed terms with their weights."""
+        counts: dict[str, float] = {}
+        if isinstance(question, str):
+            for term in self.analyzer.terms(question):
+                counts[term] = counts.get(term, 0) + 1
+        else:
+            counts = {term: float(w) for term, w in question.items() if w > 0}
         ids: list[int] = []
         mult: list[float] = []
         names: list[str] = []
@@ -598,7 +619,7 @@ class BM25Index:
                 continue
             w = float(idf[t])
             if w > 0:
-                denom += w
+                denom += w * min(count, 1.0)
             if self.variant == "plus":
                 base += w * self.delta * count
             ids.append(t)
@@ -614,7 +635,7 @@ class BM25Index:
 
     def search(
         self,
-        question: str,
+        question: str | Mapping[str, float],
         *,
         k: int = 5,
         offset: int = 0,

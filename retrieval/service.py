@@ -13,22 +13,28 @@ import shutil
 import threading
 import time
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from .analyze import Analyzer
+from .answering import POOL, article_terms, plan_query, rerank, surface_words, verdict
 from .errors import QuestionError, ReloadInProgress, StoreError
-from .excerpt import Excerpt, choose_excerpt
+from .excerpt import Excerpt
 from .index import BM25Index, IndexDoc
 from .ingest import DEFAULT_MAX_ARTICLE_BYTES, IngestSummary, Progress, ingest_folder
 from .links import LinkPolicy
+from .question import build_query
+from .quote import choose_quote
+from .spelling import Correction, Speller
 from .store import Store, StoredArticle
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
 KEEP_INDEX_VERSIONS = 2
+QUOTE_REACH = 2  # the quote may come from any passage of the article (-1), or this many around a hit
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +47,7 @@ class Result:
     passage: str
     excerpt: Excerpt
     score: float
+    missing: tuple[str, ...] = ()  # the question's distinctive words this article lacks
 
     def to_json(self) -> dict:
         return {
@@ -53,6 +60,7 @@ class Result:
             "score": round(self.score, 6),
             "passage_ordinal": self.ordinal,
             "excerpt_spans": [list(s) for s in self.excerpt.spans],
+            "missing": list(self.missing),
         }
 
 
@@ -65,6 +73,8 @@ class Answer:
     total: int = 0  # passages that matched at least one term (estimated on large corpora)
     offset: int = 0
     has_more: bool = False  # another page of results exists
+    corrections: list[tuple[str, str]] = field(default_factory=list)  # (as typed, searched instead)
+    context: tuple[str, ...] = ()  # the earlier questions a follow-up was searched with
 
     def to_json(self) -> dict:
         return {
@@ -72,6 +82,8 @@ class Answer:
             "took_ms": round(self.took_ms, 3),
             "no_match": self.no_match,
             "results": [r.to_json() for r in self.results],
+            "corrections": [{"from": a, "to": b} for a, b in self.corrections],
+            "context": list(self.context),
         }
 
 
@@ -117,6 +129,26 @@ def clean_question(question: str, *, max_chars: int = MAX_QUESTION_CHARS) -> str
     return text
 
 
+def _clean_context(question: str, max_chars: int) -> str:
+    """An earlier question as context; one that cannot be searched is left out, not refused."""
+    try:
+        return clean_question(question, max_chars=max_chars)
+    except QuestionError:
+        return ""
+
+
+def _corrected_word(
+    correction: Correction, passages: dict[str, list[tuple[int, str]]], analyzer: Analyzer
+) -> str:
+    """The word as the archive writes it for a corrected term ("Kuznetsova" for ``kuznetsova``)."""
+    for article_passages in passages.values():
+        for _, text in article_passages[:3]:
+            for start, end, term in analyzer.term_spans(text):
+                if term == correction.corrected:
+                    return text[start:end]
+    return correction.corrected
+
+
 class NewsService:
     def __init__(
         self,
@@ -144,6 +176,7 @@ class NewsService:
         self._reload_lock = threading.Lock()
         self.started_at = time.time()
         self.last_reload: dict | None = None  # summary or error of the latest reload in this process
+        self._spellers: tuple[BM25Index, Speller] | None = None
 
     # -- snapshot ------------------------------------------------------------------------------
     def _index_dir(self, version: int) -> Path:
@@ -313,50 +346,99 @@ class NewsService:
         since: date | None = None,
         until: date | None = None,
         per_article: int = 2,
+        context: Sequence[str] = (),
     ) -> Answer:
+        """The ``k`` best answers after ``offset``. ``context``: earlier questions (oldest first) that a
+        follow-up refers to; they steer the search while the question's own words lead."""
         text = clean_question(question, max_chars=self.max_question_chars)
-        index = self.snapshot.index  # loaded outside the timing: the first question after start pays it once
+        earlier = [c for c in (_clean_context(c, self.max_question_chars) for c in context) if c]
+        snapshot = self.snapshot  # loaded outside the timing: the first question after start pays it once
+        index = snapshot.index
         started = time.perf_counter()
-        # One hit more than asked for says exactly whether another page exists (``total`` is an estimate
-        # when the index skips postings).
+        plan = plan_query(build_query(text, index.analyzer, context=earlier), index, self._speller(snapshot))
+        query = plan.query
+        wanted = offset + k + 1  # one more than shown says exactly whether another page exists
         ranking = index.search(
-            text, k=k + 1, offset=offset, since=since, until=until, per_article=per_article
+            query.terms, k=max(wanted, POOL), since=since, until=until, per_article=per_article
         )
-        has_more = len(ranking.hits) > k
-        ranking.hits = ranking.hits[:k]
+        hits = ranking.hits
+        articles = self.store.articles_by_id(h.article_id for h in hits)
+        passages = self.store.passages_for_articles(h.article_id for h in hits)
+        wanted_terms = set(query.terms)
+        present = {
+            aid: article_terms(art.title, passages.get(aid, []), index.analyzer, wanted_terms)
+            for aid, art in articles.items()
+        }
+        candidates = [c for c in rerank(hits, query, index.idf, present) if c.hit.article_id in articles]
+        # One result per article, its quote chosen around every passage of it the search found.
+        ordinals = {
+            pid: o for pid, (o, _) in self.store.passages_by_id(c.hit.passage_id for c in candidates).items()
+        }
+        centers: dict[str, list[int]] = {}
+        for c in candidates:
+            if c.hit.passage_id in ordinals:
+                centers.setdefault(c.hit.article_id, []).append(ordinals[c.hit.passage_id])
+        ranked = [
+            c
+            for c in candidates
+            if c.hit.passage_id in ordinals and centers[c.hit.article_id][0] == ordinals[c.hit.passage_id]
+        ]
+        judged = verdict(
+            query,
+            index.idf,
+            plan.unknown,
+            ranked,
+            unknown_idf=index.unknown_idf,
+            archive_passages=index.n_passages,
+        )
+        words = surface_words(text, index.analyzer)
         results: list[Result] = []
-        if ranking.hits:
-            passages = self.store.passages_by_id(h.passage_id for h in ranking.hits)
-            articles = self.store.articles_by_id(h.article_id for h in ranking.hits)
-            for hit in ranking.hits:
-                passage = passages.get(hit.passage_id)
-                article = articles.get(hit.article_id)
-                if passage is None or article is None:
-                    continue  # removed by a reload that committed a moment ago
-                ordinal, passage_text = passage
-                excerpt = choose_excerpt(passage_text, text, index.analyzer, idf=index.idf)
-                results.append(
-                    Result(
-                        article_id=article.id,
-                        title=article.title,
-                        published=article.published,
-                        url=self.article_url(article, ordinal),
-                        ordinal=ordinal,
-                        passage=passage_text,
-                        excerpt=excerpt,
-                        score=hit.score,
-                    )
+        for c in ranked[offset : offset + k]:
+            article = articles[c.hit.article_id]
+            quote = choose_quote(
+                passages.get(article.id, []),
+                centers[article.id],
+                query,
+                index.analyzer,
+                idf=index.idf,
+                reach=QUOTE_REACH,
+            )
+            missing = tuple(words.get(t, t) for t in judged.distinctive if t not in c.present)
+            results.append(
+                Result(
+                    article_id=article.id,
+                    title=article.title,
+                    published=article.published,
+                    url=self.article_url(article, quote.ordinal),
+                    ordinal=quote.ordinal,
+                    passage=quote.passage,
+                    excerpt=quote.excerpt,
+                    score=c.hit.score,
+                    missing=missing,
                 )
+            )
         took_ms = (time.perf_counter() - started) * 1000
         return Answer(
             question=text,
             took_ms=took_ms,
-            no_match=ranking.no_match or not results,
+            no_match=judged.no_match or not results,
             results=results,
             total=ranking.total,
             offset=offset,
-            has_more=has_more and bool(results),
+            has_more=len(ranked) > offset + k and bool(results),
+            corrections=[
+                (words.get(c.term, c.term), _corrected_word(c, passages, index.analyzer))
+                for c in plan.corrections
+            ],
+            context=tuple(earlier),
         )
+
+    def _speller(self, snapshot: Snapshot) -> Speller:
+        cached = self._spellers
+        if cached is None or cached[0] is not snapshot.index:
+            index = snapshot.index
+            cached = self._spellers = (index, Speller(index.vocabulary(), index.passage_counts))
+        return cached[1]
 
     def article_url(self, article: StoredArticle, ordinal: int | None = None) -> str | None:
         return self.links.url_for(

@@ -257,6 +257,21 @@ class Store:
             )
         ]
 
+    def passages_for_articles(self, article_ids: Iterable[str]) -> dict[str, list[tuple[int, str]]]:
+        """article id -> (ordinal, text) of its passages in order, for several articles in one query."""
+        ids = list(dict.fromkeys(article_ids))
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        out: dict[str, list[tuple[int, str]]] = {i: [] for i in ids}
+        for article_id, ordinal, text in self._query(
+            "SELECT a.id, p.ordinal, p.text FROM passages p JOIN articles a ON a.content_hash = p.text_hash"
+            f" WHERE a.id IN ({marks}) ORDER BY a.id, p.ordinal",
+            ids,
+        ):
+            out[article_id].append((ordinal, text))
+        return out
+
     def headlines(
         self,
         limit: int = 10,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from retrieval.service import NewsService
@@ -76,7 +78,8 @@ async def test_slash_ask_defers_then_answers_with_quote_link_and_date(discord_st
     await record.wait_done(timeout=10)
     assert record.callback_types[0] == 5  # deferred at once
     text = embed_text(record.original)
-    assert "**Manbij**" in text and "**encircl" in text
+    bold = re.findall(r"\*\*([^*]+)\*\*", text)
+    assert any("Manbij" in b for b in bold) and any("encircl" in b for b in bold)
     assert f"{SEED_TITLE} · 2016-06-21" in shown(text)
     assert "> After fully encircling Manbij on June 8" in shown(text)
 

@@ -64,8 +64,8 @@ async def test_every_answer_link_resolves_to_a_page_with_the_excerpt(discord_stu
                 anchor = url.rsplit("#", 1)[1]
                 async with http.get(url.split("#")[0]) as response:
                     assert f'id="{anchor}"' in await response.text()
-                excerpt = shown(quote).strip()
-                for piece in excerpt.split("…"):
+                excerpt = shown(quote).replace("\n> ", "\n").strip()  # two paragraphs: two quoted lines
+                for piece in re.split(r"…|\n", excerpt):
                     piece = " ".join(piece.split())
                     if len(piece) > 10:
                         assert piece in body, f"{piece!r} not on {url}"

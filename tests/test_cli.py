@@ -57,10 +57,11 @@ def test_ask_json_shape(db, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
-    assert set(answer) == {"question", "took_ms", "no_match", "results"}
+    assert set(answer) == {"question", "took_ms", "no_match", "results", "corrections", "context"}
     assert answer["no_match"] is False and 1 <= len(answer["results"]) <= 2
+    assert answer["corrections"] == [] and answer["context"] == []
     top = answer["results"][0]
-    assert {"article_id", "title", "published", "url", "passage", "excerpt", "score"} <= top.keys()
+    assert {"article_id", "title", "published", "url", "passage", "excerpt", "score", "missing"} <= top.keys()
     assert top["title"] == "ISIS Stronghold Fled Civilians Surrounded by US-Backed Forces"
     assert "June 8" in top["excerpt"]
 

@@ -1,0 +1,175 @@
+"""From a question to an answer: spelling, first-stage BM25, re-ranking, quotes and the verdict.
+
+1. The question (and, for a follow-up, the earlier questions as lighter context) becomes weighted
+   terms; a term the archive has never seen but that is one or two edits from one it has is
+   corrected, and the correction is reported.
+2. BM25 (rank-bm25's scores, from the index) gives a pool of candidate passages.
+3. Each candidate article is re-scored with evidence BM25 cannot see: how much of the question's
+   idf weight the whole article (title and every passage) holds, and how many of its passages match.
+4. The quote is chosen from a window around the passage found, reaching into its neighbours.
+5. The verdict: when even the best articles miss a distinctive term of the question (one the
+   archive has never seen, or a rare one no top result holds), the archive has no answer. Each
+   result lists the question's distinctive words it lacks ("Missing: qatar").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from retrieval.analyze import Analyzer
+from retrieval.index import BM25Index, Hit
+from retrieval.question import Query
+from retrieval.quote import Quote
+from retrieval.spelling import Correction, Speller
+
+__all__ = ["Candidate", "Plan", "Verdict", "plan_query", "rerank", "verdict", "surface_words"]
+
+POOL = 30  # first-stage passages considered for re-ranking
+ARTICLE_WEIGHT = 0.5  # how much the article's coverage of the question moves a passage's score
+SUPPORT_WEIGHT = 0.08  # per further matching passage of the same article in the pool (capped)
+# A term counts as distinctive for the verdict when its idf is at least this share of the question's
+# rarest known term, and at least DISTINCTIVE_MIN_IDF.
+DISTINCTIVE_SHARE = 0.6
+DISTINCTIVE_MIN_IDF = 3.0
+# Abstain when each of the best articles lacks this share of the question's idf weight, including a
+# term at least RAREST_SHARE as rare as the question's rarest.
+ABSTAIN_MISSING_SHARE = 0.46
+RAREST_SHARE = 0.85
+UNKNOWN_DECISIVE_PASSAGES = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    query: Query  # with corrections applied
+    corrections: list[Correction]
+    unknown: list[str]  # own terms the archive has never seen and that could not be corrected
+
+
+def plan_query(query: Query, index: BM25Index, speller: Speller | None) -> Plan:
+    """Correct the question's unknown terms where a near known term exists."""
+    corrections: list[Correction] = []
+    unknown: list[str] = []
+    terms = dict(query.terms)
+    own = set(query.own)
+    changed = False
+    for term in query.own:
+        if index.idf(term) > 0:
+            continue
+        if index.analyzer.is_stopword(term):  # a stopword once stemmed ("whats" -> "what")
+            terms.pop(term, None)
+            own.discard(term)
+            changed = True
+            continue
+        fixed = speller.correct(term) if speller is not None else None
+        if fixed is None:
+            unknown.append(term)
+            continue
+        corrections.append(Correction(term, fixed))
+        weight = terms.pop(term)
+        terms[fixed] = max(terms.get(fixed, 0.0), weight)
+        own.discard(term)
+        own.add(fixed)
+    if corrections or changed:
+        query = replace(query, terms=terms, own=frozenset(own))
+    return Plan(query, corrections, unknown)
+
+
+@dataclass(slots=True)
+class Candidate:
+    hit: Hit
+    score: float  # the re-ranked score
+    present: set[str] = field(default_factory=set)  # query terms the article holds (title or body)
+    quote: Quote | None = None
+
+
+def article_terms(
+    title: str, passages: Sequence[tuple[int, str]], analyzer: Analyzer, wanted: set[str]
+) -> set[str]:
+    """Which of ``wanted`` the article's title or passages hold."""
+    found = set(analyzer.terms(title)) & wanted
+    for _, text in passages:
+        if found >= wanted:
+            break
+        found |= set(analyzer.terms(text)) & wanted
+    return found
+
+
+def rerank(
+    hits: Sequence[Hit],
+    query: Query,
+    idf: Callable[[str], float],
+    present: dict[str, set[str]],
+) -> list[Candidate]:
+    """Re-score the pool: a passage's BM25 score, lifted by how much of the question's weight its
+    whole article holds and by the article's other matching passages."""
+    if not hits:
+        return []
+    weights = {t: max(idf(t), 0.0) * min(w, 1.0) for t, w in query.terms.items()}
+    total = sum(weights.values()) or 1.0
+    top = max(h.score for h in hits) or 1.0
+    support: dict[str, int] = {}
+    for h in hits:
+        support[h.article_id] = support.get(h.article_id, 0) + 1
+    out = []
+    for h in hits:
+        held = present.get(h.article_id, set())
+        coverage = sum(weights.get(t, 0.0) for t in held) / total
+        score = h.score / top + ARTICLE_WEIGHT * coverage + SUPPORT_WEIGHT * math.log2(support[h.article_id])
+        out.append(Candidate(hit=h, score=score, present=held))
+    out.sort(key=lambda c: -c.score)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    no_match: bool
+    distinctive: list[str]  # the question's distinctive terms, rarest first
+
+
+def distinctive_terms(query: Query, idf: Callable[[str], float], unknown: Sequence[str]) -> list[str]:
+    known = {t: idf(t) for t in query.own if idf(t) > 0}
+    if not known:
+        return list(unknown)
+    rarest = max(known.values())
+    cut = max(DISTINCTIVE_MIN_IDF, DISTINCTIVE_SHARE * rarest)
+    chosen = sorted((t for t, v in known.items() if v >= cut), key=lambda t: -known[t])
+    return list(unknown) + chosen
+
+
+def verdict(
+    query: Query,
+    idf: Callable[[str], float],
+    unknown: Sequence[str],
+    candidates: Sequence[Candidate],
+    *,
+    top: int = 3,
+    unknown_idf: float = 0.0,
+    archive_passages: int = 0,
+) -> Verdict:
+    """No answer when the question holds a word the archive has never seen (in an archive large
+    enough that its vocabulary covers the language: UNKNOWN_DECISIVE_PASSAGES), or when each of the
+    best articles lacks the question's rarest term and a large share of its weight. In a smaller
+    archive an unknown word counts as a missing term as rare as any."""
+    distinct = distinctive_terms(query, idf, unknown)
+    if not candidates or (unknown and archive_passages >= UNKNOWN_DECISIVE_PASSAGES):
+        return Verdict(True, distinct)
+    weights = {t: max(idf(t), 0.0) or unknown_idf for t in query.own}
+    total = sum(weights.values()) or 1.0
+    rarest = max(weights.values(), default=0.0)
+    for c in candidates[:top]:
+        lacking = [t for t in query.own if t not in c.present and weights[t] > 0]
+        missing_share = sum(weights[t] for t in lacking) / total
+        lacks_rarest = any(weights[t] >= RAREST_SHARE * rarest for t in lacking)
+        if missing_share < ABSTAIN_MISSING_SHARE or not lacks_rarest:
+            return Verdict(False, distinct)
+    return Verdict(True, distinct)
+
+
+def surface_words(question: str, analyzer: Analyzer) -> dict[str, str]:
+    """term -> the word of ``question`` it came from (the first one), to show people their own words."""
+    out: dict[str, str] = {}
+    for start, end, term in analyzer.term_spans(question):
+        out.setdefault(term, question[start:end])
+    return out

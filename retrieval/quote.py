@@ -1,0 +1,366 @@
+"""Choose the quote that answers: a window of one to three sentences around the best passage.
+
+The window may reach into the passage before or after the one the index found (news paragraphs are
+one or two sentences, and the figure, date or name a question asks for often sits in the next one).
+Each candidate window is scored by
+
+* how much of the question's term weight it holds (idf-weighted; a follow-up's context counts less),
+* whether it holds an answer of the type the question asks for (a number for "how many", a date for
+  "when", a name for "who", a place for "where", ...) that is not one of the question's own words,
+* a small cost for its length and for leaving the passage the index found,
+
+and the best one, cut at word boundaries to ``max_chars`` if it is longer, becomes the quote with its
+matched words marked as character spans.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from retrieval.analyze import Analyzer
+from retrieval.passages import split_sentences
+from retrieval.question import AnswerType, Query
+
+__all__ = ["ELLIPSIS", "Excerpt", "Quote", "choose_quote", "type_candidates"]
+
+ELLIPSIS = "\u2026"
+MAX_SENTENCES = 3
+FOCUS = 0.0  # weight of the best single sentence's coverage against the whole window's (0: the window's)
+UNKNOWN_TERM_WEIGHT = 0.05
+
+_MONTHS = (
+    r"january|february|march|april|may|june|july|august|september|october|november|december"
+    r"|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
+_NUMBER_WORDS = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen"
+    r"|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand"
+    r"|million|billion|trillion|dozen|half|third|quarter|double|twice|treble"
+)
+_QUANTITY = re.compile(
+    r"[£$€¥]\s?\d[\d,.]*\s?(?:m|bn|k|million|billion|trillion)?\b|\d[\d,.]*\s?(?:%|per ?cent|percent)"
+    r"|\b\d[\d,.]*(?:m|bn|k)?\b|\b(?:" + _NUMBER_WORDS + r")\b",
+    re.IGNORECASE,
+)
+_DATE = re.compile(
+    r"\b(?:1[5-9]|20)\d\d(?:s)?\b|\b(?:" + _MONTHS + r")\b\.?(?:\s+\d{1,2})?"
+    r"|\b\d{1,2}(?:st|nd|rd|th)?\s+(?:" + _MONTHS + r")\b"
+    r"|\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow|tonight)\b"
+    r"|\b(?:last|next|this|earlier this|later this)\s+(?:week|month|year|season|spring|summer|autumn|winter)\b"
+    r"|\b(?:spring|summer|autumn|winter|christmas|easter)\b",
+    re.IGNORECASE,
+)
+_NAME_WORD = r"(?:[A-Z][\w'\u2019-]*[a-z][\w'\u2019-]*|[A-Z]{2,}|[A-Z]\.)"
+_NAME = re.compile(
+    _NAME_WORD + r"(?:\s+(?:(?:de|van|von|der|den|di|da|du|del|le|la|al|bin|of|and)\s+)?" + _NAME_WORD + r")*"
+)
+_PLACE_CUE = re.compile(
+    r"\b(?:in|at|from|to|near|outside|across|into|inside|around|towards|through)\s+(?:the\s+)?$"
+)
+_REASON = re.compile(
+    r"\b(?:because|due to|as a result|after|following|amid|over|since|owing to|in order to|so that|"
+    r"in protest|for (?:allegedly|failing|breaching|using|refusing)|accused of|charged with|for)\b",
+    re.IGNORECASE,
+)
+_TYPE_BONUS = {
+    AnswerType.QUANTITY: 0.7,
+    AnswerType.DATE: 0.7,
+    AnswerType.PERSON: 0.6,
+    AnswerType.PLACE: 0.5,
+    AnswerType.NAME: 0.24,
+    AnswerType.REASON: 0.24,
+    AnswerType.OTHER: 0.0,
+}
+_LEAVE_PASSAGE = 0.06  # cost of a window that starts or ends outside the passage the index found
+_PER_SENTENCE = 0.01
+_PER_PASSAGE = 0.02  # further cost per passage between a window and the nearest passage found
+
+
+@dataclass(frozen=True, slots=True)
+class Excerpt:
+    text: str  # one to three sentences, at most about ``max_chars`` characters, with "…" where cut
+    spans: list[tuple[int, int]]  # matched term spans in ``text``, sorted, non-overlapping
+    start: int  # offset of the excerpt in its passage's text (before any ellipsis)
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    excerpt: Excerpt
+    ordinal: int  # the passage the quote starts in
+    passage: str  # that passage's text
+    terms: frozenset[str]  # the query terms the quote holds
+
+
+@dataclass(slots=True)
+class _Sentence:
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    matches: list[tuple[int, int, str]]  # spans (relative to the sentence) of query terms
+    candidate: bool  # holds an answer of the wanted type outside the question's words
+
+
+def type_candidates(
+    text: str, kind: AnswerType, is_question_word: Callable[[str], bool]
+) -> list[tuple[int, int]]:
+    """Spans of ``text`` that could answer a question of ``kind``: numbers and amounts, dates, names,
+    places or reasons, leaving out those made only of the question's own words."""
+    if kind in (AnswerType.QUANTITY,):
+        found = [m.span() for m in _QUANTITY.finditer(text)]
+        return [s for s in found if not is_question_word(text[s[0] : s[1]])]
+    if kind is AnswerType.DATE:
+        return [m.span() for m in _DATE.finditer(text) if not is_question_word(m.group())]
+    if kind is AnswerType.REASON:
+        return [m.span() for m in _REASON.finditer(text)]
+    if kind in (AnswerType.PERSON, AnswerType.PLACE, AnswerType.NAME):
+        out = []
+        for m in _NAME.finditer(text):
+            start, end = m.span()
+            words = m.group().split()
+            if start == 0 and len(words) == 1 and kind is not AnswerType.PLACE:
+                continue  # a capital at the start of a sentence says nothing
+            if all(is_question_word(w) for w in words):
+                continue
+            if kind is AnswerType.PERSON and len(words) < 2 and not _looks_named(text, start):
+                continue
+            if kind is AnswerType.PLACE and not _PLACE_CUE.search(text[max(0, start - 20) : start]):
+                continue
+            out.append((start, end))
+        return out
+    return []
+
+
+def _looks_named(text: str, start: int) -> bool:
+    """A single capitalized word is a name when a title or a verb of saying sits beside it."""
+    before = text[max(0, start - 12) : start].lower()
+    return bool(re.search(r"\b(?:mr|mrs|ms|dr|sir|lord|lady|by|said|says|coach|boss|chief)\.?\s+$", before))
+
+
+def _sentences(
+    ordinal: int, text: str, analyzer: Analyzer, weights: dict[str, float], query: Query
+) -> list[_Sentence]:
+    spans = [(s, e, t) for s, e, t in analyzer.term_spans(text) if t in weights]
+    own = query.terms
+
+    def is_question_word(word: str) -> bool:
+        found = analyzer.terms(word)
+        return bool(found) and all(t in own for t in found)
+
+    out = []
+    bounds = [(s, e) for s, e in split_sentences(text) if e > s] or ([(0, len(text))] if text.strip() else [])
+    for s, e in bounds:
+        chunk = text[s:e]
+        matches = [(a - s, b - s, t) for a, b, t in spans if a >= s and b <= e]
+        candidate = bool(type_candidates(chunk, query.kind, is_question_word)) if query.kind else False
+        out.append(_Sentence(ordinal, s, e, chunk, matches, candidate))
+    return out
+
+
+def choose_quote(
+    passages: Sequence[tuple[int, str]],
+    centers: int | Sequence[int],
+    query: Query,
+    analyzer: Analyzer,
+    *,
+    idf: Callable[[str], float] | None = None,
+    max_chars: int = 350,
+    reach: int = 1,
+) -> Quote:
+    """The best window of ``passages`` (ordinal, text) around the passages found (``centers``, best
+    first) for ``query``."""
+    max_chars = max(int(max_chars), 1)
+    by_ordinal = dict(passages)
+    found = [centers] if isinstance(centers, int) else list(centers)
+    found = [c for c in found if (by_ordinal.get(c) or "").strip()]
+    if not found:
+        first = found[0] if found else (centers if isinstance(centers, int) else 0)
+        return Quote(Excerpt("", [], 0), first, by_ordinal.get(first, ""), frozenset())
+    weights = _weights(query, idf)
+    total = sum(weights.values()) or 1.0
+    if reach < 0:  # the whole article
+        wanted = sorted(by_ordinal)
+    else:
+        wanted = sorted({o for c in found for o in range(c - reach, c + reach + 1) if o in by_ordinal})
+    sentences: list[_Sentence] = []
+    for ordinal in wanted:
+        text = by_ordinal[ordinal]
+        if text.strip():
+            sentences.extend(_sentences(ordinal, text, analyzer, weights, query))
+    centre_set = set(found)
+    has_own = bool(query.own & weights.keys())
+    bonus = _TYPE_BONUS[query.kind]
+    cover = [sum(weights[t] for t in {t for _, _, t in x.matches}) / total for x in sentences]
+    best: tuple[float, int, int] | None = None
+    for i in range(len(sentences)):
+        covered: set[str] = set()
+        touches = False
+        length = -1
+        for j in range(i, min(i + MAX_SENTENCES, len(sentences))):
+            sentence = sentences[j]
+            if j > i and sentence.ordinal - sentences[j - 1].ordinal > 1:
+                break  # not neighbours
+            length += len(sentence.text) + 1
+            if j > i and length > max_chars * 1.5:
+                break
+            covered |= {t for _, _, t in sentence.matches}
+            touches = touches or sentence.ordinal in centre_set
+            if has_own and not any(t in query.own for t in covered):
+                continue  # a window must hold one of the question's own words
+            # Focus: the best sentence's share counts most, the window's union of terms less.
+            focus = max(cover[i : j + 1])
+            score = FOCUS * focus + (1 - FOCUS) * sum(weights[t] for t in covered) / total
+            if any(x.candidate for x in sentences[i : j + 1]):
+                score += bonus
+            score -= _PER_SENTENCE * (j - i) + (0.1 if length > max_chars else 0.0)
+            if not touches:
+                distance = min(abs(sentences[i].ordinal - c) for c in found)
+                score -= _LEAVE_PASSAGE + _PER_PASSAGE * min(distance - 1, 5)
+            if sentences[i].ordinal != found[0] and sentence.ordinal != found[0]:
+                score -= _LEAVE_PASSAGE / 2  # prefer the best passage found
+            if best is None or score > best[0] + 1e-9:
+                best = (score, i, j)
+    if best is None:  # no sentence holds a question word: the head of the passage found
+        window = [s for s in sentences if s.ordinal == found[0]][:1]
+    else:
+        window = sentences[best[1] : best[2] + 1]
+    return _render(window, by_ordinal, weights, query, analyzer, max_chars)
+
+
+def _weights(query: Query, idf: Callable[[str], float] | None) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for term, w in query.terms.items():
+        value = 1.0
+        if idf is not None:
+            value = float(idf(term))
+            if not value > 0:
+                value = UNKNOWN_TERM_WEIGHT
+        weights[term] = value * min(w, 1.0)
+    return weights
+
+
+def _render(
+    window: list[_Sentence],
+    by_ordinal: dict[int, str],
+    weights: dict[str, float],
+    query: Query,
+    analyzer: Analyzer,
+    max_chars: int,
+) -> Quote:
+    first = window[0]
+    passage = by_ordinal[first.ordinal]
+    if all(s.ordinal == first.ordinal for s in window):
+        text, base = passage, 0
+        start, end = first.start, window[-1].end
+    else:  # the window spans two passages: a line break between them, as between paragraphs
+        text = "".join(
+            ("" if k == 0 else ("\n" if s.ordinal != window[k - 1].ordinal else " ")) + s.text
+            for k, s in enumerate(window)
+        )
+        base, start, end = None, 0, len(text)
+    matches: list[tuple[int, int, float]] = []
+    terms: set[str] = set()
+    offset = 0
+    for s in window:
+        at = s.start if base is not None else offset
+        for a, b, t in s.matches:
+            matches.append((at + a, at + b, weights[t]))
+            terms.add(t)
+        offset += len(s.text) + 1
+    if end - start > max_chars:
+        inside = [(a, b, w) for a, b, w in matches if a >= start and b <= end]
+        inside += _candidate_marks(window, base, query, analyzer, weights)
+        cut_start, cut_end = _cut(text, start, end, inside, max_chars)
+    else:
+        cut_start, cut_end = start, end
+    if cut_end <= cut_start:
+        cut_start, cut_end = _trim(text, start, min(end, start + max(max_chars - 1, 1)))
+    lead = ELLIPSIS if cut_start > start else ""
+    tail = ELLIPSIS if cut_end < end else ""
+    body_limit = max_chars + 1 - len(lead) - len(tail)
+    if cut_end - cut_start > body_limit:
+        cut_end = cut_start + max(body_limit, 0)
+        tail = ELLIPSIS
+        if len(lead) + (cut_end - cut_start) + 1 > max_chars + 1:
+            cut_end = max(cut_start, cut_end - 1)
+    body = text[cut_start:cut_end]
+    shift = len(lead) - cut_start
+    spans = _merge([(a + shift, b + shift) for a, b, _ in matches if a >= cut_start and b <= cut_end])
+    excerpt = Excerpt(
+        text=f"{lead}{body}{tail}", spans=spans, start=cut_start if base is not None else first.start
+    )
+    return Quote(excerpt, first.ordinal, passage, frozenset(terms & query.terms.keys()))
+
+
+def _candidate_marks(
+    window: list[_Sentence], base: int | None, query: Query, analyzer: Analyzer, weights: dict[str, float]
+) -> list[tuple[int, int, float]]:
+    """Answer-type candidates of the window as weighted spans, so a cut keeps the likely answer."""
+    own = query.terms
+    weight = (sum(weights.values()) or 1.0) * _TYPE_BONUS[query.kind]
+
+    def is_question_word(word: str) -> bool:
+        found = analyzer.terms(word)
+        return bool(found) and all(t in own for t in found)
+
+    out = []
+    offset = 0
+    for s in window:
+        at = s.start if base is not None else offset
+        if s.candidate:
+            out += [
+                (at + a, at + b, weight) for a, b in type_candidates(s.text, query.kind, is_question_word)
+            ]
+        offset += len(s.text) + 1
+    return out
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1]:
+            if e > out[-1][1]:
+                out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _cut(
+    text: str, start: int, end: int, matches: list[tuple[int, int, float]], max_chars: int
+) -> tuple[int, int]:
+    """The best ``max_chars``-ish slice of ``text[start:end]`` around the weighted matches, at word
+    boundaries (leaving room for the ellipses the caller adds)."""
+    budget = max(max_chars - 2, 1)
+    anchors = sorted({start} | {max(start, s - 40) for s, _, _ in matches})
+    best = (start, -1.0)
+    for a in anchors:
+        b = min(end, a + budget)
+        got = sum(w for s, e, w in set(matches) if s >= a and e <= b)
+        if got > best[1] + 1e-12:
+            best = (a, got)
+    a = best[0]
+    b = min(end, a + budget)
+    if a > start and not text[a - 1].isspace() and not text[a].isspace():
+        nxt = a
+        while nxt < b and not text[nxt].isspace():
+            nxt += 1
+        if nxt < b:
+            a = nxt
+    if b < end and not text[b].isspace() and not text[b - 1].isspace():
+        prev = b
+        while prev > a and not text[prev - 1].isspace():
+            prev -= 1
+        if prev > a:
+            b = prev
+    return _trim(text, a, b)

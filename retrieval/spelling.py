@@ -1,0 +1,78 @@
+"""Correct question words the archive has never seen to a near word it has ("kuznetsva" -> "kuznetsova").
+
+Corrections work on analyzed terms (folded and stemmed, as the index holds them), against the index's
+own vocabulary: a term unknown to the archive is replaced by the known term one edit away (two for
+long words; swapping two neighbouring letters is one edit) that occurs in the most passages. Numbers are never corrected ("2022" is not a typo of
+"2002"), nor are short words, where one edit makes another word. Edit distances come from RapidFuzz.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+__all__ = ["Correction", "Speller"]
+
+MIN_CHARS_ONE_EDIT = 4
+MIN_CHARS_TWO_EDITS = 7
+MIN_PASSAGES = 2  # a correction must be a word of at least this many passages, not another typo
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    term: str  # as analyzed from the question
+    corrected: str  # the known term searched instead
+
+
+class Speller:
+    """Nearest known terms for unknown ones. ``vocabulary`` and ``passages_with`` come from the index."""
+
+    def __init__(self, vocabulary: Sequence[str], passages_with: np.ndarray) -> None:
+        keep = np.flatnonzero(np.asarray(passages_with) >= MIN_PASSAGES)
+        self._df = {t: int(passages_with[i]) for i in keep.tolist() if not _has_digit(t := vocabulary[i])}
+        self._terms = list(self._df)
+        self._cache: dict[str, str | None] = {}
+
+    def correct(self, term: str) -> str | None:
+        """The known term to search instead of the unknown ``term``, or None."""
+        if term in self._cache:
+            return self._cache[term]
+        found = self._nearest(term)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[term] = found
+        return found
+
+    def _nearest(self, term: str) -> str | None:
+        if _has_digit(term) or len(term) < MIN_CHARS_ONE_EDIT or not term.isalpha():
+            return None
+        limit = 2 if len(term) >= MIN_CHARS_TWO_EDITS else 1
+        matches = process.extract(term, self._terms, scorer=OSA.distance, score_cutoff=limit, limit=20)
+        if not matches:
+            return None
+        best = min(d for _, d, _ in matches)
+        # Among the nearest, the one most passages use; the first letter rarely is the typo.
+        ranked = sorted(
+            (m for m, d, _ in matches if d == best),
+            key=lambda m: (m[0] != term[0], -self._df.get(m, 0), m),
+        )
+        return ranked[0]
+
+    def correct_all(self, terms: Sequence[str], known: Callable[[str], bool]) -> list[Correction]:
+        """Corrections for those of ``terms`` that ``known`` says the archive has never seen."""
+        out = []
+        for term in terms:
+            if known(term):
+                continue
+            fixed = self.correct(term)
+            if fixed is not None:
+                out.append(Correction(term, fixed))
+        return out
+
+
+def _has_digit(term: str) -> bool:
+    return any(ch.isdigit() for ch in term)
