@@ -74,7 +74,7 @@ async def test_every_answer_link_resolves_to_a_page_with_the_excerpt(discord_stu
             health = await response.json()
         assert health["discord_connected"] is True
         assert 0 <= health["event_loop_lag_ms"]["last_5s"] <= health["event_loop_lag_ms"]["worst"] < 5000
-    assert checked >= 8
+    assert checked >= 5  # one result per article: the sample corpus has few articles per question
     service.close()
 
 
