@@ -109,6 +109,8 @@ def _print_answer(answer, *, color: bool) -> None:
         print("  Showing results for " + ", ".join(f"{to} (not {typed})" for typed, to in answer.corrections))
     if answer.no_match:
         print("  No passage in the corpus answers that well. Try other words, a name, a place or a date.")
+        if answer.results and answer.results[0].missing:
+            print(f"  The closest articles never mention {', '.join(answer.results[0].missing)}.")
         return
     for n, result in enumerate(answer.results, 1):
         date = (result.published or "undated")[:10]

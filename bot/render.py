@@ -139,7 +139,13 @@ def render_answer(answer: Answer, *, page_size: int, excerpt_chars: int = 400) -
             quote_line = bold_spans(
                 short, [(s, min(e, len(short) - 1)) for s, e in spans if s < len(short) - 1]
             )
-        blocks.append(f"{heading}\n> {quote_line}")
+        block = f"{heading}\n> {quote_line}"
+        if result.missing:  # the question's distinctive words this article lacks, as search engines show them
+            block += f"\n-# Missing: {escape(clip(', '.join(result.missing), 200))}"
+        blocks.append(block)
+    corrected = corrections_line(answer)
+    if corrected:
+        blocks.insert(0, corrected)
     embed = discord.Embed(
         title=escaped_clip(answer.question, EMBED_TITLE_LIMIT),
         description="\n\n".join(blocks)[:EMBED_DESCRIPTION_LIMIT],
@@ -155,14 +161,29 @@ def render_answer(answer: Answer, *, page_size: int, excerpt_chars: int = 400) -
     return Reply(embeds=[embed])
 
 
+def corrections_line(answer: Answer) -> str:
+    """ "Showing results for kuznetsova (not kuznetsva)", or "" when no word was corrected."""
+    if not answer.corrections:
+        return ""
+    fixed = ", ".join(
+        f"**{escape(clip(to, 40))}** (not {escape(clip(typed, 40))})" for typed, to in answer.corrections[:5]
+    )
+    return f"Showing results for {fixed}"
+
+
 def render_no_match(answer: Answer) -> Reply:
+    lacking = answer.results[0].missing if answer.results else ()
+    parts = ["No passage in the archive answers that well, so I won't guess."]
+    if lacking:
+        parts.append(f"The closest articles never mention {escape(clip(', '.join(lacking), 200))}.")
+    parts.append(
+        "Try different words: a name, a place, an organisation or a date "
+        "(for example `Manbij offensive June 2016`), or fewer words."
+    )
+    corrected = corrections_line(answer)
     embed = discord.Embed(
         title=escaped_clip(answer.question, EMBED_TITLE_LIMIT),
-        description=(
-            "No passage in the archive answers that well, so I won't guess.\n"
-            "Try different words: a name, a place, an organisation or a date "
-            "(for example `Manbij offensive June 2016`), or fewer words."
-        ),
+        description="\n".join(([corrected] if corrected else []) + parts),
         colour=NO_MATCH_COLOUR,
     )
     return Reply(embeds=[embed])

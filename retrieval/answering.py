@@ -29,10 +29,9 @@ __all__ = ["Candidate", "Plan", "Verdict", "plan_query", "rerank", "verdict", "s
 POOL = 30  # first-stage passages considered for re-ranking
 ARTICLE_WEIGHT = 0.5  # how much the article's coverage of the question moves a passage's score
 SUPPORT_WEIGHT = 0.08  # per further matching passage of the same article in the pool (capped)
-# A term counts as distinctive for the verdict when its idf is at least this share of the question's
-# rarest known term, and at least DISTINCTIVE_MIN_IDF.
+# A term counts as distinctive (shown as "Missing: ..." where a result lacks it) when its idf is at
+# least this share of the question's rarest known term's.
 DISTINCTIVE_SHARE = 0.6
-DISTINCTIVE_MIN_IDF = 3.0
 # Abstain when each of the best articles lacks this share of the question's idf weight, including a
 # term at least RAREST_SHARE as rare as the question's rarest.
 ABSTAIN_MISSING_SHARE = 0.46
@@ -133,7 +132,7 @@ def distinctive_terms(query: Query, idf: Callable[[str], float], unknown: Sequen
     if not known:
         return list(unknown)
     rarest = max(known.values())
-    cut = max(DISTINCTIVE_MIN_IDF, DISTINCTIVE_SHARE * rarest)
+    cut = DISTINCTIVE_SHARE * rarest
     chosen = sorted((t for t, v in known.items() if v >= cut), key=lambda t: -known[t])
     return list(unknown) + chosen
 

@@ -25,7 +25,7 @@ HELP_TEXT = (
     "Use /ask, mention me with your question, or reply to one of my answers to follow up."
 )
 _MENTION = re.compile(r"<@!?\d+>")
-FOLLOW_UP_CONTEXT_CHARS = 300
+FOLLOW_UP_CONTEXT_QUESTIONS = 3  # earlier questions a follow-up is searched with
 
 
 class AnswerView(OwnedView):
@@ -135,10 +135,13 @@ class AskCog(commands.Cog):
         self.bot = bot
         self.cooldown = Cooldown(bot.settings.cooldown)
 
-    async def search(self, question: str, *, offset: int = 0) -> Answer:
-        """The retriever runs in a worker thread, so the event loop (and the heartbeat) never waits."""
+    async def search(self, conversation: str, *, offset: int = 0) -> Answer:
+        """Answer the last line of ``conversation``; earlier lines are the questions it follows up on.
+
+        The retriever runs in a worker thread, so the event loop (and the heartbeat) never waits."""
+        *context, question = conversation.split("\n")
         return await self.bot.run_search(
-            self.bot.service.search, question, k=self.bot.settings.results, offset=offset
+            self.bot.service.search, question, k=self.bot.settings.results, offset=offset, context=context
         )
 
     def _check_question(self, question: str) -> str:
@@ -216,12 +219,12 @@ class AskCog(commands.Cog):
             )
             return
         question = text
-        if earlier:
-            context = earlier[-FOLLOW_UP_CONTEXT_CHARS:]
-            question = f"{context} {text}"[-self.bot.settings.max_question :]
+        if earlier:  # questions are one line each, so the conversation is one per line
+            question = "\n".join([*earlier.split("\n")[-FOLLOW_UP_CONTEXT_QUESTIONS:], text])
         # No typing indicator: answers take milliseconds, and it would double the REST calls under load.
         answer = await self.search(question)
-        answer.question = text if not earlier else f"{text} (following up on: {earlier[:80]})"
+        if earlier:
+            answer.question = f"{text} (following up on: {earlier.split(chr(10))[-1][:80]})"
         view = AnswerView(
             self,
             asker_id=message.author.id,
