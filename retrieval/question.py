@@ -38,7 +38,7 @@ _PATTERNS: tuple[tuple[AnswerType, re.Pattern[str]], ...] = (
     (
         AnswerType.QUANTITY,
         re.compile(
-            r"\bhow (?:many|much|long|old|far|large|big|often|tall|high|fast|heavy|deep|wide|low)\b"
+            r"\bhow (?:many|much|long|old|far|large|big|often|tall|high|fast|quickly|heavy|deep|wide|low|soon)\b"
             r"|\bwhat (?:is |was |were |are )?(?:the )?(?:percentage|percent|proportion|share|number|amount"
             r"|price|cost|fee|sum|figure|total|rate|value|size|score|margin|fine|salary|budget|fraction)\b"
             r"|\bhow much\b|\bby how\b",

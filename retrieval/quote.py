@@ -61,21 +61,23 @@ _PLACE_CUE = re.compile(
 )
 _REASON = re.compile(
     r"\b(?:because|due to|as a result|after|following|amid|over|since|owing to|in order to|so that|"
-    r"in protest|for (?:allegedly|failing|breaching|using|refusing)|accused of|charged with|for)\b",
+    r"in protest|for (?:allegedly|failing|breaching|using|refusing)|accused of|charged with|for|reasons?"
+    r"|attribut\w*|blam\w*|caused by|in response to|on suspicion of|to (?:avoid|stop|prevent|protect|cut))\b",
     re.IGNORECASE,
 )
 _TYPE_BONUS = {
-    AnswerType.QUANTITY: 0.7,
-    AnswerType.DATE: 0.7,
-    AnswerType.PERSON: 0.6,
-    AnswerType.PLACE: 0.5,
-    AnswerType.NAME: 0.24,
-    AnswerType.REASON: 0.24,
+    AnswerType.QUANTITY: 1.0,
+    AnswerType.DATE: 1.0,
+    AnswerType.PERSON: 0.9,
+    AnswerType.PLACE: 0.75,
+    AnswerType.NAME: 0.35,
+    AnswerType.REASON: 0.35,
     AnswerType.OTHER: 0.0,
 }
 _LEAVE_PASSAGE = 0.06  # cost of a window that starts or ends outside the passage the index found
 _PER_SENTENCE = 0.01
-_PER_PASSAGE = 0.02  # further cost per passage between a window and the nearest passage found
+_PER_PASSAGE = 0.02
+LEAD_BONUS = 0.1  # for a window in the article's first passage  # further cost per passage between a window and the nearest passage found
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +124,8 @@ def type_candidates(
             words = m.group().split()
             if start == 0 and len(words) == 1 and kind is not AnswerType.PLACE:
                 continue  # a capital at the start of a sentence says nothing
-            if all(is_question_word(w) for w in words):
-                continue
+            if any(is_question_word(w) for w in words):
+                continue  # a name the question already gives is not its answer
             if kind is AnswerType.PERSON and len(words) < 2 and not _looks_named(text, start):
                 continue
             if kind is AnswerType.PLACE and not _PLACE_CUE.search(text[max(0, start - 20) : start]):
@@ -193,6 +195,7 @@ def choose_quote(
     has_own = bool(query.own & weights.keys())
     bonus = _TYPE_BONUS[query.kind]
     cover = [sum(weights[t] for t in {t for _, _, t in x.matches}) / total for x in sentences]
+    first_ordinal = min(by_ordinal)
     best: tuple[float, int, int] | None = None
     for i in range(len(sentences)):
         covered: set[str] = set()
@@ -215,6 +218,10 @@ def choose_quote(
             if any(x.candidate for x in sentences[i : j + 1]):
                 score += bonus
             score -= _PER_SENTENCE * (j - i) + (0.1 if length > max_chars else 0.0)
+            if sentences[i].ordinal == first_ordinal:
+                score += LEAD_BONUS  # news puts the main facts first
+            if cover[i] >= max(cover[i : j + 1]) and j > i:
+                score += 0.02  # the answer tends to follow the sentence that matches the question
             if not touches:
                 distance = min(abs(sentences[i].ordinal - c) for c in found)
                 score -= _LEAVE_PASSAGE + _PER_PASSAGE * min(distance - 1, 5)
@@ -237,7 +244,8 @@ def _weights(query: Query, idf: Callable[[str], float] | None) -> dict[str, floa
             value = float(idf(term))
             if not value > 0:
                 value = UNKNOWN_TERM_WEIGHT
-        weights[term] = value * min(w, 1.0)
+        # A follow-up's context chose the article; inside it, the question's own words choose the quote.
+        weights[term] = value * min(w, 1.0) ** 2
     return weights
 
 

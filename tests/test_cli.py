@@ -163,3 +163,50 @@ def test_python_dash_m_bot_starts_like_newsdesk_run(tmp_path):
         timeout=60,
     )
     assert result.returncode == 2 and "NEWSDESK_COOLDOWN" in result.stderr
+
+
+def test_ask_context_searches_a_follow_up_with_the_earlier_question(db, tmp_path):
+    result = newsdesk(
+        "ask",
+        "what share of civilians managed to escape?",
+        "--context",
+        "the SDF offensive to take Manbij",
+        "--db",
+        str(db),
+        "--json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["question"] == "what share of civilians managed to escape?"
+    assert answer["context"] == ["the SDF offensive to take Manbij"]
+    assert "80 percent" in answer["results"][0]["excerpt"]
+
+
+def test_ask_reads_json_objects_with_context_and_plain_lines_from_stdin(db, tmp_path):
+    lines = [
+        json.dumps({"question": "what share of civilians managed to escape?", "context": ["the SDF offensive to take Manbij"]}),
+        "how much did the riverside libary repairs cost?",
+        "{not json, so a plain question",
+    ]
+    result = newsdesk("ask", "--db", str(db), "--json", cwd=tmp_path, stdin="\n".join(lines) + "\n")
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a["question"] for a in answers] == [
+        "what share of civilians managed to escape?",
+        "how much did the riverside libary repairs cost?",
+        "{not json, so a plain question",
+    ]
+    assert answers[0]["context"] == ["the SDF offensive to take Manbij"]
+    assert "80 percent" in answers[0]["results"][0]["excerpt"]
+    assert answers[1]["corrections"] == [{"from": "libary", "to": "library"}]
+    assert answers[2]["context"] == []
+
+
+def test_ask_text_output_shows_the_correction_and_missing_words(db, tmp_path):
+    result = newsdesk(
+        "ask", "how much did the riverside libary repairs cost in qatar", "--db", str(db), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Showing results for library (not libary)" in result.stdout
+    assert "Missing: qatar" in result.stdout
