@@ -83,18 +83,6 @@ class Candidate:
     quote: Quote | None = None
 
 
-def article_terms(
-    title: str, passages: Sequence[tuple[int, str]], analyzer: Analyzer, wanted: set[str]
-) -> set[str]:
-    """Which of ``wanted`` the article's title or passages hold."""
-    found = set(analyzer.terms(title)) & wanted
-    for _, text in passages:
-        if found >= wanted:
-            break
-        found |= set(analyzer.terms(text)) & wanted
-    return found
-
-
 def rerank(
     hits: Sequence[Hit],
     query: Query,

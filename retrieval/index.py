@@ -533,6 +533,50 @@ class BM25Index:
         """The idf a term found in a single passage would get: what a word never seen is worth."""
         return self._unknown_idf
 
+    def terms_in_articles(self, terms: Iterable[str], article_ids: Iterable[str]) -> dict[str, set[str]]:
+        """Which of ``terms`` each article holds in any passage or its title, from the postings alone."""
+        ids = list(dict.fromkeys(article_ids))
+        out: dict[str, set[str]] = {a: set() for a in ids}
+        numbers = self._article_numbers()
+        known = [(a, numbers[a]) for a in ids if a in numbers]
+        if not known:
+            return out
+        ptr, order = self._article_docs()
+        groups = [order[ptr[n] : ptr[n + 1]] for _, n in known]
+        docs = np.concatenate(groups)
+        starts = np.cumsum([0] + [len(g) for g in groups[:-1]])
+        a = self._a
+        for term in dict.fromkeys(terms):
+            t = self._term_id(term)
+            if t < 0 or not len(docs):
+                continue
+            postings = a["post_doc"][int(a["term_ptr"][t]) : int(a["term_ptr"][t + 1])]
+            at = np.minimum(np.searchsorted(postings, docs), len(postings) - 1)
+            found = np.logical_or.reduceat(postings[at] == docs, starts)
+            for (article_id, _), hit in zip(known, found.tolist(), strict=True):
+                if hit:
+                    out[article_id].add(term)
+        return out
+
+    def _article_numbers(self) -> dict[str, int]:
+        numbers = getattr(self, "_numbers", None)
+        if numbers is None:
+            blob = bytes(self._a["art_blob"])
+            off = self._a["art_off"].tolist()
+            numbers = {blob[off[i] : off[i + 1]].decode("utf-8"): i for i in range(self.n_articles)}
+            self._numbers = numbers
+        return numbers
+
+    def _article_docs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Passages of each article: ``order[ptr[a]:ptr[a + 1]]`` (ascending)."""
+        cached = getattr(self, "_docs_by_article", None)
+        if cached is None:
+            articles = np.asarray(self._a["doc_article"])
+            order = np.argsort(articles, kind="stable").astype(np.int32)
+            ptr = np.searchsorted(articles[order], np.arange(self.n_articles + 1)).astype(np.int64)
+            cached = self._docs_by_article = (ptr, order)
+        return cached
+
     def vocabulary(self) -> list[str]:
         """Every term of the index, in the index's (byte) order; ``passage_counts`` matches it."""
         blob = bytes(self._a["term_blob"])

@@ -141,24 +141,55 @@ def _looks_named(text: str, start: int) -> bool:
     return bool(re.search(r"\b(?:mr|mrs|ms|dr|sir|lord|lady|by|said|says|coach|boss|chief)\.?\s+$", before))
 
 
-def _sentences(
-    ordinal: int, text: str, analyzer: Analyzer, weights: dict[str, float], query: Query
-) -> list[_Sentence]:
-    spans = [(s, e, t) for s, e, t in analyzer.term_spans(text) if t in weights]
+_LAYOUT_CACHE: dict[tuple[str, str], tuple[tuple[int, int, tuple[tuple[int, int, str], ...]], ...]] = {}
+_LAYOUT_CACHE_LIMIT = 20_000
+
+
+def _layout(text: str, analyzer: Analyzer) -> tuple[tuple[int, int, tuple[tuple[int, int, str], ...]], ...]:
+    """The sentences of a passage with their terms (offsets relative to the sentence), computed once per
+    passage text: a question only looks up which of its terms each sentence holds."""
+    key = (analyzer.language, text)
+    found = _LAYOUT_CACHE.get(key)
+    if found is None:
+        spans = analyzer.term_spans(text)
+        bounds = [(s, e) for s, e in split_sentences(text) if e > s] or (
+            [(0, len(text))] if text.strip() else []
+        )
+        found = tuple(
+            (s, e, tuple((a - s, b - s, t) for a, b, t in spans if a >= s and b <= e)) for s, e in bounds
+        )
+        if len(_LAYOUT_CACHE) >= _LAYOUT_CACHE_LIMIT:
+            _LAYOUT_CACHE.clear()
+        _LAYOUT_CACHE[key] = found
+    return found
+
+
+def _sentences(ordinal: int, text: str, analyzer: Analyzer, weights: dict[str, float]) -> list[_Sentence]:
+    return [
+        _Sentence(ordinal, s, e, text[s:e], [m for m in terms if m[2] in weights], False)
+        for s, e, terms in _layout(text, analyzer)
+    ]
+
+
+def _mark_candidates(sentences: list[_Sentence], query: Query, analyzer: Analyzer) -> None:
+    """Flag the sentences holding an answer of the wanted type; only those a window can reach from a
+    sentence with one of the question's own words are looked at."""
     own = query.terms
+    memo: dict[str, bool] = {}
 
     def is_question_word(word: str) -> bool:
-        found = analyzer.terms(word)
-        return bool(found) and all(t in own for t in found)
+        if word not in memo:
+            found = analyzer.terms(word)
+            memo[word] = bool(found) and all(t in own for t in found)
+        return memo[word]
 
-    out = []
-    bounds = [(s, e) for s, e in split_sentences(text) if e > s] or ([(0, len(text))] if text.strip() else [])
-    for s, e in bounds:
-        chunk = text[s:e]
-        matches = [(a - s, b - s, t) for a, b, t in spans if a >= s and b <= e]
-        candidate = bool(type_candidates(chunk, query.kind, is_question_word)) if query.kind else False
-        out.append(_Sentence(ordinal, s, e, chunk, matches, candidate))
-    return out
+    near = set()
+    for i, sentence in enumerate(sentences):
+        if any(t in query.own for _, _, t in sentence.matches):
+            near.update(range(i - MAX_SENTENCES + 1, i + MAX_SENTENCES))
+    for i in sorted(near):
+        if 0 <= i < len(sentences):
+            sentences[i].candidate = bool(type_candidates(sentences[i].text, query.kind, is_question_word))
 
 
 def choose_quote(
@@ -190,7 +221,9 @@ def choose_quote(
     for ordinal in wanted:
         text = by_ordinal[ordinal]
         if text.strip():
-            sentences.extend(_sentences(ordinal, text, analyzer, weights, query))
+            sentences.extend(_sentences(ordinal, text, analyzer, weights))
+    if query.kind is not AnswerType.OTHER:
+        _mark_candidates(sentences, query, analyzer)
     centre_set = set(found)
     has_own = bool(query.own & weights.keys())
     bonus = _TYPE_BONUS[query.kind]

@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 
 from .analyze import Analyzer
-from .answering import POOL, article_terms, plan_query, rerank, surface_words, verdict
+from .answering import POOL, plan_query, rerank, surface_words, verdict
 from .errors import QuestionError, ReloadInProgress, StoreError
 from .excerpt import Excerpt
 from .index import BM25Index, IndexDoc
@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
 KEEP_INDEX_VERSIONS = 2
-QUOTE_REACH = 2  # the quote may come from any passage of the article (-1), or this many around a hit
+QUOTE_REACH = 1  # the quote may come from the passages next to one the search found
+QUOTE_CENTERS = 3  # around the best few passages of the article the search found
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,11 +365,7 @@ class NewsService:
         hits = ranking.hits
         articles = self.store.articles_by_id(h.article_id for h in hits)
         passages = self.store.passages_for_articles(h.article_id for h in hits)
-        wanted_terms = set(query.terms)
-        present = {
-            aid: article_terms(art.title, passages.get(aid, []), index.analyzer, wanted_terms)
-            for aid, art in articles.items()
-        }
+        present = index.terms_in_articles(query.terms, articles)
         candidates = [c for c in rerank(hits, query, index.idf, present) if c.hit.article_id in articles]
         # One result per article, its quote chosen around every passage of it the search found.
         ordinals = {
@@ -397,7 +394,7 @@ class NewsService:
             article = articles[c.hit.article_id]
             quote = choose_quote(
                 passages.get(article.id, []),
-                centers[article.id],
+                centers[article.id][:QUOTE_CENTERS],
                 query,
                 index.analyzer,
                 idf=index.idf,

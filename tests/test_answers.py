@@ -88,7 +88,9 @@ def test_the_quote_reaches_into_the_next_passage_for_the_figure_asked_for():
 
 def test_a_quote_across_two_passages_keeps_the_paragraph_break():
     passages = [(0, "The bridge over the Lark was opened on Saturday."), (1, "It cost 3 million pounds.")]
-    quote = choose_quote(passages, [0], build_query("how much did the Lark bridge cost", AN), AN, max_chars=350)
+    quote = choose_quote(
+        passages, [0], build_query("how much did the Lark bridge cost", AN), AN, max_chars=350
+    )
     assert quote.excerpt.text == "The bridge over the Lark was opened on Saturday.\nIt cost 3 million pounds."
     assert quote.ordinal == 0
 
@@ -159,7 +161,10 @@ def test_a_follow_up_is_answered_from_the_article_of_its_context(archive):
 def test_a_misspelt_word_is_corrected_and_the_correction_reported(archive):
     answer = archive.search("how much did the riverside libary repairs cost", k=2)
     assert answer.corrections == [("libary", "library")]
-    assert answer.results[0].title.startswith("Riverside Library") and "3.2 million" in answer.results[0].excerpt.text
+    assert (
+        answer.results[0].title.startswith("Riverside Library")
+        and "3.2 million" in answer.results[0].excerpt.text
+    )
 
 
 def test_results_list_the_distinctive_words_they_lack(archive):

@@ -185,7 +185,12 @@ def test_ask_context_searches_a_follow_up_with_the_earlier_question(db, tmp_path
 
 def test_ask_reads_json_objects_with_context_and_plain_lines_from_stdin(db, tmp_path):
     lines = [
-        json.dumps({"question": "what share of civilians managed to escape?", "context": ["the SDF offensive to take Manbij"]}),
+        json.dumps(
+            {
+                "question": "what share of civilians managed to escape?",
+                "context": ["the SDF offensive to take Manbij"],
+            }
+        ),
         "how much did the riverside libary repairs cost?",
         "{not json, so a plain question",
     ]
