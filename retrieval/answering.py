@@ -34,7 +34,7 @@ SUPPORT_WEIGHT = 0.08  # per further matching passage of the same article in the
 DISTINCTIVE_SHARE = 0.6
 # Abstain when each of the best articles lacks this share of the question's idf weight, including a
 # term at least RAREST_SHARE as rare as the question's rarest.
-ABSTAIN_MISSING_SHARE = 0.46
+ABSTAIN_MISSING_SHARE = 0.40
 RAREST_SHARE = 0.85
 UNKNOWN_DECISIVE_PASSAGES = 2_000
 
@@ -132,21 +132,22 @@ def verdict(
     candidates: Sequence[Candidate],
     *,
     top: int = 3,
-    unknown_idf: float = 0.0,
     archive_passages: int = 0,
 ) -> Verdict:
     """No answer when the question holds a word the archive has never seen (in an archive large
-    enough that its vocabulary covers the language: UNKNOWN_DECISIVE_PASSAGES), or when each of the
-    best articles lacks the question's rarest term and a large share of its weight. In a smaller
-    archive an unknown word counts as a missing term as rare as any."""
+    enough that its vocabulary covers the language: UNKNOWN_DECISIVE_PASSAGES; in a smaller one an
+    unknown word says nothing and is left out), or when each of the best articles lacks the question's
+    rarest term (or one nearly as rare) and a large share of its weight."""
     distinct = distinctive_terms(query, idf, unknown)
     if not candidates or (unknown and archive_passages >= UNKNOWN_DECISIVE_PASSAGES):
         return Verdict(True, distinct)
-    weights = {t: max(idf(t), 0.0) or unknown_idf for t in query.own}
-    total = sum(weights.values()) or 1.0
-    rarest = max(weights.values(), default=0.0)
+    weights = {t: w for t in query.own if (w := max(idf(t), 0.0)) > 0}
+    if not weights:
+        return Verdict(False, distinct)
+    total = sum(weights.values())
+    rarest = max(weights.values())
     for c in candidates[:top]:
-        lacking = [t for t in query.own if t not in c.present and weights[t] > 0]
+        lacking = [t for t in weights if t not in c.present]
         missing_share = sum(weights[t] for t in lacking) / total
         lacks_rarest = any(weights[t] >= RAREST_SHARE * rarest for t in lacking)
         if missing_share < ABSTAIN_MISSING_SHARE or not lacks_rarest:

@@ -528,11 +528,6 @@ class BM25Index:
         t = self._term_id(term)
         return float(self._a["term_idf"][t]) if t >= 0 else 0.0
 
-    @property
-    def unknown_idf(self) -> float:
-        """The idf a term found in a single passage would get: what a word never seen is worth."""
-        return self._unknown_idf
-
     def terms_in_articles(self, terms: Iterable[str], article_ids: Iterable[str]) -> dict[str, set[str]]:
         """Which of ``terms`` each article holds in any passage or its title, from the postings alone."""
         ids = list(dict.fromkeys(article_ids))

@@ -15,6 +15,7 @@ matched words marked as character spans.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -274,8 +275,13 @@ def _weights(query: Query, idf: Callable[[str], float] | None) -> dict[str, floa
     for term, w in query.terms.items():
         value = 1.0
         if idf is not None:
-            value = float(idf(term))
-            if not value > 0:
+            try:
+                value = float(idf(term))
+            except (ArithmeticError, TypeError, ValueError):  # a weight we cannot use counts as plain
+                value = 1.0
+            if not math.isfinite(value):
+                value = 1.0
+            elif value <= 0:
                 value = UNKNOWN_TERM_WEIGHT
         # A follow-up's context chose the article; inside it, the question's own words choose the quote.
         weights[term] = value * min(w, 1.0) ** 2

@@ -380,14 +380,7 @@ class NewsService:
             for c in candidates
             if c.hit.passage_id in ordinals and centers[c.hit.article_id][0] == ordinals[c.hit.passage_id]
         ]
-        judged = verdict(
-            query,
-            index.idf,
-            plan.unknown,
-            ranked,
-            unknown_idf=index.unknown_idf,
-            archive_passages=index.n_passages,
-        )
+        judged = verdict(query, index.idf, plan.unknown, ranked, archive_passages=index.n_passages)
         words = surface_words(text, index.analyzer)
         results: list[Result] = []
         for c in ranked[offset : offset + k]:

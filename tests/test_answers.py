@@ -119,8 +119,8 @@ def test_a_word_the_archive_never_saw_decides_only_in_a_large_archive():
     query = build_query("who won the world cup in qatar", AN)
     idf = _idf({"won": 1.0, "world": 1.0, "cup": 2.0})
     candidates = [_candidate({"won", "world", "cup"})]
-    large = verdict(query, idf, ["qatar"], candidates, unknown_idf=8.0, archive_passages=50_000)
-    small = verdict(query, idf, ["qatar"], candidates, unknown_idf=3.0, archive_passages=40)
+    large = verdict(query, idf, ["qatar"], candidates, archive_passages=50_000)
+    small = verdict(query, idf, ["qatar"], candidates, archive_passages=40)
     assert large.no_match is True and "qatar" in large.distinctive
     assert small.no_match is False
 
