@@ -26,7 +26,7 @@ from retrieval.spelling import Correction, Speller
 
 __all__ = ["Candidate", "Plan", "Verdict", "plan_query", "rerank", "verdict", "surface_words"]
 
-POOL = 30  # first-stage passages considered for re-ranking
+POOL = 16  # first-stage passages considered for re-ranking (at least twice the answers asked for)
 ARTICLE_WEIGHT = 0.5  # how much the article's coverage of the question moves a passage's score
 SUPPORT_WEIGHT = 0.08  # per further matching passage of the same article in the pool (capped)
 # A term counts as distinctive (shown as "Missing: ..." where a result lacks it) when its idf is at

@@ -110,30 +110,45 @@ def type_candidates(
     text: str, kind: AnswerType, is_question_word: Callable[[str], bool]
 ) -> list[tuple[int, int]]:
     """Spans of ``text`` that could answer a question of ``kind``: numbers and amounts, dates, names,
-    places or reasons, leaving out those made only of the question's own words."""
-    if kind in (AnswerType.QUANTITY,):
-        found = [m.span() for m in _QUANTITY.finditer(text)]
-        return [s for s in found if not is_question_word(text[s[0] : s[1]])]
-    if kind is AnswerType.DATE:
-        return [m.span() for m in _DATE.finditer(text) if not is_question_word(m.group())]
-    if kind is AnswerType.REASON:
-        return [m.span() for m in _REASON.finditer(text)]
-    if kind in (AnswerType.PERSON, AnswerType.PLACE, AnswerType.NAME):
-        out = []
+    places or reasons, leaving out those that hold one of the question's own words."""
+    return [
+        (start, end)
+        for start, end, words in _kind_spans(text, kind)
+        if not any(is_question_word(w) for w in words)
+    ]
+
+
+_KIND_CACHE: dict[tuple[AnswerType, str], tuple[tuple[int, int, tuple[str, ...]], ...]] = {}
+
+
+def _kind_spans(text: str, kind: AnswerType) -> tuple[tuple[int, int, tuple[str, ...]], ...]:
+    """What in ``text`` has the shape of an answer of ``kind`` (whatever the question), once per sentence."""
+    key = (kind, text)
+    found = _KIND_CACHE.get(key)
+    if found is not None:
+        return found
+    out: list[tuple[int, int, tuple[str, ...]]] = []
+    if kind is AnswerType.QUANTITY:
+        out = [(m.start(), m.end(), (m.group(),)) for m in _QUANTITY.finditer(text)]
+    elif kind is AnswerType.DATE:
+        out = [(m.start(), m.end(), (m.group(),)) for m in _DATE.finditer(text)]
+    elif kind is AnswerType.REASON:
+        out = [(m.start(), m.end(), ()) for m in _REASON.finditer(text)]
+    elif kind in (AnswerType.PERSON, AnswerType.PLACE, AnswerType.NAME):
         for m in _NAME.finditer(text):
             start, end = m.span()
-            words = m.group().split()
+            words = tuple(m.group().split())
             if start == 0 and len(words) == 1 and kind is not AnswerType.PLACE:
                 continue  # a capital at the start of a sentence says nothing
-            if any(is_question_word(w) for w in words):
-                continue  # a name the question already gives is not its answer
             if kind is AnswerType.PERSON and len(words) < 2 and not _looks_named(text, start):
                 continue
             if kind is AnswerType.PLACE and not _PLACE_CUE.search(text[max(0, start - 20) : start]):
                 continue
-            out.append((start, end))
-        return out
-    return []
+            out.append((start, end, words))
+    if len(_KIND_CACHE) >= _LAYOUT_CACHE_LIMIT:
+        _KIND_CACHE.clear()
+    found = _KIND_CACHE[key] = tuple(out)
+    return found
 
 
 def _looks_named(text: str, start: int) -> bool:
@@ -229,7 +244,7 @@ def choose_quote(
     has_own = bool(query.own & weights.keys())
     bonus = _TYPE_BONUS[query.kind]
     cover = [sum(weights[t] for t in {t for _, _, t in x.matches}) / total for x in sentences]
-    first_ordinal = min(by_ordinal)
+    first_ordinal = 0  # the article's first passage
     best: tuple[float, int, int] | None = None
     for i in range(len(sentences)):
         covered: set[str] = set()

@@ -360,31 +360,39 @@ class NewsService:
         query = plan.query
         wanted = offset + k + 1  # one more than shown says exactly whether another page exists
         ranking = index.search(
-            query.terms, k=max(wanted, POOL), since=since, until=until, per_article=per_article
+            query.terms, k=max(2 * wanted, POOL), since=since, until=until, per_article=per_article
         )
         hits = ranking.hits
-        articles = self.store.articles_by_id(h.article_id for h in hits)
-        passages = self.store.passages_for_articles(h.article_id for h in hits)
-        present = index.terms_in_articles(query.terms, articles)
-        candidates = [c for c in rerank(hits, query, index.idf, present) if c.hit.article_id in articles]
-        # One result per article, its quote chosen around every passage of it the search found.
-        ordinals = {
-            pid: o for pid, (o, _) in self.store.passages_by_id(c.hit.passage_id for c in candidates).items()
-        }
+        present = index.terms_in_articles(query.terms, (h.article_id for h in hits))
+        candidates = rerank(hits, query, index.idf, present)
+        # One result per article, its quote chosen around the passages of it the search found.
+        ordinals = self.store.passage_ordinals(c.hit.passage_id for c in candidates)
         centers: dict[str, list[int]] = {}
+        ranked = []
         for c in candidates:
-            if c.hit.passage_id in ordinals:
-                centers.setdefault(c.hit.article_id, []).append(ordinals[c.hit.passage_id])
-        ranked = [
-            c
-            for c in candidates
-            if c.hit.passage_id in ordinals and centers[c.hit.article_id][0] == ordinals[c.hit.passage_id]
-        ]
+            ordinal = ordinals.get(c.hit.passage_id)
+            if ordinal is None:
+                continue  # removed by a reload that committed a moment ago
+            if c.hit.article_id not in centers:
+                ranked.append(c)
+            centers.setdefault(c.hit.article_id, []).append(ordinal)
         judged = verdict(query, index.idf, plan.unknown, ranked, archive_passages=index.n_passages)
+        shown = ranked[offset : offset + k]
+        articles = self.store.articles_by_id(c.hit.article_id for c in shown)
+        # The passages a quote may come from: those found, their neighbours, and the article's first.
+        passages = self.store.passages_at(
+            {
+                aid: {0}
+                | {o + d for o in centers[aid][:QUOTE_CENTERS] for d in range(-QUOTE_REACH, QUOTE_REACH + 1)}
+                for aid in articles
+            }
+        )
         words = surface_words(text, index.analyzer)
         results: list[Result] = []
-        for c in ranked[offset : offset + k]:
-            article = articles[c.hit.article_id]
+        for c in shown:
+            article = articles.get(c.hit.article_id)
+            if article is None:
+                continue
             quote = choose_quote(
                 passages.get(article.id, []),
                 centers[article.id][:QUOTE_CENTERS],

@@ -257,6 +257,33 @@ class Store:
             )
         ]
 
+    def passage_ordinals(self, passage_ids: Iterable[int]) -> dict[int, int]:
+        """passage id -> its ordinal in its article, without the text."""
+        ids = [int(i) for i in passage_ids]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return dict(self._query(f"SELECT id, ordinal FROM passages WHERE id IN ({marks})", ids))
+
+    def passages_at(self, wanted: dict[str, Iterable[int]]) -> dict[str, list[tuple[int, str]]]:
+        """article id -> (ordinal, text) of the passages at the given ordinals, in order, in one query."""
+        groups = [
+            (aid, sorted({int(o) for o in ordinals if int(o) >= 0})) for aid, ordinals in wanted.items()
+        ]
+        groups = [(aid, ordinals) for aid, ordinals in groups if ordinals]
+        out: dict[str, list[tuple[int, str]]] = {aid: [] for aid in wanted}
+        if not groups:
+            return out
+        where = " OR ".join(f"(a.id = ? AND p.ordinal IN ({','.join('?' * len(o))}))" for _, o in groups)
+        params = [v for aid, ordinals in groups for v in (aid, *ordinals)]
+        for article_id, ordinal, text in self._query(
+            "SELECT a.id, p.ordinal, p.text FROM passages p JOIN articles a ON a.content_hash = p.text_hash"
+            f" WHERE {where} ORDER BY a.id, p.ordinal",
+            params,
+        ):
+            out[article_id].append((ordinal, text))
+        return out
+
     def passages_for_articles(self, article_ids: Iterable[str]) -> dict[str, list[tuple[int, str]]]:
         """article id -> (ordinal, text) of its passages in order, for several articles in one query."""
         ids = list(dict.fromkeys(article_ids))
