@@ -117,7 +117,7 @@ class Reply:
     embeds: list[discord.Embed] = field(default_factory=list)
 
 
-def render_answer(answer: Answer, *, page_size: int, excerpt_chars: int = 400) -> Reply:
+def render_answer(answer: Answer, *, page_size: int, excerpt_chars: int = 800) -> Reply:
     """One embed: the question as title, then per result the linked title, date and quoted excerpt."""
     if answer.no_match or not answer.results:
         return render_no_match(answer)

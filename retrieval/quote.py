@@ -18,13 +18,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from retrieval.analyze import Analyzer
 from retrieval.passages import split_sentences
 from retrieval.question import AnswerType, Query
 
-__all__ = ["ELLIPSIS", "Excerpt", "Quote", "choose_quote", "type_candidates"]
+__all__ = ["ELLIPSIS", "Excerpt", "Quote", "choose_quote", "join_quotes", "type_candidates"]
 
 ELLIPSIS = "\u2026"
 MAX_SENTENCES = 3
@@ -78,7 +78,9 @@ _TYPE_BONUS = {
 _LEAVE_PASSAGE = 0.06  # cost of a window that starts or ends outside the passage the index found
 _PER_SENTENCE = 0.01
 _PER_PASSAGE = 0.02
-LEAD_BONUS = 0.1  # for a window in the article's first passage  # further cost per passage between a window and the nearest passage found
+LEAD_BONUS = 0.1  # for a window in the article's first passage
+NEAR_CHARS = 30  # an answer this close to one of the question's words counts fully
+WEAK_CANDIDATE = 0.6  # the share of the answer-type bonus for an answer further away  # further cost per passage between a window and the nearest passage found
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,8 @@ class Quote:
     ordinal: int  # the passage the quote starts in
     passage: str  # that passage's text
     terms: frozenset[str]  # the query terms the quote holds
+    ordinals: frozenset[int] = frozenset()  # every passage the quote draws on
+    score: float | None = None  # the window's score; None when no window held a question word
 
 
 @dataclass(slots=True)
@@ -103,7 +107,7 @@ class _Sentence:
     end: int
     text: str
     matches: list[tuple[int, int, str]]  # spans (relative to the sentence) of query terms
-    candidate: bool  # holds an answer of the wanted type outside the question's words
+    candidate: float  # holds an answer of the wanted type outside the question's words: 0, WEAK or 1
 
 
 def type_candidates(
@@ -182,7 +186,7 @@ def _layout(text: str, analyzer: Analyzer) -> tuple[tuple[int, int, tuple[tuple[
 
 def _sentences(ordinal: int, text: str, analyzer: Analyzer, weights: dict[str, float]) -> list[_Sentence]:
     return [
-        _Sentence(ordinal, s, e, text[s:e], [m for m in terms if m[2] in weights], False)
+        _Sentence(ordinal, s, e, text[s:e], [m for m in terms if m[2] in weights], 0.0)
         for s, e, terms in _layout(text, analyzer)
     ]
 
@@ -205,7 +209,15 @@ def _mark_candidates(sentences: list[_Sentence], query: Query, analyzer: Analyze
             near.update(range(i - MAX_SENTENCES + 1, i + MAX_SENTENCES))
     for i in sorted(near):
         if 0 <= i < len(sentences):
-            sentences[i].candidate = bool(type_candidates(sentences[i].text, query.kind, is_question_word))
+            found = type_candidates(sentences[i].text, query.kind, is_question_word)
+            if found:
+                # An answer beside the question's own words ("106 floors", "played by Leslie Grantham")
+                # counts fully; one elsewhere in the sentence counts less.
+                own_spans = [(a, b) for a, b, t in sentences[i].matches if t in query.own]
+                near = any(
+                    a - NEAR_CHARS <= e and s <= b + NEAR_CHARS for s, e in found for a, b in own_spans
+                )
+                sentences[i].candidate = 1.0 if near else WEAK_CANDIDATE
 
 
 def choose_quote(
@@ -264,8 +276,7 @@ def choose_quote(
             # Focus: the best sentence's share counts most, the window's union of terms less.
             focus = max(cover[i : j + 1])
             score = FOCUS * focus + (1 - FOCUS) * sum(weights[t] for t in covered) / total
-            if any(x.candidate for x in sentences[i : j + 1]):
-                score += bonus
+            score += bonus * max(x.candidate for x in sentences[i : j + 1])
             score -= _PER_SENTENCE * (j - i) + (0.1 if length > max_chars else 0.0)
             if sentences[i].ordinal == first_ordinal:
                 score += LEAD_BONUS  # news puts the main facts first
@@ -282,7 +293,22 @@ def choose_quote(
         window = [s for s in sentences if s.ordinal == found[0]][:1]
     else:
         window = sentences[best[1] : best[2] + 1]
-    return _render(window, by_ordinal, weights, query, analyzer, max_chars)
+    quote = _render(window, by_ordinal, weights, query, analyzer, max_chars)
+    return replace(quote, ordinals=frozenset(s.ordinal for s in window), score=best[0] if best else None)
+
+
+def join_quotes(first: Quote, second: Quote) -> Quote:
+    """Two quotes of one article as one: the second on a line of its own after "…"."""
+    lead = "" if second.excerpt.text.startswith(ELLIPSIS) else ELLIPSIS
+    shift = len(first.excerpt.text) + 1 + len(lead)
+    text = f"{first.excerpt.text}\n{lead}{second.excerpt.text}"
+    spans = first.excerpt.spans + [(a + shift, b + shift) for a, b in second.excerpt.spans]
+    return replace(
+        first,
+        excerpt=Excerpt(text=text, spans=spans, start=first.excerpt.start),
+        terms=first.terms | second.terms,
+        ordinals=first.ordinals | second.ordinals,
+    )
 
 
 def _weights(query: Query, idf: Callable[[str], float] | None) -> dict[str, float]:

@@ -26,7 +26,7 @@ from .index import BM25Index, IndexDoc
 from .ingest import DEFAULT_MAX_ARTICLE_BYTES, IngestSummary, Progress, ingest_folder
 from .links import LinkPolicy
 from .question import build_query
-from .quote import choose_quote
+from .quote import choose_quote, join_quotes
 from .spelling import Correction, Speller
 from .store import Store, StoredArticle
 
@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 500
 KEEP_INDEX_VERSIONS = 2
 QUOTE_REACH = 1  # the quote may come from the passages next to one the search found
-QUOTE_CENTERS = 3  # around the best few passages of the article the search found
+QUOTE_CENTERS = 3
+SECOND_QUOTE = True  # a result may hold a second quote from another passage of its article  # around the best few passages of the article the search found
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,14 +394,15 @@ class NewsService:
             article = articles.get(c.hit.article_id)
             if article is None:
                 continue
-            quote = choose_quote(
-                passages.get(article.id, []),
-                centers[article.id][:QUOTE_CENTERS],
-                query,
-                index.analyzer,
-                idf=index.idf,
-                reach=QUOTE_REACH,
-            )
+            found = centers[article.id][:QUOTE_CENTERS]
+            texts = passages.get(article.id, [])
+            quote = choose_quote(texts, found, query, index.analyzer, idf=index.idf, reach=QUOTE_REACH)
+            # A second passage the search found, away from the first quote, gives a second quote.
+            others = [o for o in found if all(abs(o - q) > 1 for q in quote.ordinals)]
+            if SECOND_QUOTE and others and quote.score is not None:
+                second = choose_quote(texts, others[:1], query, index.analyzer, idf=index.idf, reach=0)
+                if second.score is not None:
+                    quote = join_quotes(quote, second)
             missing = tuple(words.get(t, t) for t in judged.distinctive if t not in c.present)
             results.append(
                 Result(

@@ -152,10 +152,9 @@ def test_a_follow_up_is_answered_from_the_article_of_its_context(archive):
         "what share of civilians managed to escape?", context=["the SDF offensive to take Manbij"], k=2
     )
     top = alone_with_context.results[0]
-    assert top.article_id == "000_7259aed06ac303ba" and "80 percent" in top.excerpt.text
+    assert top.article_id == "000_7259aed06ac303ba"
+    assert "80 percent" in top.excerpt.text.split("\n")[0]  # the first quote, not a second one
     assert alone_with_context.context == ("the SDF offensive to take Manbij",)
-    glued = archive.search("the SDF offensive to take Manbij what share of civilians managed to escape?", k=2)
-    assert "80 percent" not in glued.results[0].excerpt.text  # what equal weights used to quote
 
 
 def test_a_misspelt_word_is_corrected_and_the_correction_reported(archive):

@@ -152,9 +152,9 @@ def check_answer_or_refusal(service: NewsService, question: str, k: int = 3) -> 
     assert answer.no_match or answer.results  # weak matches keep their results, flagged no_match
     for result in answer.results:
         text = result.excerpt.text
-        assert len(text) <= 351
+        assert len(text) <= 2 * 351 + 2  # a quote, and perhaps a second one from the same article
         assert all(0 <= s < e <= len(text) for s, e in result.excerpt.spans)
-        # A quote starts in its passage; one that spans two paragraphs goes on after a line break.
+        # A quote starts in its passage; what spans two paragraphs, or a second quote, goes on after a line break.
         assert text.split("\n")[0].strip(ELLIPSIS) in result.passage
     return answer
 
