@@ -6,7 +6,7 @@
 2. BM25 (rank-bm25's scores, from the index) gives a pool of candidate passages.
 3. Each candidate article is re-scored with evidence BM25 cannot see: how much of the question's
    idf weight the whole article (title and every passage) holds, and how many of its passages match.
-4. The quote is chosen from a window around the passage found, reaching into its neighbours.
+4. The quote is chosen from a window in the passages found, the passage after each, or the article's first.
 5. The verdict: when even the best articles miss a distinctive term of the question (one the
    archive has never seen, or a rare one no top result holds), the archive has no answer. Each
    result lists the question's distinctive words it lacks ("Missing: qatar").

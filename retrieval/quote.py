@@ -1,7 +1,8 @@
 """Choose the quote that answers: a window of one to three sentences around the best passage.
 
-The window may reach into the passage before or after the one the index found (news paragraphs are
-one or two sentences, and the figure, date or name a question asks for often sits in the next one).
+The window may reach into the passage after the one the index found, or come from the article's first
+passage (news paragraphs are one or two sentences, the figure, date or name a question asks for often
+sits in the next one, and news puts its main facts first).
 Each candidate window is scored by
 
 * how much of the question's term weight it holds (idf-weighted; a follow-up's context counts less),
@@ -228,10 +229,11 @@ def choose_quote(
     *,
     idf: Callable[[str], float] | None = None,
     max_chars: int = 350,
-    reach: int = 1,
+    following: int = 1,
+    lead: bool = True,
 ) -> Quote:
-    """The best window of ``passages`` (ordinal, text) around the passages found (``centers``, best
-    first) for ``query``."""
+    """The best window of ``passages`` (ordinal, text) for ``query``: in the passages found (``centers``,
+    best first), the ``following`` passages after each, and (``lead``) the article's first passage."""
     max_chars = max(int(max_chars), 1)
     by_ordinal = dict(passages)
     found = [centers] if isinstance(centers, int) else list(centers)
@@ -241,10 +243,8 @@ def choose_quote(
         return Quote(Excerpt("", [], 0), first, by_ordinal.get(first, ""), frozenset())
     weights = _weights(query, idf)
     total = sum(weights.values()) or 1.0
-    if reach < 0:  # the whole article
-        wanted = sorted(by_ordinal)
-    else:
-        wanted = sorted({o for c in found for o in range(c - reach, c + reach + 1) if o in by_ordinal})
+    near = {o for c in found for o in range(c, c + following + 1)} | ({0} if lead else set())
+    wanted = sorted(o for o in near if o in by_ordinal)
     sentences: list[_Sentence] = []
     for ordinal in wanted:
         text = by_ordinal[ordinal]

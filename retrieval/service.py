@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
 KEEP_INDEX_VERSIONS = 2
-QUOTE_REACH = 1  # the quote may come from the passages next to one the search found
+QUOTE_FOLLOWING = 1  # the quote may reach this many passages past one the search found
 QUOTE_CENTERS = 3
 SECOND_QUOTE = True  # a result may hold a second quote from another passage of its article  # around the best few passages of the article the search found
 
@@ -383,8 +383,7 @@ class NewsService:
         # The passages a quote may come from: those found, their neighbours, and the article's first.
         passages = self.store.passages_at(
             {
-                aid: {0}
-                | {o + d for o in centers[aid][:QUOTE_CENTERS] for d in range(-QUOTE_REACH, QUOTE_REACH + 1)}
+                aid: {0} | {o + d for o in centers[aid][:QUOTE_CENTERS] for d in range(QUOTE_FOLLOWING + 1)}
                 for aid in articles
             }
         )
@@ -396,11 +395,15 @@ class NewsService:
                 continue
             found = centers[article.id][:QUOTE_CENTERS]
             texts = passages.get(article.id, [])
-            quote = choose_quote(texts, found, query, index.analyzer, idf=index.idf, reach=QUOTE_REACH)
+            quote = choose_quote(
+                texts, found, query, index.analyzer, idf=index.idf, following=QUOTE_FOLLOWING
+            )
             # A second passage the search found, away from the first quote, gives a second quote.
             others = [o for o in found if all(abs(o - q) > 1 for q in quote.ordinals)]
             if SECOND_QUOTE and others and quote.score is not None:
-                second = choose_quote(texts, others[:1], query, index.analyzer, idf=index.idf, reach=0)
+                second = choose_quote(
+                    texts, others[:1], query, index.analyzer, idf=index.idf, following=0, lead=False
+                )
                 if second.score is not None:
                     quote = join_quotes(quote, second)
             missing = tuple(words.get(t, t) for t in judged.distinctive if t not in c.present)

@@ -34,7 +34,10 @@ class Speller:
     def __init__(self, vocabulary: Sequence[str], passages_with: np.ndarray) -> None:
         keep = np.flatnonzero(np.asarray(passages_with) >= MIN_PASSAGES)
         self._df = {t: int(passages_with[i]) for i in keep.tolist() if not _has_digit(t := vocabulary[i])}
-        self._terms = list(self._df)
+        # Terms by length: a word is only compared with words at most two letters longer or shorter.
+        self._by_length: dict[int, list[str]] = {}
+        for term in self._df:
+            self._by_length.setdefault(len(term), []).append(term)
         self._cache: dict[str, str | None] = {}
 
     def correct(self, term: str) -> str | None:
@@ -51,7 +54,10 @@ class Speller:
         if _has_digit(term) or len(term) < MIN_CHARS_ONE_EDIT or not term.isalpha():
             return None
         limit = 2 if len(term) >= MIN_CHARS_TWO_EDITS else 1
-        matches = process.extract(term, self._terms, scorer=OSA.distance, score_cutoff=limit, limit=20)
+        near = [
+            t for n in range(len(term) - limit, len(term) + limit + 1) for t in self._by_length.get(n, ())
+        ]
+        matches = process.extract(term, near, scorer=OSA.distance, score_cutoff=limit, limit=20)
         if not matches:
             return None
         best = min(d for _, d, _ in matches)

@@ -153,7 +153,7 @@ def test_a_follow_up_is_answered_from_the_article_of_its_context(archive):
     )
     top = alone_with_context.results[0]
     assert top.article_id == "000_7259aed06ac303ba"
-    assert "80 percent" in top.excerpt.text.split("\n")[0]  # the first quote, not a second one
+    assert "80 percent" in top.excerpt.text.split("\n\u2026")[0]  # the first quote, not a second one
     assert alone_with_context.context == ("the SDF offensive to take Manbij",)
 
 
