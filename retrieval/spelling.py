@@ -39,6 +39,7 @@ class Speller:
         for term in self._df:
             self._by_length.setdefault(len(term), []).append(term)
         self._cache: dict[str, str | None] = {}
+        self._near_lengths: dict[tuple[int, int], list[str]] = {}
 
     def correct(self, term: str) -> str | None:
         """The known term to search instead of the unknown ``term``, or None."""
@@ -67,6 +68,16 @@ class Speller:
             key=lambda m: (m[0] != term[0], -self._df.get(m, 0), m),
         )
         return ranked[0]
+
+    def _of_length(self, length: int, limit: int) -> list[str]:
+        """The known terms within ``limit`` letters of ``length`` (built once per length)."""
+        key = (length, limit)
+        found = self._near_lengths.get(key)
+        if found is None:
+            found = self._near_lengths[key] = [
+                t for n in range(length - limit, length + limit + 1) for t in self._by_length.get(n, ())
+            ]
+        return found
 
     def correct_all(self, terms: Sequence[str], known: Callable[[str], bool]) -> list[Correction]:
         """Corrections for those of ``terms`` that ``known`` says the archive has never seen."""
