@@ -107,7 +107,7 @@ class _Sentence:
     start: int
     end: int
     text: str
-    terms: frozenset[str]  # the query terms the sentence holds
+    matches: list[tuple[int, int, str]]  # spans (relative to the sentence) of query terms
     candidate: float  # holds an answer of the wanted type outside the question's words: 0, WEAK or 1
 
 
@@ -162,20 +162,23 @@ def _looks_named(text: str, start: int) -> bool:
     return bool(re.search(r"\b(?:mr|mrs|ms|dr|sir|lord|lady|by|said|says|coach|boss|chief)\.?\s+$", before))
 
 
-_LAYOUT_CACHE: dict[tuple[str, str], tuple[tuple[int, int, frozenset[str]], ...]] = {}
+_LAYOUT_CACHE: dict[tuple[str, str], tuple[tuple[int, int, tuple[tuple[int, int, str], ...]], ...]] = {}
 _LAYOUT_CACHE_LIMIT = 20_000
 
 
-def _layout(text: str, analyzer: Analyzer) -> tuple[tuple[int, int, frozenset[str]], ...]:
-    """The sentences of a passage with the terms each holds, computed once per passage text: a question
-    only looks up which of its terms each sentence holds. (Offsets are only worked out for the quote.)"""
+def _layout(text: str, analyzer: Analyzer) -> tuple[tuple[int, int, tuple[tuple[int, int, str], ...]], ...]:
+    """The sentences of a passage with their terms (offsets relative to the sentence), computed once per
+    passage text: a question only looks up which of its terms each sentence holds."""
     key = (analyzer.language, text)
     found = _LAYOUT_CACHE.get(key)
     if found is None:
+        spans = analyzer.term_spans(text)
         bounds = [(s, e) for s, e in split_sentences(text) if e > s] or (
             [(0, len(text))] if text.strip() else []
         )
-        found = tuple((s, e, frozenset(analyzer.terms(text[s:e]))) for s, e in bounds)
+        found = tuple(
+            (s, e, tuple((a - s, b - s, t) for a, b, t in spans if a >= s and b <= e)) for s, e in bounds
+        )
         if len(_LAYOUT_CACHE) >= _LAYOUT_CACHE_LIMIT:
             _LAYOUT_CACHE.clear()
         _LAYOUT_CACHE[key] = found
@@ -184,7 +187,7 @@ def _layout(text: str, analyzer: Analyzer) -> tuple[tuple[int, int, frozenset[st
 
 def _sentences(ordinal: int, text: str, analyzer: Analyzer, weights: dict[str, float]) -> list[_Sentence]:
     return [
-        _Sentence(ordinal, s, e, text[s:e], terms & weights.keys(), 0.0)
+        _Sentence(ordinal, s, e, text[s:e], [m for m in terms if m[2] in weights], 0.0)
         for s, e, terms in _layout(text, analyzer)
     ]
 
@@ -203,7 +206,7 @@ def _mark_candidates(sentences: list[_Sentence], query: Query, analyzer: Analyze
 
     near = set()
     for i, sentence in enumerate(sentences):
-        if sentence.terms & query.own:
+        if any(t in query.own for _, _, t in sentence.matches):
             near.update(range(i - MAX_SENTENCES + 1, i + MAX_SENTENCES))
     for i in sorted(near):
         if 0 <= i < len(sentences):
@@ -211,7 +214,7 @@ def _mark_candidates(sentences: list[_Sentence], query: Query, analyzer: Analyze
             if found:
                 # An answer beside the question's own words ("106 floors", "played by Leslie Grantham")
                 # counts fully; one elsewhere in the sentence counts less.
-                own_spans = [(a, b) for a, b, t in analyzer.term_spans(sentences[i].text) if t in query.own]
+                own_spans = [(a, b) for a, b, t in sentences[i].matches if t in query.own]
                 near = any(
                     a - NEAR_CHARS <= e and s <= b + NEAR_CHARS for s, e in found for a, b in own_spans
                 )
@@ -252,7 +255,7 @@ def choose_quote(
     centre_set = set(found)
     has_own = bool(query.own & weights.keys())
     bonus = _TYPE_BONUS[query.kind]
-    cover = [sum(weights[t] for t in x.terms) / total for x in sentences]
+    cover = [sum(weights[t] for t in {t for _, _, t in x.matches}) / total for x in sentences]
     first_ordinal = 0  # the article's first passage
     best: tuple[float, int, int] | None = None
     for i in range(len(sentences)):
@@ -266,7 +269,7 @@ def choose_quote(
             length += len(sentence.text) + 1
             if j > i and length > max_chars * 1.5:
                 break
-            covered |= sentence.terms
+            covered |= {t for _, _, t in sentence.matches}
             touches = touches or sentence.ordinal in centre_set
             if has_own and not any(t in query.own for t in covered):
                 continue  # a window must hold one of the question's own words
@@ -350,10 +353,9 @@ def _render(
     offset = 0
     for s in window:
         at = s.start if base is not None else offset
-        for a, b, t in analyzer.term_spans(s.text):
-            if t in weights:
-                matches.append((at + a, at + b, weights[t]))
-                terms.add(t)
+        for a, b, t in s.matches:
+            matches.append((at + a, at + b, weights[t]))
+            terms.add(t)
         offset += len(s.text) + 1
     if end - start > max_chars:
         inside = [(a, b, w) for a, b, w in matches if a >= start and b <= end]
