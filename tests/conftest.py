@@ -1,26 +1,45 @@
-"""Shared test fixtures: paths to the shared corpora, small corpus folders and services over them."""
+"""Test fixtures used across modules: small corpus folders, services over them, the bot; and the
+``shared_corpus`` marker, which skips the tests that need the large corpora when they are absent.
+Where the data lives: ``tests/data.py``."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from tests.data import BBC_TAR, SAMPLE_CORPUS, SHARED_CORPUS_MISSING, need, shared_corpora_present
 from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture for every test)
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-SEED = SHARED / "corpora" / "seed" / "000_7259aed06ac303ba.txt"
-BBC_TAR = SHARED / "corpora" / "bbc" / "bbc-fulltext.tar.gz"
-SAMPLE_CORPUS = REPO / "data" / "articles"
+
+def pytest_collection_modifyitems(config, items):
+    if shared_corpora_present():
+        return
+    if os.environ.get("CI") == "true":
+        skip = pytest.mark.usefixtures("_fail_without_shared_corpora")
+    else:
+        skip = pytest.mark.skip(reason=SHARED_CORPUS_MISSING)
+    for item in items:
+        if item.get_closest_marker("shared_corpus"):
+            item.add_marker(skip)
 
 
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.fail(f"test data missing: {path} (the shared corpora must sit beside the repository)")
-    return path
+@pytest.fixture
+def _fail_without_shared_corpora():
+    pytest.fail(f"{SHARED_CORPUS_MISSING}; CI must run the tests marked shared_corpus")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = [
+        r for r in terminalreporter.stats.get("skipped", []) if SHARED_CORPUS_MISSING in str(r.longrepr)
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} tests marked shared_corpus skipped: {SHARED_CORPUS_MISSING}"
+        )
 
 
 @pytest.fixture(scope="session")

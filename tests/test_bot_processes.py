@@ -14,7 +14,7 @@ import pytest
 
 from retrieval.service import NewsService
 from tests.bot_harness import corpus_file, embed_text, shown
-from tests.conftest import REPO
+from tests.data import REPO
 from tests.discord_stub import DiscordStub
 
 SECRET = "NEWSDESK-SECRET-TOKEN-0123456789abcdefXYZ"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.data import REPO
 from tests.web_corpus import (
     HOSTILE_ID,
     HOSTILE_IMG,
@@ -27,7 +28,6 @@ from tests.web_corpus import (
     build_db,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",

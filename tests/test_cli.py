@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from .conftest import REPO
+from tests.data import REPO
 
 
 def newsdesk(*args, cwd, stdin=None, env=None):

@@ -8,8 +8,7 @@ import pytest
 
 from bot.cli import build_parser
 from bot.config import SETTINGS
-
-from .conftest import REPO
+from tests.data import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 ENV_EXAMPLE = (REPO / ".env.example").read_text(encoding="utf-8")

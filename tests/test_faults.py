@@ -29,8 +29,7 @@ import pytest
 
 from retrieval.errors import StoreError
 from retrieval.service import NewsService
-
-from .conftest import REPO, SAMPLE_CORPUS
+from tests.data import REPO, SAMPLE_CORPUS
 
 BUSINESS_QUESTION = "Time Warner quarterly profits"  # business/001
 TECH_QUESTION = "invisible ink ultraviolet readers Kyrgyz elections"  # tech/001
@@ -132,6 +131,7 @@ def _saving_index(db: Path, version: int):
 
 
 @pytest.mark.parametrize("moment", ["inserting", "indexing", "saving the index"])
+@pytest.mark.shared_corpus
 def test_sigkill_during_a_reload_keeps_the_previous_corpus(business_db, bbc_folder, tmp_path, moment):
     base, version = business_db
     db = tmp_path / "n.db"
@@ -274,6 +274,7 @@ def tmpfs(path: Path, size: str):
             subprocess.run(["umount", "--lazy", str(path)], check=True)
 
 
+@pytest.mark.shared_corpus
 def test_full_disk_refuses_the_reload_and_keeps_the_database(tmp_path, sample_corpus, bbc_folder):
     with tmpfs(tmp_path / "disk", "1m") as disk:
         db = disk / "n.db"
@@ -302,6 +303,7 @@ def test_full_disk_refuses_the_reload_and_keeps_the_database(tmp_path, sample_co
             del service
 
 
+@pytest.mark.shared_corpus
 def test_full_disk_under_the_index_refuses_the_reload_with_a_clear_message(
     tmp_path, sample_corpus, bbc_folder
 ):

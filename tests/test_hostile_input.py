@@ -18,8 +18,7 @@ from retrieval.analyze import Analyzer
 from retrieval.errors import QuestionError
 from retrieval.excerpt import ELLIPSIS, choose_excerpt
 from retrieval.service import Answer, NewsService, clean_question
-
-from .conftest import SAMPLE_CORPUS
+from tests.data import SAMPLE_CORPUS
 
 MAX = int(os.environ.get("NEWSDESK_HYPOTHESIS_MAX", "0") or 0)
 

@@ -2,7 +2,6 @@ import datetime
 import gzip
 import json
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,9 +9,7 @@ import rank_bm25
 
 from retrieval.analyze import Analyzer
 from retrieval.index import BM25Index, IndexDoc, IndexLoadError
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-BBC = SHARED / "corpora" / "bbc" / "bbc.jsonl.gz"
+from tests.data import BBC_JSONL, generated_news, need
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +64,22 @@ def tiny(analyzer):
     return BM25Index.build(TINY, analyzer)
 
 
-def bbc_docs(n_articles=120, *, every_passage_its_own=False):
-    rows = []
-    with gzip.open(BBC, "rt", encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            if i >= n_articles:
-                break
-            rows.append(json.loads(line))
+@pytest.fixture(params=["generated", pytest.param("bbc", marks=pytest.mark.shared_corpus)])
+def source(request) -> str:
+    """Where the many-passage tests take their text: made on the spot, and BBC News when it is at hand."""
+    return request.param
+
+
+def news_docs(source, n_articles=120, *, every_passage_its_own=False):
+    if source == "generated":
+        rows = generated_news(n_articles)
+    else:
+        rows = []
+        with gzip.open(need(BBC_JSONL), "rt", encoding="utf-8") as fh:
+            for i, line in enumerate(fh):
+                if i >= n_articles:
+                    break
+                rows.append(json.loads(line))
     docs = []
     for row in rows:
         for para in (p for p in row["body"].split("\n\n") if p.strip()):
@@ -88,8 +94,8 @@ def bbc_docs(n_articles=120, *, every_passage_its_own=False):
     ("variant", "cls"),
     [("okapi", rank_bm25.BM25Okapi), ("plus", rank_bm25.BM25Plus), ("l", rank_bm25.BM25L)],
 )
-def test_scores_equal_rank_bm25_on_real_text(analyzer, variant, cls):
-    docs, rows = bbc_docs()
+def test_scores_equal_rank_bm25_on_real_text(analyzer, source, variant, cls):
+    docs, rows = news_docs(source)
     assert len(docs) > 400
     index = BM25Index.build(docs, analyzer, variant=variant, k1=1.2, b=0.75, include_title=False)
     reference = cls([analyzer.terms(d.text) for d in docs], k1=1.2, b=0.75)
@@ -112,8 +118,8 @@ def test_scores_equal_rank_bm25_on_real_text(analyzer, variant, cls):
             assert abs(ranking.total - matching) <= 0.2 * matching  # estimated when rows were skipped
 
 
-def test_pruned_top_k_equals_full_scoring(analyzer):
-    docs, rows = bbc_docs(300, every_passage_its_own=True)
+def test_pruned_top_k_equals_full_scoring(analyzer, source):
+    docs, rows = news_docs(source, 300, every_passage_its_own=True)
     index = BM25Index.build(docs, analyzer, include_title=False)
     reference = rank_bm25.BM25Okapi([analyzer.terms(d.text) for d in docs], k1=index.k1, b=index.b)
     for row in rows[::5]:
@@ -173,8 +179,8 @@ def test_no_match_on_nonsense_and_unknown_words(tiny):
     assert not tiny.search("What did the striker from Brazil sign?").no_match
 
 
-def test_offset_paging(analyzer):
-    docs, _ = bbc_docs(60)
+def test_offset_paging(analyzer, source):
+    docs, _ = news_docs(source, 60)
     index = BM25Index.build(docs, analyzer)
     full = index.search("government election minister tax", k=10)
     page1 = index.search("government election minister tax", k=5)
@@ -184,8 +190,8 @@ def test_offset_paging(analyzer):
     assert index.search("government", k=5, offset=10_000).hits == []
 
 
-def test_save_load_round_trip(tmp_path, analyzer):
-    docs, rows = bbc_docs(60)
+def test_save_load_round_trip(tmp_path, analyzer, source):
+    docs, rows = news_docs(source, 60)
     index = BM25Index.build(docs, analyzer)
     target = tmp_path / "index"
     index.save(target)
@@ -223,8 +229,8 @@ def test_load_errors(tmp_path, tiny):
         BM25Index.load(target)
 
 
-def test_thread_safety_smoke(analyzer):
-    docs, rows = bbc_docs(100)
+def test_thread_safety_smoke(analyzer, source):
+    docs, rows = news_docs(source, 100)
     index = BM25Index.build(docs, analyzer)
     questions = [r["title"] for r in rows]
     expected = {q: index.search(q, k=5) for q in questions}

@@ -8,8 +8,7 @@ from retrieval.errors import CorpusError, StoreError
 from retrieval.ingest import ingest_folder
 from retrieval.service import NewsService
 from retrieval.store import Store
-
-from .conftest import SEED, need
+from tests.data import SEED
 
 
 def write(folder, name, text, encoding="utf-8"):
@@ -28,6 +27,7 @@ LONG = (
 )
 
 
+@pytest.mark.shared_corpus
 def test_bbc_corpus_ingests_without_failures_and_second_run_changes_nothing(bbc_folder, tmp_path):
     store = Store(tmp_path / "bbc.db")
     first = ingest_folder(store, bbc_folder)
@@ -49,16 +49,23 @@ def test_bbc_corpus_ingests_without_failures_and_second_run_changes_nothing(bbc_
     assert "£" in " ".join(text for _, text in store.passages_for_article("sport/199"))
 
 
-def test_readme_beside_articles_is_not_an_article(bbc_folder, tmp_path):
+def test_readme_beside_articles_is_not_an_article(tmp_path):
+    folder = tmp_path / "bbc"  # the BBC layout: a README.TXT beside the category folders
+    write(
+        folder,
+        "README.TXT",
+        "Consists of 2225 documents from the BBC news website.\n\nClass labels: business",
+    )
+    write(folder, "business/001.txt", plain("Ad sales boost profit", LONG))
     store = Store(tmp_path / "n.db")
-    ingest_folder(store, bbc_folder)
-    assert (bbc_folder / "README.TXT").exists()
+    summary = ingest_folder(store, folder)
+    assert (summary.added, summary.failed) == (1, 0)
     assert store.article("README") is None
 
 
 def test_hostile_folder_ingests_the_good_files_and_names_each_bad_one(tmp_path):
     folder = tmp_path / "corpus"
-    seed = need(SEED).read_bytes()
+    seed = SEED.read_bytes()
     write(folder, "good/seed.txt", seed)
     write(
         folder,

@@ -8,7 +8,6 @@ import re
 import tarfile
 import time
 from functools import cache
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -18,11 +17,7 @@ from retrieval.models import Article, ParseResult
 from retrieval.parse import SUPPORTED_EXTENSIONS, decode_text, parse_file
 from retrieval.parse.dates import parse_date, parse_date_value
 from retrieval.parse.scraped import parse_related
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SEED_PATH = SHARED / "corpora/seed/000_7259aed06ac303ba.txt"
-BBC_TAR = SHARED / "corpora/bbc/bbc-fulltext.tar.gz"
-BBC_JSONL = SHARED / "corpora/bbc/bbc.jsonl.gz"
+from tests.data import BBC_JSONL, BBC_TAR, SEED, need
 
 SEED_TITLE = "ISIS Stronghold Fled Civilians Surrounded by US-Backed Forces"
 SEED_RELATED_IDS = [
@@ -34,7 +29,7 @@ SEED_RELATED_DATES = ["2016-06-19"] * 3 + ["2016-06-20"] * 8 + ["2016-06-21"] * 
 
 @cache
 def seed_bytes() -> bytes:
-    return SEED_PATH.read_bytes()
+    return SEED.read_bytes()
 
 
 def one(result: ParseResult) -> Article:
@@ -286,7 +281,7 @@ def test_supported_extensions():
 
 @cache
 def bbc_raw() -> dict[str, bytes]:
-    with tarfile.open(BBC_TAR) as tar:
+    with tarfile.open(need(BBC_TAR)) as tar:
         return {
             m.name.removeprefix("bbc/"): tar.extractfile(m).read()  # type: ignore[union-attr]
             for m in tar
@@ -302,6 +297,7 @@ def bbc_articles() -> dict[str, Article]:
     return out
 
 
+@pytest.mark.shared_corpus
 def test_bbc_all_parse_fast_without_refusals():
     raw = bbc_raw()
     assert len(raw) == 2225
@@ -317,6 +313,7 @@ def test_bbc_all_parse_fast_without_refusals():
     assert all(a.published is None and a.url is None and a.related == [] for a in articles)
 
 
+@pytest.mark.shared_corpus
 def test_bbc_fields():
     a = bbc_articles()["business/001.txt"]
     assert a.id == "business/001"
@@ -326,20 +323,23 @@ def test_bbc_fields():
     assert a.body.startswith("Quarterly profits at US media giant TimeWarner jumped 76% to $1.13bn")
 
 
+@pytest.mark.shared_corpus
 def test_bbc_windows_1252_file():
     a = bbc_articles()["sport/199.txt"]
     assert "\u00a3" in a.body
     assert "\ufffd" not in a.body
 
 
+@pytest.mark.shared_corpus
 def test_bbc_single_line_breaks_are_joined():
     a = bbc_articles()["business/020.txt"]
     assert all("\n" not in p for p in a.paragraphs)
     assert 'core function", - they are worried' in a.body
 
 
+@pytest.mark.shared_corpus
 def test_bbc_text_and_jsonl_agree():
-    result = parse_file("bbc.jsonl.gz", BBC_JSONL.read_bytes())
+    result = parse_file("bbc.jsonl.gz", need(BBC_JSONL).read_bytes())
     assert result.refusals == []
     from_jsonl = {a.id: a for a in result.articles}
     assert len(from_jsonl) == 2225

@@ -6,7 +6,6 @@ import re
 import tarfile
 import time
 from functools import cache
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -15,10 +14,7 @@ from hypothesis import strategies as st
 from retrieval.models import Article
 from retrieval.parse import parse_file
 from retrieval.passages import split_passages, split_sentences
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-BBC_TAR = SHARED / "corpora/bbc/bbc-fulltext.tar.gz"
-SEED_PATH = SHARED / "corpora/seed/000_7259aed06ac303ba.txt"
+from tests.data import BBC_TAR, SEED, need
 
 
 def article(*paragraphs: str) -> Article:
@@ -40,7 +36,7 @@ def check_passages(a: Article, max_chars: int = 1000) -> None:
 
 @cache
 def bbc_articles() -> list[Article]:
-    with tarfile.open(BBC_TAR) as tar:
+    with tarfile.open(need(BBC_TAR)) as tar:
         members = [m for m in tar if m.isfile() and m.name.endswith(".txt") and m.name.count("/") == 2]
         return [parse_file(m.name[4:], tar.extractfile(m).read()).articles[0] for m in members]  # type: ignore[union-attr]
 
@@ -48,6 +44,7 @@ def bbc_articles() -> list[Article]:
 # ---------------------------------------------------------------- passages
 
 
+@pytest.mark.shared_corpus
 def test_bbc_passages_cover_every_word_and_stay_under_the_cap():
     articles = bbc_articles()
     started = time.perf_counter()
@@ -56,6 +53,7 @@ def test_bbc_passages_cover_every_word_and_stay_under_the_cap():
     assert time.perf_counter() - started < 5
 
 
+@pytest.mark.shared_corpus
 def test_bbc_passage_sizes():
     sizes = [len(p.text) for a in bbc_articles() for p in split_passages(a)]
     assert max(sizes) <= 1000
@@ -64,7 +62,7 @@ def test_bbc_passage_sizes():
 
 
 def test_seed_passages():
-    a = parse_file("seed.txt", SEED_PATH.read_bytes()).articles[0]
+    a = parse_file("seed.txt", SEED.read_bytes()).articles[0]
     passages = split_passages(a)
     assert len(passages) == 10  # every paragraph is between 120 and 1000 characters
     assert [p.text for p in passages] == a.paragraphs
@@ -180,6 +178,7 @@ def test_split_sentences(text, expected):
     assert sentences(text) == expected
 
 
+@pytest.mark.shared_corpus
 def test_sentence_spans_are_ordered_and_trimmed():
     text = bbc_articles()[0].body
     spans = split_sentences(text)
@@ -191,6 +190,7 @@ def test_sentence_spans_are_ordered_and_trimmed():
     assert re.sub(r"\s+", "", "".join(text[s:e] for s, e in spans)) == re.sub(r"\s+", "", text)
 
 
+@pytest.mark.shared_corpus
 def test_split_sentences_is_fast():
     text = " ".join(a.body for a in bbc_articles()[:500])
     started = time.perf_counter()

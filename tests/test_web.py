@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.config import Settings
 from bot.web import create_app, pages, serve_forever, start_web
 from retrieval.service import NewsService
+from tests.data import REPO
 from tests.web_corpus import (
     BANK_ID,
     BANK_TITLE,
@@ -35,7 +36,6 @@ from tests.web_corpus import (
     build_db,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
     "base-uri 'none'; frame-ancestors 'none'"
