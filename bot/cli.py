@@ -1,4 +1,4 @@
-"""The ``newsdesk`` command: a thin layer over ``retrieval.service.NewsService``.
+"""The ``newsdesk`` command: a thin layer over ``retrieval.NewsService``.
 
 Exit status: 0 on success, 1 when the work failed (unreadable folder, database error), 2 for a bad
 command line or setting. Errors are one line on stderr, never a traceback.
@@ -11,10 +11,11 @@ import json
 import sys
 from pathlib import Path
 
-from retrieval.errors import NewsdeskError, QuestionError
+from retrieval import Answer, NewsdeskError, NewsService, QuestionError, set_aside_damaged_database
 
 from .config import ConfigError, Settings, load_settings
 from .logs import setup_logging
+from .wiring import open_service
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -30,20 +31,13 @@ def _bold_spans(text: str, spans: list[tuple[int, int]], on: str, off: str) -> s
     return "".join(out)
 
 
-def _open_service(settings: Settings, db: str | None, corpus: str | None = None, *, must_exist: bool = False):
-    from retrieval.service import NewsService
-
+def _open_service(
+    settings: Settings, db: str | None, corpus: str | None = None, *, must_exist: bool = False
+) -> NewsService:
     db_path = Path(db) if db else settings.db
     if must_exist and not db_path.exists():
         raise NewsdeskError(f"no database at {db_path}; run `newsdesk ingest` first (or pass --db FILE)")
-    return NewsService(
-        db_path,
-        Path(corpus) if corpus else settings.corpus_dir,
-        language=settings.language,
-        max_article_bytes=settings.max_article_bytes,
-        links=settings.link_policy(),
-        max_question_chars=settings.max_question,
-    )
+    return open_service(settings, db=db_path, corpus_dir=corpus)
 
 
 def _progress_bar(enabled: bool):
@@ -63,7 +57,9 @@ def _progress_bar(enabled: bool):
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     corpus = args.path
     if args.rebuild:
-        _set_aside_damaged_db(Path(args.db) if args.db else settings.db)
+        aside = set_aside_damaged_database(Path(args.db) if args.db else settings.db)
+        if aside is not None:
+            print(f"moved the damaged database aside to {aside}", file=sys.stderr)
     service = _open_service(settings, args.db, corpus)
     progress, close_bar = _progress_bar(sys.stderr.isatty() and not args.json)
     try:
@@ -83,24 +79,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _set_aside_damaged_db(db_path: Path) -> None:
-    """For ``--rebuild``: a database that cannot be opened is renamed aside so a new one can be built."""
-    from retrieval.store import Store
-
-    if not db_path.exists():
-        return
-    try:
-        Store(db_path).close()
-    except NewsdeskError:
-        aside = db_path.with_name(db_path.name + ".damaged")
-        for suffix in ("", "-wal", "-shm"):
-            part = Path(str(db_path) + suffix)
-            if part.exists():
-                part.replace(Path(str(aside) + suffix))
-        print(f"moved the damaged database aside to {aside}", file=sys.stderr)
-
-
-def _print_answer(answer, *, color: bool) -> None:
+def _print_answer(answer: Answer, *, color: bool) -> None:
     on, off = ("\033[1m", "\033[0m") if color else ("", "")
     print(f"Q: {answer.question}")
     if answer.context:
@@ -202,7 +181,7 @@ def _run_terminal(args: argparse.Namespace, settings: Settings) -> int:
             print(f"ingested {service.corpus_dir}: {first.line()}", file=sys.stderr)
         stats = service.stats()
         print(
-            f"{stats['articles']} articles, {stats['passages']} passages. Ask a question "
+            f"{stats.articles} articles, {stats.passages} passages. Ask a question "
             "(an empty line or Ctrl-D ends).",
             file=sys.stderr,
         )

@@ -7,18 +7,23 @@ import logging
 import os
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from retrieval.errors import NewsdeskError, QuestionError, ReloadInProgress
-from retrieval.service import NewsService
+from retrieval import NewsdeskError, NewsService, QuestionError, ReloadInProgress
 
 from .config import Settings
 from .tasks import spawn
+from .wiring import watch_corpus_version
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +104,14 @@ class AnswerMemory:
         return self._questions.get(key) if key is not None else None
 
 
-class NewsBotMixin:
-    """What newsdesk adds to discord.py's Bot (or AutoShardedBot)."""
+T = TypeVar("T")
 
-    settings: Settings
-    service: NewsService
 
-    def _init_newsdesk(self, settings: Settings, service: NewsService) -> None:
+class NewsBot(commands.Bot):
+    """The newsdesk bot: discord.py's Bot with the settings, the corpus service and the search threads."""
+
+    def __init__(self, settings: Settings, service: NewsService, **options: Any) -> None:
+        super().__init__(**options)
         self.settings = settings
         self.service = service
         # Questions run here, off the event loop. As many threads as cores: more would only queue on the
@@ -114,7 +120,7 @@ class NewsBotMixin:
             max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="newsdesk-search"
         )
         self.answers = AnswerMemory()
-        self.web_runner = None
+        self.web_runner: web.AppRunner | None = None
         self.loop_lag_max = 0.0  # worst event-loop lag seen, in seconds
         self.loop_lag_recent: deque[tuple[float, float]] = deque(maxlen=64)
 
@@ -130,7 +136,12 @@ class NewsBotMixin:
         else:
             synced = await self.tree.sync()
             log.info("synced %d global commands", len(synced))
-        spawn(self._watch_corpus_version(), name="corpus-version-watch")
+        spawn(
+            watch_corpus_version(
+                self.service, self.settings.watch_every, running=lambda: not self.is_closed()
+            ),
+            name="corpus-version-watch",
+        )
         spawn(self._watch_loop_lag(), name="loop-lag-watch")
         if self.settings.public_url:
             from .web import start_web
@@ -149,16 +160,6 @@ class NewsBotMixin:
                     "free the port or set NEWSDESK_WEB_PORT"
                 ) from exc
 
-    async def _watch_corpus_version(self) -> None:
-        """Another process may reload the shared database: swap in its index when the version moves."""
-        while not self.is_closed():
-            await asyncio.sleep(self.settings.watch_every)
-            try:
-                if await asyncio.to_thread(self.service.refresh_if_changed):
-                    log.info("picked up corpus version %s", self.service.snapshot.version)
-            except Exception:
-                log.exception("could not load the new corpus version; still serving the previous one")
-
     async def _watch_loop_lag(self, interval: float = 0.25) -> None:
         """How late the event loop wakes a sleeper: the time other work held it (shown in /healthz)."""
         while not self.is_closed():
@@ -168,7 +169,7 @@ class NewsBotMixin:
             self.loop_lag_max = max(self.loop_lag_max, lag)
             self.loop_lag_recent.append((time.monotonic(), lag))
 
-    def health(self) -> dict:
+    def health(self) -> dict[str, Any]:
         """What /healthz adds when the article pages run inside the bot."""
         now = time.monotonic()
         recent = max((lag for at, lag in self.loop_lag_recent if now - at <= LAG_WINDOW), default=0.0)
@@ -180,7 +181,7 @@ class NewsBotMixin:
             },
         }
 
-    async def run_search(self, func, /, *args, **kwargs):
+    async def run_search(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run a retrieval call in the search threads and wait for it without blocking the loop."""
         return await asyncio.get_running_loop().run_in_executor(
             self.search_pool, partial(func, *args, **kwargs)
@@ -189,19 +190,23 @@ class NewsBotMixin:
     async def close(self) -> None:
         if self.web_runner is not None:
             await self.web_runner.cleanup()
-        await super().close()  # type: ignore[misc]
+        await super().close()
         self.search_pool.shutdown(wait=False, cancel_futures=True)
 
 
-def build_bot(settings: Settings, service: NewsService, **overrides) -> commands.Bot:
+class ShardedNewsBot(NewsBot, commands.AutoShardedBot):
+    """The newsdesk bot on discord.py's AutoShardedBot: this process runs some of the gateway shards."""
+
+
+def build_bot(settings: Settings, service: NewsService, **overrides: Any) -> NewsBot:
     """A Bot, or an AutoShardedBot when NEWSDESK_SHARD_COUNT is set, with safe defaults."""
     intents = discord.Intents.default()
     intents.message_content = bool(
         settings.qa_channels
     )  # only needed to read Q&A channels; mentions work without
     intents.members = False
-    base = commands.AutoShardedBot if settings.shard_count else commands.Bot
-    options: dict = {
+    cls = ShardedNewsBot if settings.shard_count else NewsBot
+    options: dict[str, Any] = {
         "command_prefix": commands.when_mentioned,
         "intents": intents,
         "allowed_mentions": discord.AllowedMentions.none(),
@@ -216,7 +221,4 @@ def build_bot(settings: Settings, service: NewsService, **overrides) -> commands
             options["shard_ids"] = list(settings.shard_ids)
 
     options.update(overrides)
-    cls = type("NewsBot", (NewsBotMixin, base), {})
-    bot = cls(**options)
-    bot._init_newsdesk(settings, service)
-    return bot
+    return cls(settings, service, **options)

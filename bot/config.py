@@ -12,39 +12,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from retrieval.links import LinkPolicy, LinkTemplateError
+from retrieval import (
+    DEFAULT_MAX_ARTICLE_BYTES,
+    MAX_QUESTION_CHARS,
+    Analyzer,
+    LinkPolicy,
+    LinkTemplateError,
+    NewsdeskError,
+)
 
 DEFAULT_DB = "data/newsdesk.db"
 DEFAULT_CORPUS_DIR = "data/articles"
 
-# Every setting, with a one-line description; the README and .env.example list the same names
-# (a test keeps them in step).
-SETTINGS: dict[str, str] = {
-    "DISCORD_TOKEN": "the bot token from the Discord developer portal (required to run the bot)",
-    "NEWSDESK_DB": f"the SQLite database file (default {DEFAULT_DB})",
-    "NEWSDESK_CORPUS_DIR": f"the folder of article files (default {DEFAULT_CORPUS_DIR})",
-    "NEWSDESK_QA_CHANNELS": "channel ids where every message is a question (comma-separated)",
-    "NEWSDESK_ADMIN_USERS": "user ids allowed to run admin commands anywhere (comma-separated)",
-    "NEWSDESK_ADMIN_ROLES": "role ids whose members may run admin commands (comma-separated)",
-    "NEWSDESK_DEV_GUILD": "a guild id: sync slash commands to this guild only (instant, for development)",
-    "NEWSDESK_RESULTS": "answers per reply, 1-10 (default 3)",
-    "NEWSDESK_COOLDOWN": "seconds a member waits between questions (default 10; 0 turns it off)",
-    "NEWSDESK_MAX_QUESTION": "longest question accepted, in characters (default 500)",
-    "NEWSDESK_LANGUAGE": "the corpus language for stemming and stopwords (default english)",
-    "NEWSDESK_MAX_ARTICLE_BYTES": "largest article accepted, in bytes (default 2000000)",
-    "NEWSDESK_LINK_TEMPLATE": "URL template for articles without their own URL, e.g. https://news.example.org/{id}",
-    "NEWSDESK_PUBLIC_URL": "public address of newsdesk's own article pages, e.g. https://newsdesk.example.org",
-    "NEWSDESK_WEB_HOST": "address the article pages bind to (default 127.0.0.1)",
-    "NEWSDESK_WEB_PORT": "port the article pages bind to (default 8080)",
-    "NEWSDESK_RELOAD_EVERY": "reload the corpus on a timer, e.g. 30m, 1h, 1d (default off)",
-    "NEWSDESK_WATCH_EVERY": "seconds between checks for a reload made by another process (default 5)",
-    "NEWSDESK_SHARD_COUNT": "total gateway shards across all processes (default: one process, no sharding)",
-    "NEWSDESK_SHARD_IDS": "the shard ids this process runs (comma-separated; needs NEWSDESK_SHARD_COUNT)",
-    "NEWSDESK_LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR (default INFO)",
-}
 
-
-class ConfigError(ValueError):
+class ConfigError(NewsdeskError, ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
@@ -86,6 +67,8 @@ def parse_span(raw: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """Every setting with its default: the one place a default is written (``load_settings`` reads them here)."""
+
     token: str | None = field(default=None, repr=False)
     db: Path = Path(DEFAULT_DB)
     corpus_dir: Path = Path(DEFAULT_CORPUS_DIR)
@@ -95,9 +78,9 @@ class Settings:
     dev_guild: int | None = None
     results: int = 3
     cooldown: int = 10
-    max_question: int = 500
+    max_question: int = MAX_QUESTION_CHARS
     language: str = "english"
-    max_article_bytes: int = 2_000_000
+    max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES
     link_template: str | None = None
     public_url: str | None = None
     web_host: str = "127.0.0.1"
@@ -110,6 +93,35 @@ class Settings:
 
     def link_policy(self) -> LinkPolicy:
         return LinkPolicy(self.link_template, self.public_url)
+
+
+_DEFAULT = Settings()
+
+# Every setting, with a one-line description; the README and .env.example list the same names
+# (a test keeps them in step).
+SETTINGS: dict[str, str] = {
+    "DISCORD_TOKEN": "the bot token from the Discord developer portal (required to run the bot)",
+    "NEWSDESK_DB": f"the SQLite database file (default {_DEFAULT.db})",
+    "NEWSDESK_CORPUS_DIR": f"the folder of article files (default {_DEFAULT.corpus_dir})",
+    "NEWSDESK_QA_CHANNELS": "channel ids where every message is a question (comma-separated)",
+    "NEWSDESK_ADMIN_USERS": "user ids allowed to run admin commands anywhere (comma-separated)",
+    "NEWSDESK_ADMIN_ROLES": "role ids whose members may run admin commands (comma-separated)",
+    "NEWSDESK_DEV_GUILD": "a guild id: sync slash commands to this guild only (instant, for development)",
+    "NEWSDESK_RESULTS": f"answers per reply, 1-10 (default {_DEFAULT.results})",
+    "NEWSDESK_COOLDOWN": f"seconds a member waits between questions (default {_DEFAULT.cooldown}; 0 turns it off)",
+    "NEWSDESK_MAX_QUESTION": f"longest question accepted, in characters (default {_DEFAULT.max_question})",
+    "NEWSDESK_LANGUAGE": f"the corpus language for stemming and stopwords (default {_DEFAULT.language})",
+    "NEWSDESK_MAX_ARTICLE_BYTES": f"largest article accepted, in bytes (default {_DEFAULT.max_article_bytes})",
+    "NEWSDESK_LINK_TEMPLATE": "URL template for articles without their own URL, e.g. https://news.example.org/{id}",
+    "NEWSDESK_PUBLIC_URL": "public address of newsdesk's own article pages, e.g. https://newsdesk.example.org",
+    "NEWSDESK_WEB_HOST": f"address the article pages bind to (default {_DEFAULT.web_host})",
+    "NEWSDESK_WEB_PORT": f"port the article pages bind to (default {_DEFAULT.web_port})",
+    "NEWSDESK_RELOAD_EVERY": "reload the corpus on a timer, e.g. 30m, 1h, 1d (default off)",
+    "NEWSDESK_WATCH_EVERY": f"seconds between checks for a reload made by another process (default {_DEFAULT.watch_every})",
+    "NEWSDESK_SHARD_COUNT": "total gateway shards across all processes (default: one process, no sharding)",
+    "NEWSDESK_SHARD_IDS": "the shard ids this process runs (comma-separated; needs NEWSDESK_SHARD_COUNT)",
+    "NEWSDESK_LOG_LEVEL": f"DEBUG, INFO, WARNING or ERROR (default {_DEFAULT.log_level})",
+}
 
 
 def read_env_file(path: Path = Path(".env")) -> dict[str, str]:
@@ -127,6 +139,7 @@ def load_settings(
     env_file: Path | None = Path(".env"),
 ) -> Settings:
     """Settings from ``environ`` (default: os.environ over the ``.env`` file)."""
+    default = _DEFAULT
     if environ is None:
         merged = read_env_file(env_file) if env_file else {}
         merged.update(os.environ)
@@ -146,10 +159,8 @@ def load_settings(
     if get("NEWSDESK_DEV_GUILD"):
         (dev_guild,) = _ids("NEWSDESK_DEV_GUILD", get("NEWSDESK_DEV_GUILD")) or (None,)
 
-    language = (get("NEWSDESK_LANGUAGE") or "english").lower()
+    language = (get("NEWSDESK_LANGUAGE") or default.language).lower()
     try:
-        from retrieval.analyze import Analyzer
-
         Analyzer(language)
     except ValueError as exc:
         raise ConfigError(f"NEWSDESK_LANGUAGE: {exc}") from None
@@ -186,35 +197,41 @@ def load_settings(
                 f"NEWSDESK_SHARD_IDS has {bad[0]}, but shard ids run from 0 to {shard_count - 1}"
             )
 
-    log_level = (get("NEWSDESK_LOG_LEVEL") or "INFO").upper()
+    log_level = (get("NEWSDESK_LOG_LEVEL") or default.log_level).upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"NEWSDESK_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR; got {log_level!r}")
 
-    web_host = get("NEWSDESK_WEB_HOST") or "127.0.0.1"
+    web_host = get("NEWSDESK_WEB_HOST") or default.web_host
     if any(ch.isspace() for ch in web_host):
         raise ConfigError(f"NEWSDESK_WEB_HOST must be a host name or address; got {web_host!r}")
 
     return Settings(
         token=token,
-        db=Path(get("NEWSDESK_DB") or DEFAULT_DB),
-        corpus_dir=Path(get("NEWSDESK_CORPUS_DIR") or DEFAULT_CORPUS_DIR),
+        db=Path(get("NEWSDESK_DB")) if get("NEWSDESK_DB") else default.db,
+        corpus_dir=Path(get("NEWSDESK_CORPUS_DIR")) if get("NEWSDESK_CORPUS_DIR") else default.corpus_dir,
         qa_channels=_ids("NEWSDESK_QA_CHANNELS", get("NEWSDESK_QA_CHANNELS")),
         admin_users=_ids("NEWSDESK_ADMIN_USERS", get("NEWSDESK_ADMIN_USERS")),
         admin_roles=_ids("NEWSDESK_ADMIN_ROLES", get("NEWSDESK_ADMIN_ROLES")),
         dev_guild=dev_guild,
-        results=_int("NEWSDESK_RESULTS", get("NEWSDESK_RESULTS"), 3, 1, 10),
-        cooldown=_int("NEWSDESK_COOLDOWN", get("NEWSDESK_COOLDOWN"), 10, 0, 3600),
-        max_question=_int("NEWSDESK_MAX_QUESTION", get("NEWSDESK_MAX_QUESTION"), 500, 20, 1800),
+        results=_int("NEWSDESK_RESULTS", get("NEWSDESK_RESULTS"), default.results, 1, 10),
+        cooldown=_int("NEWSDESK_COOLDOWN", get("NEWSDESK_COOLDOWN"), default.cooldown, 0, 3600),
+        max_question=_int(
+            "NEWSDESK_MAX_QUESTION", get("NEWSDESK_MAX_QUESTION"), default.max_question, 20, 1800
+        ),
         language=language,
         max_article_bytes=_int(
-            "NEWSDESK_MAX_ARTICLE_BYTES", get("NEWSDESK_MAX_ARTICLE_BYTES"), 2_000_000, 1_000, 1_000_000_000
+            "NEWSDESK_MAX_ARTICLE_BYTES",
+            get("NEWSDESK_MAX_ARTICLE_BYTES"),
+            default.max_article_bytes,
+            1_000,
+            1_000_000_000,
         ),
         link_template=link_template,
         public_url=public_url,
         web_host=web_host,
-        web_port=_int("NEWSDESK_WEB_PORT", get("NEWSDESK_WEB_PORT"), 8080, 1, 65535),
+        web_port=_int("NEWSDESK_WEB_PORT", get("NEWSDESK_WEB_PORT"), default.web_port, 1, 65535),
         reload_every=reload_every,
-        watch_every=_int("NEWSDESK_WATCH_EVERY", get("NEWSDESK_WATCH_EVERY"), 5, 1, 3600),
+        watch_every=_int("NEWSDESK_WATCH_EVERY", get("NEWSDESK_WATCH_EVERY"), default.watch_every, 1, 3600),
         shard_count=shard_count,
         shard_ids=shard_ids,
         log_level=log_level,

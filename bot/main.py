@@ -8,28 +8,19 @@ import sys
 
 import discord
 
-from retrieval.errors import NewsdeskError
-from retrieval.service import NewsService
+from retrieval import NewsdeskError, NewsService
 
 from .client import build_bot
 from .config import Settings
 from .logs import setup_logging
+from .wiring import open_service
 
 log = logging.getLogger("newsdesk")
 
 
-def open_service(settings: Settings) -> NewsService:
-    return NewsService(
-        settings.db,
-        settings.corpus_dir,
-        language=settings.language,
-        max_article_bytes=settings.max_article_bytes,
-        links=settings.link_policy(),
-        max_question_chars=settings.max_question,
-    )
-
-
 async def start_bot(settings: Settings, service: NewsService) -> None:
+    if not settings.token:
+        raise NewsdeskError("DISCORD_TOKEN is not set: put the bot token in .env or the environment")
     bot = build_bot(settings, service)
     async with bot:
         await bot.start(settings.token)

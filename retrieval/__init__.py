@@ -1,4 +1,83 @@
 """newsdesk retrieval: parse news articles, store them in SQLite, rank passages with BM25.
 
-Nothing in this package knows about Discord; the CLI, the bot and the web pages all use it.
+Nothing in this package knows about Discord; the CLI, the bot and the web pages all use it, through the
+names exported here and only those: ``NewsService`` (the one object they hold), the records it returns, and
+the errors it raises. The modules behind them are this package's own business.
+
+Importing this package is cheap: each name loads its module when first used (``retrieval.parse`` alone
+does not load the index's compiled kernels).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> the module that defines it
+_PUBLIC = {
+    "Analyzer": "analyze",
+    "Answer": "service",
+    "Article": "models",
+    "CorpusError": "errors",
+    "DEFAULT_MAX_ARTICLE_BYTES": "ingest",
+    "Excerpt": "excerpt",
+    "FeedbackSummary": "status",
+    "Headline": "service",
+    "IngestRun": "status",
+    "IngestSummary": "ingest",
+    "LinkPolicy": "links",
+    "LinkTemplateError": "links",
+    "MAX_QUESTION_CHARS": "service",
+    "NewsService": "service",
+    "NewsdeskError": "errors",
+    "Passage": "models",
+    "Progress": "ingest",
+    "QuestionError": "errors",
+    "RatedAnswer": "status",
+    "Refusal": "models",
+    "RelatedItem": "models",
+    "ReloadInProgress": "errors",
+    "ReloadStatus": "status",
+    "Result": "service",
+    "ServiceStats": "status",
+    "Snapshot": "service",
+    "StoreError": "errors",
+    "StoredArticle": "store",
+    "clean_question": "service",
+    "set_aside_damaged_database": "service",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # the same names, for type checkers and editors
+    from .analyze import Analyzer
+    from .errors import CorpusError, NewsdeskError, QuestionError, ReloadInProgress, StoreError
+    from .excerpt import Excerpt
+    from .ingest import DEFAULT_MAX_ARTICLE_BYTES, IngestSummary, Progress
+    from .links import LinkPolicy, LinkTemplateError
+    from .models import Article, Passage, Refusal, RelatedItem
+    from .service import (
+        MAX_QUESTION_CHARS,
+        Answer,
+        Headline,
+        NewsService,
+        Result,
+        Snapshot,
+        clean_question,
+        set_aside_damaged_database,
+    )
+    from .status import FeedbackSummary, IngestRun, RatedAnswer, ReloadStatus, ServiceStats
+    from .store import StoredArticle

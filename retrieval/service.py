@@ -13,14 +13,14 @@ import shutil
 import threading
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from .analyze import Analyzer
 from .answering import POOL, plan_query, rerank, surface_words, verdict
-from .errors import QuestionError, ReloadInProgress, StoreError
+from .errors import NewsdeskError, QuestionError, ReloadInProgress, StoreError
 from .excerpt import Excerpt
 from .index import BM25Index, IndexDoc
 from .ingest import DEFAULT_MAX_ARTICLE_BYTES, IngestSummary, Progress, ingest_folder
@@ -28,6 +28,7 @@ from .links import LinkPolicy
 from .question import build_query
 from .quote import choose_quote, join_quotes
 from .spelling import Correction, Speller
+from .status import FeedbackSummary, IngestRun, RatedAnswer, ReloadStatus, ServiceStats
 from .store import Store, StoredArticle
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ class NewsService:
         self._snapshot: Snapshot | None = None
         self._reload_lock = threading.Lock()
         self.started_at = time.time()
-        self.last_reload: dict | None = None  # summary or error of the latest reload in this process
+        self.last_reload: ReloadStatus | None = None  # the latest reload in this process
         self._spellers: tuple[BM25Index, Speller] | None = None
 
     # -- snapshot ------------------------------------------------------------------------------
@@ -318,7 +319,7 @@ class NewsService:
             except Exception as exc:
                 for version in built:  # the transaction rolled back: its index must not be picked up
                     shutil.rmtree(self._index_dir(version), ignore_errors=True)
-                self.last_reload = {"ok": False, "error": str(exc), "at": time.time()}
+                self.last_reload = ReloadStatus(ok=False, at=time.time(), error=str(exc))
                 raise
             if (
                 summary.corpus_version in built
@@ -327,7 +328,7 @@ class NewsService:
             ):
                 self.open()
                 self._prune_indexes(summary.corpus_version)
-            self.last_reload = {"ok": True, "summary": summary.to_json(), "at": time.time()}
+            self.last_reload = ReloadStatus(ok=True, at=time.time(), summary=summary)
             return summary
         finally:
             self._reload_lock.release()
@@ -477,19 +478,77 @@ class NewsService:
             return None
         return article, self.store.passages_for_article(article_id)
 
-    def stats(self) -> dict:
+    def known_article_ids(self, article_ids: Iterable[str]) -> set[str]:
+        """Which of ``article_ids`` are in the archive (related items may name articles it lacks)."""
+        ids = list(article_ids)
+        return set(self.store.articles_by_id(ids)) if ids else set()
+
+    def matched_spans(self, question: str, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+        """For each text, the (start, end) spans of the words that match one of the question's terms."""
+        terms = set(self.analyzer.terms(question))
+        if not terms:
+            return [[] for _ in texts]
+        return [[(s, e) for s, e, term in self.analyzer.term_spans(text) if term in terms] for text in texts]
+
+    def stats(self) -> ServiceStats:
         counts = self.store.counts()
         snapshot = self._snapshot
-        return {
-            "articles": counts["articles"],
-            "passages": counts["passages"],
-            "corpus_version": snapshot.version if snapshot else self.store.corpus_version(),
-            "index_loaded_at": snapshot.loaded_at if snapshot else None,
-            "uptime_seconds": round(time.time() - self.started_at, 1),
-            "last_run": self.store.last_run(),
-            "last_reload": self.last_reload,
-            "reloading": self.reloading,
-        }
+        run = self.store.last_run()
+        return ServiceStats(
+            articles=counts["articles"],
+            passages=counts["passages"],
+            corpus_version=snapshot.version if snapshot else self.store.corpus_version(),
+            index_loaded_at=snapshot.loaded_at if snapshot else None,
+            uptime_seconds=round(time.time() - self.started_at, 1),
+            last_run=IngestRun.from_row(run) if run else None,
+            last_reload=self.last_reload,
+            reloading=self.reloading,
+        )
+
+    # -- feedback ------------------------------------------------------------------------------
+    def add_feedback(
+        self,
+        *,
+        guild_id: str | None,
+        channel_id: str | None,
+        user_id: str,
+        question: str,
+        article_ids: list[str],
+        vote: int,
+    ) -> None:
+        """Record a member's 👍 (``vote`` > 0) or 👎 (< 0) on an answer."""
+        self.store.add_feedback(
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            question=question,
+            article_ids=article_ids,
+            vote=vote,
+        )
+
+    def feedback_summary(self, limit: int = 10) -> FeedbackSummary:
+        latest, worst = self.store.feedback_summary(limit)
+        return FeedbackSummary(
+            latest=[RatedAnswer(r["created_at"], r["question"], r["article_ids"]) for r in latest],
+            worst=worst,
+        )
 
     def close(self) -> None:
         self.store.close()
+
+
+def set_aside_damaged_database(db_path: Path) -> Path | None:
+    """A database file that cannot be opened is renamed to ``FILE.damaged`` (with its ``-wal`` and ``-shm``),
+    so that a new one can be built in its place. Returns where it went, or None when it opens fine."""
+    if not db_path.exists():
+        return None
+    try:
+        Store(db_path).close()
+    except NewsdeskError:
+        aside = db_path.with_name(db_path.name + ".damaged")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(str(db_path) + suffix)
+            if part.exists():
+                part.replace(Path(str(aside) + suffix))
+        return aside
+    return None

@@ -204,7 +204,7 @@ async def test_a_read_only_database_fails_the_reload_and_keeps_the_old_corpus(di
 
 async def test_about_shows_the_corpus_and_last_reload(discord_stub, bot, service):  # noqa: F811
     text = final_text(await run(discord_stub, "about"))
-    assert f"Articles\n{service.stats()['articles']}" in text
+    assert f"Articles\n{service.stats().articles}" in text
     assert "Last reload" in text and "Uptime" in text
 
 
@@ -240,7 +240,7 @@ async def test_scheduled_reload_picks_up_changes_and_about_shows_failures(discor
 
         service.store.db.conn.execute("PRAGMA query_only = 1")
         corpus_file(service.corpus_dir, "local/another.txt", "Another Story", "Something else happened.")
-        await discord_stub.wait_for(lambda: service.last_reload and not service.last_reload["ok"], timeout=10)
+        await discord_stub.wait_for(lambda: service.last_reload and not service.last_reload.ok, timeout=10)
         text = final_text(await run(discord_stub, "about"))
         assert "Last reload failed" in text and "read-only" in text
         assert service.snapshot.version == version + 1

@@ -234,7 +234,7 @@ def test_read_only_database_refuses_the_reload_and_keeps_serving(tmp_path, sampl
             assert service.snapshot.version == version and service.store.corpus_version() == version
             assert service.search(COMET).results[0].title == COMET_TITLE
             assert service.store.article("bridge") is None
-            assert service.last_reload["ok"] is False
+            assert service.last_reload.ok is False
             assert sorted(p.name for p in service.index_root.iterdir()) == [f"v{version}"]
         finally:
             service.close()

@@ -9,9 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from retrieval.errors import NewsdeskError, ReloadInProgress
-from retrieval.ingest import IngestSummary
+from retrieval import IngestSummary, NewsdeskError, ReloadInProgress
 
+from ..client import NewsBot
 from ..permissions import admin_only
 from ..render import clip, escape
 from ..tasks import spawn
@@ -35,7 +35,7 @@ def summary_text(summary: IngestSummary) -> str:
 
 
 class AdminCog(commands.Cog):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: NewsBot) -> None:
         self.bot = bot
         self._schedule: asyncio.Task | None = None
 
@@ -58,8 +58,10 @@ class AdminCog(commands.Cog):
                     log.info("scheduled reload: %s", summary.line())
             except ReloadInProgress:
                 log.info("scheduled reload skipped: a reload is already running")
-            except Exception as exc:
+            except NewsdeskError as exc:
                 log.error("scheduled reload failed; the previous corpus keeps serving: %s", exc)
+            except Exception:
+                log.exception("scheduled reload failed; the previous corpus keeps serving")
 
     @app_commands.command(
         name="reload", description="Re-read the corpus folder and swap in the new index (admins)"
@@ -118,7 +120,8 @@ class AdminCog(commands.Cog):
     @app_commands.default_permissions(manage_guild=True)
     @admin_only()
     async def feedback(self, interaction: discord.Interaction) -> None:
-        latest, worst = await asyncio.to_thread(self.bot.service.store.feedback_summary, 10)
+        feedback = await asyncio.to_thread(self.bot.service.feedback_summary, 10)
+        latest, worst = feedback.latest, feedback.worst
         if not latest:
             await interaction.response.send_message("No 👎 ratings yet.", ephemeral=True)
             return
@@ -127,7 +130,7 @@ class AdminCog(commands.Cog):
             name="Latest",
             inline=False,
             value="\n".join(
-                f"{row['created_at'][:10]} · {escape(clip(row['question'], 90))}" for row in latest
+                f"{rated.created_at[:10]} · {escape(clip(rated.question, 90))}" for rated in latest
             )[:1024],
         )
         if worst:
@@ -139,5 +142,5 @@ class AdminCog(commands.Cog):
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: NewsBot) -> None:
     await bot.add_cog(AdminCog(bot))

@@ -10,10 +10,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from retrieval.errors import QuestionError, StoreError
-from retrieval.service import Answer, clean_question
+from retrieval import Answer, QuestionError, StoreError, clean_question
 
-from ..client import sentence
+from ..client import NewsBot, sentence
 from ..cooldown import Cooldown
 from ..render import Reply, render_answer
 from ..views import OwnedView
@@ -91,7 +90,7 @@ class AnswerView(OwnedView):
         self.voted.add(interaction.user.id)
         try:
             await asyncio.to_thread(
-                self.cog.bot.service.store.add_feedback,
+                self.cog.bot.service.add_feedback,
                 guild_id=str(self.guild_id) if self.guild_id else None,
                 channel_id=str(self.channel_id) if self.channel_id else None,
                 user_id=str(interaction.user.id),
@@ -131,7 +130,7 @@ class AnswerView(OwnedView):
 
 
 class AskCog(commands.Cog):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: NewsBot) -> None:
         self.bot = bot
         self.cooldown = Cooldown(bot.settings.cooldown)
 
@@ -268,5 +267,5 @@ class AskCog(commands.Cog):
             return None
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: NewsBot) -> None:
     await bot.add_cog(AskCog(bot))

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from ..client import NewsBot
 from ..config import parse_span
 from ..render import render_headlines
 from ..views import OwnedView
@@ -83,7 +84,7 @@ class HeadlinesView(OwnedView):
 
 
 class HeadlinesCog(commands.Cog):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: NewsBot) -> None:
         self.bot = bot
 
     async def fetch(self, count: int, offset: int, query: str | None, since: str | None, until: str | None):
@@ -137,5 +138,5 @@ class HeadlinesCog(commands.Cog):
         )
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: NewsBot) -> None:
     await bot.add_cog(HeadlinesCog(bot))

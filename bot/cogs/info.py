@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from ..client import NewsBot
 from ..render import clip, escape
 
 
@@ -26,7 +27,7 @@ def uptime_text(seconds: float) -> str:
 
 
 class InfoCog(commands.Cog):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: NewsBot) -> None:
         self.bot = bot
 
     @app_commands.command(
@@ -35,27 +36,27 @@ class InfoCog(commands.Cog):
     async def about(self, interaction: discord.Interaction) -> None:
         stats = await asyncio.to_thread(self.bot.service.stats)
         embed = discord.Embed(title="newsdesk", colour=0x2B6CB0)
-        embed.add_field(name="Articles", value=f"{stats['articles']:,}")
-        embed.add_field(name="Passages", value=f"{stats['passages']:,}")
-        embed.add_field(name="Index version", value=str(stats["corpus_version"]))
-        run = stats["last_run"]
+        embed.add_field(name="Articles", value=f"{stats.articles:,}")
+        embed.add_field(name="Passages", value=f"{stats.passages:,}")
+        embed.add_field(name="Index version", value=str(stats.corpus_version))
+        run = stats.last_run
         if run:
             text = (
-                f"{run['finished_at']} ({run['trigger']}): {run['status']}, {run['added']} added, "
-                f"{run['changed']} changed, {run['unchanged']} unchanged, {run['removed']} removed, "
-                f"{run['failed']} failed"
+                f"{run.finished_at} ({run.trigger}): {run.status}, {run.added} added, "
+                f"{run.changed} changed, {run.unchanged} unchanged, {run.removed} removed, "
+                f"{run.failed} failed"
             )
-            if run.get("error"):
-                text += f"\nError: {run['error']}"
+            if run.error:
+                text += f"\nError: {run.error}"
             embed.add_field(name="Last reload", value=escape(clip(text, 1000)), inline=False)
-        last_reload = stats["last_reload"]
-        if last_reload and not last_reload["ok"]:
+        last_reload = stats.last_reload
+        if last_reload and not last_reload.ok:
             embed.add_field(
                 name="Last reload failed",
                 inline=False,
-                value=escape(clip(f"{last_reload['error']}. The previous corpus is still answering.", 1000)),
+                value=escape(clip(f"{last_reload.error}. The previous corpus is still answering.", 1000)),
             )
-        if stats["reloading"]:
+        if stats.reloading:
             embed.add_field(name="Now", value="A reload is running.", inline=False)
         embed.add_field(name="Uptime", value=uptime_text(time.time() - self.bot.service.started_at))
         await interaction.response.send_message(embed=embed, ephemeral=True)
@@ -79,5 +80,5 @@ class InfoCog(commands.Cog):
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: NewsBot) -> None:
     await bot.add_cog(InfoCog(bot))

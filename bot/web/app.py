@@ -10,12 +10,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from aiohttp import web
 
-from retrieval.errors import NewsdeskError, QuestionError
-from retrieval.service import NewsService, clean_question
+from retrieval import IngestRun, NewsdeskError, NewsService, QuestionError, clean_question
 
+from ..tasks import spawn
+from ..wiring import watch_corpus_version
 from . import pages
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,8 @@ SECURITY_HEADERS = {
 }
 
 SERVICE = web.AppKey("service", NewsService)
-STATUS = web.AppKey("status", object)
+Status = Callable[[], dict[str, Any]]  # what the bot adds to /healthz
+STATUS = web.AppKey[Status | None]("status")
 RESULTS = web.AppKey("results", int)
 
 
@@ -93,16 +96,11 @@ def _article_view(service: NewsService, article_id: str, query: str | None) -> d
         except QuestionError:
             question = None
     if question:
-        terms = set(service.analyzer.terms(question))
-        if terms:
-            analyzer = service.analyzer
-            for ordinal, text in passages:
-                spans = [(s, e) for s, e, term in analyzer.term_spans(text) if term in terms]
-                if spans:
-                    marks[ordinal] = spans
-            title_marks = [(s, e) for s, e, term in analyzer.term_spans(article.title) if term in terms]
-    related_ids = [item.id for item in article.related]
-    known = set(service.store.articles_by_id(related_ids)) if related_ids else set()
+        title_marks, *passage_marks = service.matched_spans(
+            question, [article.title] + [t for _, t in passages]
+        )
+        marks = {ordinal: spans for (ordinal, _), spans in zip(passages, passage_marks, strict=True) if spans}
+    known = service.known_article_ids(item.id for item in article.related)
     return {
         "article": article,
         "passages": passages,
@@ -132,13 +130,13 @@ async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "error", "error": str(exc)}, status=503)
     payload = {
         "status": "ok",
-        "corpus_version": stats["corpus_version"],
-        "articles": stats["articles"],
-        "passages": stats["passages"],
-        "last_reload": stats["last_reload"] or _run_summary(stats.get("last_run")),
-        "reloading": stats["reloading"],
-        "index_loaded_at": stats["index_loaded_at"],
-        "uptime_seconds": stats["uptime_seconds"],
+        "corpus_version": stats.corpus_version,
+        "articles": stats.articles,
+        "passages": stats.passages,
+        "last_reload": stats.last_reload.to_json() if stats.last_reload else _run_summary(stats.last_run),
+        "reloading": stats.reloading,
+        "index_loaded_at": stats.index_loaded_at,
+        "uptime_seconds": stats.uptime_seconds,
         "discord_connected": None,
     }
     status = request.app[STATUS]
@@ -150,23 +148,9 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(payload)
 
 
-def _run_summary(run: dict | None) -> dict | None:
+def _run_summary(run: IngestRun | None) -> dict[str, Any] | None:
     """The latest ingest run recorded in the database (made by any process)."""
-    if not run:
-        return None
-    keys = (
-        "started_at",
-        "finished_at",
-        "trigger",
-        "status",
-        "added",
-        "changed",
-        "removed",
-        "failed",
-        "corpus_version",
-        "error",
-    )
-    return {key: run.get(key) for key in keys}
+    return run.to_json() if run else None
 
 
 # -- plumbing ------------------------------------------------------------------------------------
@@ -198,20 +182,11 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     response.headers.update(SECURITY_HEADERS)
 
 
-def _watcher(service: NewsService, every: float):
+def _watcher(service: NewsService, every: float) -> Callable[[web.Application], AsyncIterator[None]]:
     """Picks up reloads made by another process (``newsdesk ingest``, the bot's ``/reload``)."""
 
     async def watch(app: web.Application) -> AsyncIterator[None]:
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(every)
-                try:
-                    if await asyncio.to_thread(service.refresh_if_changed):
-                        log.info("serving corpus version %s", service.snapshot.version)
-                except Exception as exc:
-                    log.warning("could not check for a new corpus version: %s", exc)
-
-        task = asyncio.create_task(loop())
+        task = spawn(watch_corpus_version(service, every), name="corpus-version-watch")
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -223,7 +198,7 @@ def _watcher(service: NewsService, every: float):
 def create_app(
     service: NewsService,
     *,
-    status: Callable[[], dict] | None = None,
+    status: Status | None = None,
     results: int = 5,
     watch_every: float | None = None,
 ) -> web.Application:

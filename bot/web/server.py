@@ -7,14 +7,15 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 
-from retrieval.errors import NewsdeskError
+from retrieval import NewsdeskError, NewsService
 
-from .app import create_app
+from ..config import Settings
+from ..wiring import open_service
+from .app import Status, create_app
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,11 @@ def _urls(runner: web.AppRunner) -> list[str]:
 
 
 async def start_web(
-    service,
+    service: NewsService,
     host: str,
     port: int,
     *,
-    status: Callable[[], dict] | None = None,
+    status: Status | None = None,
     results: int = 5,
     watch_every: float | None = None,
 ) -> web.AppRunner:
@@ -56,11 +57,9 @@ async def start_web(
 
 
 def serve_forever(
-    settings, *, db: str | Path | None = None, host: str | None = None, port: int | None = None
+    settings: Settings, *, db: str | Path | None = None, host: str | None = None, port: int | None = None
 ) -> int:
     """``newsdesk serve``: the web pages alone, until Ctrl-C or SIGTERM. Returns the exit status."""
-    from retrieval.service import NewsService
-
     db_path = Path(db) if db else settings.db
     host = host or settings.web_host
     port = settings.web_port if port is None else port
@@ -71,14 +70,7 @@ def serve_forever(
         )
         return EXIT_FAILED
     try:
-        service = NewsService(
-            db_path,
-            settings.corpus_dir,
-            language=settings.language,
-            max_article_bytes=settings.max_article_bytes,
-            links=settings.link_policy(),
-            max_question_chars=settings.max_question,
-        )
+        service = open_service(settings, db=db_path)
     except NewsdeskError as exc:
         print(f"newsdesk: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -94,7 +86,7 @@ def serve_forever(
         service.close()
 
 
-async def _serve(service, host: str, port: int, settings) -> int:
+async def _serve(service: NewsService, host: str, port: int, settings: Settings) -> int:
     try:
         runner = await start_web(
             service, host, port, results=settings.results, watch_every=settings.watch_every

@@ -1,0 +1,46 @@
+"""From settings to a running service: the one place the bot, the CLI and the web pages open it, and the
+one watcher that picks up a corpus reloaded by another process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from retrieval import NewsdeskError, NewsService
+
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def open_service(
+    settings: Settings, *, db: str | Path | None = None, corpus_dir: str | Path | None = None
+) -> NewsService:
+    """The service over ``settings.db`` and ``settings.corpus_dir`` (or the ``db`` and ``corpus_dir`` given
+    on a command line), with the settings' language, limits and links."""
+    return NewsService(
+        Path(db) if db else settings.db,
+        Path(corpus_dir) if corpus_dir else settings.corpus_dir,
+        language=settings.language,
+        max_article_bytes=settings.max_article_bytes,
+        links=settings.link_policy(),
+        max_question_chars=settings.max_question,
+    )
+
+
+async def watch_corpus_version(
+    service: NewsService, every: float, *, running: Callable[[], bool] = lambda: True
+) -> None:
+    """Every ``every`` seconds, swap in a reload made by another process (``newsdesk ingest``, another bot
+    process's ``/reload``, a database file copied into place). Start it with ``tasks.spawn``."""
+    while running():
+        await asyncio.sleep(every)
+        try:
+            if await asyncio.to_thread(service.refresh_if_changed):
+                log.info("picked up corpus version %s", service.snapshot.version)
+        except NewsdeskError as exc:
+            log.warning("could not load the new corpus version (%s); still serving the previous one", exc)
+        except Exception:
+            log.exception("could not load the new corpus version; still serving the previous one")
