@@ -7,7 +7,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from .client import NotAdmin
+from .client import NewsBot, NotAdmin
 
 
 def member_role_ids(user: discord.abc.User) -> set[int]:
@@ -16,8 +16,8 @@ def member_role_ids(user: discord.abc.User) -> set[int]:
     return ids
 
 
-def is_admin(interaction: discord.Interaction) -> bool:
-    settings = interaction.client.settings  # type: ignore[attr-defined]
+def is_admin(interaction: discord.Interaction[NewsBot]) -> bool:
+    settings = interaction.client.settings
     if interaction.user.id in settings.admin_users:
         return True
     if interaction.guild_id is None:
@@ -28,7 +28,7 @@ def is_admin(interaction: discord.Interaction) -> bool:
 
 
 def admin_only():
-    async def predicate(interaction: discord.Interaction) -> bool:
+    async def predicate(interaction: discord.Interaction[NewsBot]) -> bool:
         if is_admin(interaction):
             return True
         name = interaction.command.name if interaction.command else "this command"

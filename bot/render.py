@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 
 import discord
 
-from retrieval.service import Answer, Headline
+from retrieval import Answer, Headline
 
 CONTENT_LIMIT = 2000
 EMBED_TITLE_LIMIT = 256
@@ -240,7 +240,7 @@ def within_limits(reply: Reply) -> bool:
             return False
         if e.description and len(e.description) > EMBED_DESCRIPTION_LIMIT:
             return False
-        if len(e.fields) > EMBED_FIELDS_MAX or any(len(f.value) > EMBED_FIELD_LIMIT for f in e.fields):
+        if len(e.fields) > EMBED_FIELDS_MAX or any(len(f.value or "") > EMBED_FIELD_LIMIT for f in e.fields):
             return False
         if e.footer.text and len(e.footer.text) > EMBED_FOOTER_LIMIT:
             return False

@@ -137,7 +137,7 @@ class Store:
                 db.enable_wal()
         if "articles" in db.table_names():
             return
-        db["articles"].create(
+        db.table("articles").create(
             {
                 "id": str,
                 "title": str,
@@ -153,16 +153,16 @@ class Store:
             pk="id",
             not_null={"title", "source", "content_hash"},
         )
-        db["articles"].create_index(["content_hash"])
-        db["articles"].create_index(["published"])
-        db["articles"].create_index(["source"])
-        db["texts"].create({"content_hash": str, "body": str}, pk="content_hash")
+        db.table("articles").create_index(["content_hash"])
+        db.table("articles").create_index(["published"])
+        db.table("articles").create_index(["source"])
+        db.table("texts").create({"content_hash": str, "body": str}, pk="content_hash")
         db.execute(
             "CREATE TABLE passages (id INTEGER PRIMARY KEY AUTOINCREMENT, text_hash TEXT NOT NULL"
             " REFERENCES texts(content_hash), ordinal INTEGER NOT NULL, text TEXT NOT NULL)"
         )
-        db["passages"].create_index(["text_hash", "ordinal"], unique=True)
-        db["files"].create(
+        db.table("passages").create_index(["text_hash", "ordinal"], unique=True)
+        db.table("files").create(
             {"path": str, "sha256": str, "size": int, "article_ids": str, "refusals": str, "seen_at": str},
             pk="path",
         )
@@ -175,7 +175,7 @@ class Store:
             "CREATE TABLE feedback (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT, guild_id TEXT,"
             " channel_id TEXT, user_id TEXT, question TEXT, article_ids TEXT, vote INTEGER)"
         )
-        db["meta"].create({"key": str, "value": str}, pk="key")
+        db.table("meta").create({"key": str, "value": str}, pk="key")
         db.execute(
             "CREATE VIEW article_passages AS SELECT a.id AS article_id, a.title, a.published, p.ordinal, p.text,"
             " p.id AS passage_id FROM passages p JOIN articles a ON a.content_hash = p.text_hash"
@@ -309,7 +309,8 @@ class Store:
         ids: Iterable[str] | None = None,
     ) -> list[StoredArticle]:
         """Newest first by published date; undated articles last (then by id for a stable order)."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[object] = []
         if since:
             where.append("published >= ?")
             params.append(since)

@@ -212,8 +212,8 @@ def answer_html(root: str, answer, *, public_url: str | None = None) -> str:
     for result in answer.results:
         href = article_href(root, result.article_id, query=answer.question, ordinal=result.ordinal)
         source = ""
-        own_page = bool(public_url and result.url) and result.url.startswith(
-            public_url.rstrip("/") + "/articles/"
+        own_page = bool(public_url and result.url) and (result.url or "").startswith(
+            (public_url or "").rstrip("/") + "/articles/"
         )
         if is_web_url(result.url) and not own_page:
             source = f' · <a href="{esc(result.url)}" rel="noopener noreferrer">source</a>'

@@ -177,14 +177,14 @@ def _records_of(document: object) -> list[object] | None:
     for key in _WRAPPER_KEYS:
         value = fields.get(key)
         if _is_record_list(value):
-            return value  # type: ignore[return-value]
+            return value  # type: ignore[return-value]  # _is_record_list checked: a list of dicts
         if isinstance(value, dict):
             inner = _records_of(value)
             if inner is not None and not (len(inner) == 1 and inner[0] is value):
                 return inner
     lists = [v for v in fields.values() if _is_record_list(v)]
     if lists:
-        return max(lists, key=len)  # type: ignore[arg-type, return-value]
+        return max(lists, key=len)  # type: ignore[arg-type, return-value]  # each a list of dicts, as above
     return [document]
 
 
