@@ -1,4 +1,15 @@
-"""The errors newsdesk reports to people. Each carries a message fit to show as it is."""
+"""The errors newsdesk reports to people. Each carries a message fit to show as it is.
+
+    NewsdeskError            what the user is told, in one line, without a traceback
+    ├── CorpusError          the corpus folder is missing or unreadable
+    ├── StoreError           the database or the search index cannot be opened, read or written
+    ├── QuestionError        the question cannot be searched
+    ├── ReloadInProgress     a reload was asked for while another runs
+    └── bot.config.ConfigError   a setting is missing or malformed
+
+The CLI prints them as ``newsdesk: <message>``, the bot as a short private reply, the web pages as a 503 page.
+Any other exception is a bug: it is logged with its traceback and the user gets a short apology.
+"""
 
 
 class NewsdeskError(Exception):

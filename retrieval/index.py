@@ -587,11 +587,6 @@ class BM25Index:
         off = self._a["art_off"]
         return bytes(self._a["art_blob"][off[article] : off[article + 1]]).decode("utf-8")
 
-    def article_ids(self) -> set[str]:
-        blob = bytes(self._a["art_blob"])
-        off = self._a["art_off"].tolist()
-        return {blob[off[i] : off[i + 1]].decode("utf-8") for i in range(self.n_articles)}
-
     def _buffers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """This thread's scratch buffers: scores, touched passages, first-seen flags."""
         local = self._local
