@@ -16,20 +16,13 @@ from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture for
 
 
 def pytest_collection_modifyitems(config, items):
-    if shared_corpora_present():
+    # Under CI the marked tests run regardless, and fail in ``need()`` naming the missing file.
+    if shared_corpora_present() or os.environ.get("CI") == "true":
         return
-    if os.environ.get("CI") == "true":
-        skip = pytest.mark.usefixtures("_fail_without_shared_corpora")
-    else:
-        skip = pytest.mark.skip(reason=SHARED_CORPUS_MISSING)
+    skip = pytest.mark.skip(reason=SHARED_CORPUS_MISSING)
     for item in items:
         if item.get_closest_marker("shared_corpus"):
             item.add_marker(skip)
-
-
-@pytest.fixture
-def _fail_without_shared_corpora():
-    pytest.fail(f"{SHARED_CORPUS_MISSING}; CI must run the tests marked shared_corpus")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
