@@ -315,6 +315,9 @@ class Analyzer:
             out.extend((base + s, base + e, t) for s, e, t in found)
         return out
 
+    def is_stopword(self, word: str) -> bool:
+        return fold(word) in self._stopwords
+
     # -- internals --------------------------------------------------------------------------
     def _stem(self, word: str) -> str:
         with self._lock:
