@@ -204,7 +204,7 @@ def _mark_candidates(sentences: list[_Sentence], query: Query, analyzer: Analyze
             memo[word] = bool(found) and all(t in own for t in found)
         return memo[word]
 
-    near = set()
+    near: set[int] = set()
     for i, sentence in enumerate(sentences):
         if any(t in query.own for _, _, t in sentence.matches):
             near.update(range(i - MAX_SENTENCES + 1, i + MAX_SENTENCES))
