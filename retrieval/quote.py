@@ -215,10 +215,10 @@ def _mark_candidates(sentences: list[_Sentence], query: Query, analyzer: Analyze
                 # An answer beside the question's own words ("106 floors", "played by Leslie Grantham")
                 # counts fully; one elsewhere in the sentence counts less.
                 own_spans = [(a, b) for a, b, t in sentences[i].matches if t in query.own]
-                near = any(
+                beside = any(
                     a - NEAR_CHARS <= e and s <= b + NEAR_CHARS for s, e in found for a, b in own_spans
                 )
-                sentences[i].candidate = 1.0 if near else WEAK_CANDIDATE
+                sentences[i].candidate = 1.0 if beside else WEAK_CANDIDATE
 
 
 def choose_quote(
