@@ -14,14 +14,37 @@ import re
 from collections.abc import Callable, Iterator
 
 from retrieval.models import Article, ParseResult, Refusal, RelatedItem
+from retrieval.parse.common import (
+    MalformedJSON,
+    ParseError,
+    clean_field,
+    clean_inline,
+    derive_title,
+    load_json,
+    related_item,
+    split_paragraphs,
+)
 from retrieval.parse.dates import parse_date_value
-from retrieval.parse.plaintext import ParseError, clean_inline, derive_title, split_paragraphs
-from retrieval.parse.scraped import related_item
 
-__all__ = ["article_from_record", "parse_json", "parse_jsonl", "strip_html"]
+__all__ = [
+    "MAX_RECORDS_PER_FILE",
+    "article_from_record",
+    "is_json",
+    "parse_json",
+    "parse_jsonl",
+    "strip_html",
+]
 
 # The article's size, measured on its encoded text; given by the caller.
 SizeCheck = Callable[[Article], str | None]
+
+# One file gives at most this many articles: a small compressed file of tiny records must not
+# become millions of articles. Records past it are refused with one reason.
+MAX_RECORDS_PER_FILE = 100_000
+# Objects and lists a JSON document may hold before it is decoded (each costs memory once decoded),
+# and one JSON Lines record.
+MAX_CONTAINERS_PER_FILE = 20 * MAX_RECORDS_PER_FILE
+MAX_CONTAINERS_PER_RECORD = 10_000
 
 _TITLE_KEYS = ("title", "headline", "name", "heading", "subject")
 _BODY_KEYS = (
@@ -102,7 +125,7 @@ def _record_id(fields: dict[str, object]) -> str | None:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, str | int | float):
-        text = str(value).strip()
+        text = clean_field(str(value))
         return text or None
     return None
 
@@ -123,7 +146,7 @@ def _url(fields: dict[str, object]) -> str | None:
     if isinstance(value, dict):
         value = value.get("href") or value.get("url")
     if isinstance(value, str):
-        return value.strip() or None
+        return clean_field(value) or None
     return None
 
 
@@ -227,26 +250,66 @@ def _append(
     result.articles.append(article)
 
 
-def json_error(exc: json.JSONDecodeError) -> str:
-    return f"malformed JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+def _containers(text: str) -> int:
+    """An upper bound on the objects and lists a JSON text holds."""
+    return text.count("{") + text.count("[")
 
 
-def parse_json(text: str, *, relpath: str, stem: str, check_size: SizeCheck) -> ParseResult:
+def _holds_several_values(text: str) -> bool:
+    """True when ``text`` starts with one whole JSON value and more follows (JSON Lines under a .json name)."""
+    start = len(text) - len(text.lstrip())
+    try:
+        _, end = json.JSONDecoder().raw_decode(text, start)
+    except (ValueError, RecursionError):
+        return False
+    return bool(text[end:].strip())
+
+
+def is_json(text: str) -> bool:
+    """True when ``text`` is one JSON document, or JSON Lines whose every line is one."""
+    try:
+        load_json(text)
+        return True
+    except MalformedJSON:
+        pass
+    if not _holds_several_values(text):
+        return False
+    for _, line in _lines(text):
+        if line.strip():
+            try:
+                load_json(line)
+            except MalformedJSON:
+                return False
+    return True
+
+
+def _too_many_records(relpath: str, limit: int) -> Refusal:
+    return Refusal(
+        relpath, f"more than {limit:,} records in one file; the rest were not read (split the file)"
+    )
+
+
+def parse_json(
+    text: str, *, relpath: str, stem: str, check_size: SizeCheck, max_records: int = MAX_RECORDS_PER_FILE
+) -> ParseResult:
     """A ``.json`` file: one article, a list of them, or a wrapper object holding a list.
     A file that turns out to be JSON Lines is read as such."""
     result = ParseResult()
+    if _containers(text) > MAX_CONTAINERS_PER_FILE:
+        result.refusals.append(
+            Refusal(
+                relpath, f"JSON holds over {MAX_CONTAINERS_PER_FILE:,} objects and lists (split the file)"
+            )
+        )
+        return result
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        if exc.msg == "Extra data" and text.lstrip().startswith("{"):
+        document = load_json(text)
+    except MalformedJSON as exc:
+        if text.lstrip().startswith("{") and _holds_several_values(text):
             lines_result = parse_jsonl(text, relpath=relpath, stem=stem, check_size=check_size)
             if lines_result.articles:
                 return lines_result
-        result.refusals.append(Refusal(relpath, json_error(exc)))
-        return result
-    except (ValueError, RecursionError) as exc:
-        reason = "JSON nested too deeply" if isinstance(exc, RecursionError) else f"malformed JSON: {exc}"
-        result.refusals.append(Refusal(relpath, reason))
+        result.refusals.append(Refusal(relpath, str(exc)))
         return result
     records = _records_of(document)
     if not records:
@@ -255,6 +318,9 @@ def parse_json(text: str, *, relpath: str, stem: str, check_size: SizeCheck) -> 
         return result
     single = len(records) == 1 and records[0] is document
     for n, record in enumerate(records, start=1):
+        if n > max_records:
+            result.refusals.append(_too_many_records(relpath, max_records))
+            break
         if single:
             _add_single(result, record, stem=stem, relpath=relpath, check_size=check_size)
         else:
@@ -282,40 +348,54 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
 
 
 def parse_jsonl(
-    text: str, *, relpath: str, stem: str, check_size: SizeCheck, max_line_chars: int | None = None
+    text: str,
+    *,
+    relpath: str,
+    stem: str,
+    check_size: SizeCheck,
+    max_line_chars: int | None = None,
+    max_records: int = MAX_RECORDS_PER_FILE,
 ) -> ParseResult:
     """JSON Lines: one record per line, numbered by line (``path#N``; fallback id ``stem/N``).
     A bad line is refused on its own; blank lines are skipped."""
-    stripped = text.lstrip()
-    if stripped.startswith("["):  # a JSON array saved under a .jsonl name
+    if text.lstrip().startswith("[") and _containers(text) <= MAX_CONTAINERS_PER_FILE:
+        # a JSON array saved under a .jsonl name
         try:
-            json.loads(text)
-        except (ValueError, RecursionError):
+            load_json(text)
+        except MalformedJSON:
             pass
         else:
-            return parse_json(text, relpath=relpath, stem=stem, check_size=check_size)
+            return parse_json(
+                text, relpath=relpath, stem=stem, check_size=check_size, max_records=max_records
+            )
     result = ParseResult()
-    decode = json.JSONDecoder().decode
+    records = 0
     for n, line in _lines(text):
         if not line.strip():
             continue
+        records += 1
+        if records > max_records:
+            result.refusals.append(_too_many_records(relpath, max_records))
+            break
+        where = f"{relpath}#{n}"
         if max_line_chars is not None and len(line) > max_line_chars:
             result.refusals.append(
-                Refusal(
-                    f"{relpath}#{n}", f"record is {len(line):,} characters long, too large to be one article"
-                )
+                Refusal(where, f"record is {len(line):,} characters long, too large to be one article")
+            )
+            continue
+        if _containers(line) > MAX_CONTAINERS_PER_RECORD:
+            result.refusals.append(
+                Refusal(where, f"record holds over {MAX_CONTAINERS_PER_RECORD:,} objects and lists")
             )
             continue
         try:
-            record = decode(line)
+            record = json.loads(line)
         except json.JSONDecodeError as exc:
-            result.refusals.append(
-                Refusal(f"{relpath}#{n}", f"malformed JSON: {exc.msg} at column {exc.colno}")
-            )
+            result.refusals.append(Refusal(where, f"malformed JSON: {exc.msg} at column {exc.colno}"))
             continue
         except (ValueError, RecursionError) as exc:
             reason = "JSON nested too deeply" if isinstance(exc, RecursionError) else f"malformed JSON: {exc}"
-            result.refusals.append(Refusal(f"{relpath}#{n}", reason))
+            result.refusals.append(Refusal(where, reason))
             continue
         _add(result, record, n=n, stem=stem, relpath=relpath, check_size=check_size)
     if not result.articles and not result.refusals:
