@@ -11,7 +11,14 @@ import json
 import sys
 from pathlib import Path
 
-from retrieval.errors import NewsdeskError, QuestionError
+from retrieval.errors import (
+    DamagedDatabase,
+    EmptyArchive,
+    NewsdeskError,
+    NotNewsdeskDatabase,
+    QuestionError,
+    StoreError,
+)
 
 from .config import ConfigError, Settings, load_settings
 from .logs import setup_logging
@@ -41,9 +48,18 @@ def _open_service(settings: Settings, db: str | None, corpus: str | None = None,
         Path(corpus) if corpus else settings.corpus_dir,
         language=settings.language,
         max_article_bytes=settings.max_article_bytes,
+        max_file_bytes=settings.max_file_bytes,
         links=settings.link_policy(),
         max_question_chars=settings.max_question,
+        create=not must_exist,  # reading commands never write into a file that is not a newsdesk database
     )
+
+
+def _one_line(text: str) -> str:
+    """``text`` with control characters escaped, so that a file name cannot start a line of its own."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def _progress_bar(enabled: bool):
@@ -79,19 +95,25 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         f"corpus version {summary.corpus_version})"
     )
     for failure in summary.failures:
-        print(f"  failed: {failure.path}: {failure.reason}")
+        print(f"  failed: {_one_line(failure.path)}: {_one_line(failure.reason)}")
     return 0
 
 
 def _set_aside_damaged_db(db_path: Path) -> None:
-    """For ``--rebuild``: a database that cannot be opened is renamed aside so a new one can be built."""
+    """For ``--rebuild``: a damaged newsdesk database is renamed aside so a new one can be built. A file
+    that is not a newsdesk database is never moved: opening it raises NotNewsdeskDatabase, reported
+    as the command's one-line error."""
     from retrieval.store import Store
 
     if not db_path.exists():
         return
     try:
-        Store(db_path).close()
-    except NewsdeskError:
+        Store(db_path, create=False).close()
+    except NotNewsdeskDatabase:
+        raise
+    except StoreError as exc:
+        if not isinstance(exc, DamagedDatabase):
+            return  # e.g. an empty file: the ingest itself reports whatever stands in its way
         aside = db_path.with_name(db_path.name + ".damaged")
         for suffix in ("", "-wal", "-shm"):
             part = Path(str(db_path) + suffix)
@@ -176,7 +198,7 @@ def cmd_headlines(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps([h.to_json() for h in headlines], ensure_ascii=False))
         return 0
     for h in headlines:
-        print(f"{(h.published or 'undated')[:10]}  {h.title}  {h.url or h.article_id}")
+        print(f"{(h.published or 'undated')[:10]}  {_one_line(h.title)}  {_one_line(h.url or h.article_id)}")
     return 0
 
 
@@ -223,7 +245,7 @@ def _run_terminal(args: argparse.Namespace, settings: Settings) -> int:
                 continue
             try:
                 _print_answer(service.search(question, k=settings.results), color=sys.stdout.isatty())
-            except QuestionError as exc:
+            except (QuestionError, EmptyArchive) as exc:
                 print(f"newsdesk: {exc}", file=sys.stderr)
         return 0
     finally:

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from retrieval.errors import NewsdeskError, QuestionError, ReloadInProgress
+from retrieval.errors import EmptyArchive, NewsdeskError, QuestionError, ReloadInProgress
 from retrieval.service import NewsService
 
 from .config import Settings
@@ -51,7 +51,7 @@ class NewsTree(app_commands.CommandTree):
             text = f"Slow down a little: try again in {error.retry_after:.0f} s."
         elif isinstance(error, app_commands.CheckFailure):
             text = str(error) or "You can't use this command here."
-        elif isinstance(original, (QuestionError, ReloadInProgress)):
+        elif isinstance(original, (QuestionError, ReloadInProgress, EmptyArchive)):
             text = sentence(str(original))
         elif isinstance(original, NewsdeskError):
             log.warning("/%s failed: %s", command, original)

@@ -32,6 +32,7 @@ SETTINGS: dict[str, str] = {
     "NEWSDESK_MAX_QUESTION": "longest question accepted, in characters (default 500)",
     "NEWSDESK_LANGUAGE": "the corpus language for stemming and stopwords (default english)",
     "NEWSDESK_MAX_ARTICLE_BYTES": "largest article accepted, in bytes (default 2000000)",
+    "NEWSDESK_MAX_FILE_BYTES": "largest corpus file read, in bytes, on disk and once decompressed (default 32000000)",
     "NEWSDESK_LINK_TEMPLATE": "URL template for articles without their own URL, e.g. https://news.example.org/{id}",
     "NEWSDESK_PUBLIC_URL": "public address of newsdesk's own article pages, e.g. https://newsdesk.example.org",
     "NEWSDESK_WEB_HOST": "address the article pages bind to (default 127.0.0.1)",
@@ -98,6 +99,7 @@ class Settings:
     max_question: int = 500
     language: str = "english"
     max_article_bytes: int = 2_000_000
+    max_file_bytes: int = 32_000_000
     link_template: str | None = None
     public_url: str | None = None
     web_host: str = "127.0.0.1"
@@ -144,7 +146,10 @@ def load_settings(
 
     dev_guild = None
     if get("NEWSDESK_DEV_GUILD"):
-        (dev_guild,) = _ids("NEWSDESK_DEV_GUILD", get("NEWSDESK_DEV_GUILD")) or (None,)
+        guilds = _ids("NEWSDESK_DEV_GUILD", get("NEWSDESK_DEV_GUILD"))
+        if len(guilds) > 1:
+            raise ConfigError(f"NEWSDESK_DEV_GUILD must be one guild id; got {len(guilds)}")
+        dev_guild = next(iter(guilds), None)
 
     language = (get("NEWSDESK_LANGUAGE") or "english").lower()
     try:
@@ -208,6 +213,9 @@ def load_settings(
         language=language,
         max_article_bytes=_int(
             "NEWSDESK_MAX_ARTICLE_BYTES", get("NEWSDESK_MAX_ARTICLE_BYTES"), 2_000_000, 1_000, 1_000_000_000
+        ),
+        max_file_bytes=_int(
+            "NEWSDESK_MAX_FILE_BYTES", get("NEWSDESK_MAX_FILE_BYTES"), 32_000_000, 10_000, 1_000_000_000
         ),
         link_template=link_template,
         public_url=public_url,

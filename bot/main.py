@@ -24,6 +24,7 @@ def open_service(settings: Settings) -> NewsService:
         settings.corpus_dir,
         language=settings.language,
         max_article_bytes=settings.max_article_bytes,
+        max_file_bytes=settings.max_file_bytes,
         links=settings.link_policy(),
         max_question_chars=settings.max_question,
     )

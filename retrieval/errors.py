@@ -19,3 +19,20 @@ class QuestionError(NewsdeskError):
 
 class ReloadInProgress(NewsdeskError):
     """A reload was asked for while another one is running."""
+
+
+class NotNewsdeskDatabase(StoreError):
+    """The database file belongs to something else (not SQLite, or another program's tables); newsdesk
+    leaves it as it is and never offers to rebuild it."""
+
+
+class DamagedDatabase(StoreError):
+    """A newsdesk database that can no longer be read; ``newsdesk ingest --rebuild`` sets it aside."""
+
+
+class IngestRunning(ReloadInProgress):
+    """Another process is ingesting into the same database."""
+
+
+class EmptyArchive(NewsdeskError):
+    """The archive holds no articles yet, so there is nothing to search."""

@@ -76,8 +76,10 @@ def serve_forever(
             settings.corpus_dir,
             language=settings.language,
             max_article_bytes=settings.max_article_bytes,
+            max_file_bytes=settings.max_file_bytes,
             links=settings.link_policy(),
             max_question_chars=settings.max_question,
+            create=False,  # serving only reads: never write into a file that is not a newsdesk database
         )
     except NewsdeskError as exc:
         print(f"newsdesk: {exc}", file=sys.stderr)
