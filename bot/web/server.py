@@ -11,14 +11,45 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
 
 from retrieval.errors import NewsdeskError
 
-from .app import create_app
+from .app import SECURITY_HEADERS, create_app
 
 log = logging.getLogger(__name__)
 
 EXIT_FAILED = 1
+
+
+class _RequestHandler(RequestHandler):
+    """aiohttp's own error pages (a malformed request never reaches the app) with the same security
+    headers as every other page, and one log line instead of a traceback for a client's bad request."""
+
+    def handle_error(self, request, status=500, exc=None, message=None):  # type: ignore[no-untyped-def]
+        response = super().handle_error(request, status, exc, message)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    def log_exception(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, HttpProcessingError):
+            log.info("bad request refused: %s", " ".join(str(exc).split())[:200])
+            return
+        super().log_exception(*args, **kwargs)
+
+
+class _Server(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _RequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _AppRunner(web.AppRunner):
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _Server  # the same server, handing out _RequestHandler
+        return server
 
 
 def _urls(runner: web.AppRunner) -> list[str]:
@@ -44,7 +75,7 @@ async def start_web(
 
     Raises OSError when the address cannot be bound (port taken, unknown host)."""
     app = create_app(service, status=status, results=results, watch_every=watch_every)
-    runner = web.AppRunner(app, access_log=None)
+    runner = _AppRunner(app, access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
