@@ -202,11 +202,14 @@ def test_records_past_the_limit_per_file_are_refused_in_one_line():
     ]
 
 
-def test_a_json_document_of_millions_of_tiny_objects_is_refused_before_decoding():
-    result = parse_file("t.json", b"[" + b"{}," * 3_000_000 + b"{}]")
-    assert [r.reason for r in result.refusals] == [
-        "JSON holds over 2,000,000 objects and lists (split the file)"
-    ]
+@pytest.mark.parametrize("item", [b"{}", b'"ab"', b"1.5", b"[]"])
+@pytest.mark.parametrize("name", ["t.json", "t.jsonl"])
+def test_a_json_document_of_millions_of_tiny_values_is_refused_before_decoding(item, name, monkeypatch):
+    monkeypatch.setattr(json, "loads", lambda *a, **k: pytest.fail("decoded"))
+    data = b'{"body": [' + (item + b",") * 1_000_000 + item + b"]}\n"
+    result = parse_file(name, data, max_article_bytes=10_000_000)
+    assert not result.articles
+    assert [r.reason for r in result.refusals] == ["JSON holds over 1,000,000 values (split the file)"]
 
 
 def test_a_file_over_the_limit_is_refused_from_its_size_before_reading(folder, store, monkeypatch):

@@ -368,12 +368,42 @@ def _tiny_records(n: int) -> bytes:
     return b"".join(b'{"body":"a"}\n' for _ in range(n))
 
 
+def _big_articles(count: int, size: int) -> bytes:
+    rng = random.Random(7)
+    words = [
+        "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randrange(3, 10))) for _ in range(50_000)
+    ]
+    lines = []
+    for n in range(count):
+        text, length = [], 0
+        while length < size:
+            paragraph = " ".join(rng.choices(words, k=60)) + "."
+            text.append(paragraph)
+            length += len(paragraph) + 2
+        lines.append(json.dumps({"id": f"big{n}", "title": f"Big {n}", "body": "\n\n".join(text)[:size]}))
+    return ("\n".join(lines) + "\n").encode()
+
+
 HOSTILE = {
     "1 MB gzip that expands to 1 GB": lambda: ("bomb.jsonl.gz", _gzip(b" " * 1_000_000_000)),
     "119 KB gzip of 2 million tiny records": lambda: ("tiny.jsonl.gz", _gzip(_tiny_records(2_000_000))),
     "2.4 MB gzip of tiny objects": lambda: ("objs.json.gz", _gzip(b"[" + b"{}," * 40_000_000 + b"{}]")),
+    "gzip of a JSON list of 1.99 million small objects": lambda: (
+        "many.json.gz",
+        _gzip(b"[" + b'{"b":"ab"},' * 1_990_000 + b'{"b":"ab"}]'),
+    ),
+    "gzip of a JSON list of 6 million short strings": lambda: (
+        "strings.json.gz",
+        _gzip(b'{"body": [' + b'"ab",' * 6_000_000 + b'"ab"]}'),
+    ),
+    "JSON of short strings just under the value limit": lambda: (
+        "under.json",
+        b'{"title": "t", "body": [' + b'"ab",' * 999_000 + b'"ab"]}',
+    ),
+    "text file of a million one-word lines": lambda: ("lines.txt", b"Title\n\n" + b"word\n" * 1_900_000),
     "3 GB sparse text file": None,
-    "10 MB of one-line JSON": lambda: ("line.jsonl", b'{"body":"' + b"word " * 2_000_000 + b'"}\n'),
+    "10 MB of one-line JSON": lambda: ("line.jsonl", b'{"body":"' + b"word " * 1_999_990 + b'"}\n'),
+    "9.5 MB of articles at the size limit": lambda: ("big.jsonl", _big_articles(5, 1_900_000)),
 }
 
 
@@ -399,5 +429,6 @@ def test_no_small_input_takes_newsdesk_over_1_gb(tmp_path, case):
         timeout=600,
     )
     status, peak = (int(x) for x in result.stdout.split())
+    print(f"{case}: peak RSS {peak / 1e6:.0f} MB")
     assert status == 0, result.stderr
     assert peak < ONE_GB, f"{case}: peak RSS {peak / 1e6:.0f} MB"

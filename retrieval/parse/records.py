@@ -41,10 +41,9 @@ SizeCheck = Callable[[Article], str | None]
 # One file gives at most this many articles: a small compressed file of tiny records must not
 # become millions of articles. Records past it are refused with one reason.
 MAX_RECORDS_PER_FILE = 100_000
-# Objects and lists a JSON document may hold before it is decoded (each costs memory once decoded),
-# and one JSON Lines record.
-MAX_CONTAINERS_PER_FILE = 20 * MAX_RECORDS_PER_FILE
-MAX_CONTAINERS_PER_RECORD = 10_000
+# Values a JSON document (or one JSON Lines record) may hold, counted before it is decoded: each costs
+# 50-200 bytes once decoded, so a few MB of ``["ab","ab",...]`` could otherwise take gigabytes.
+MAX_JSON_VALUES = 1_000_000
 
 _TITLE_KEYS = ("title", "headline", "name", "heading", "subject")
 _BODY_KEYS = (
@@ -250,9 +249,14 @@ def _append(
     result.articles.append(article)
 
 
-def _containers(text: str) -> int:
-    """An upper bound on the objects and lists a JSON text holds."""
-    return text.count("{") + text.count("[")
+def _values(text: str) -> int:
+    """An upper bound on the values a JSON text holds past the first (objects, lists, and the items
+    after each comma), counted without decoding it."""
+    return text.count("{") + text.count("[") + text.count(",")
+
+
+def _too_many_values(where: str) -> Refusal:
+    return Refusal(where, f"JSON holds over {MAX_JSON_VALUES:,} values (split the file)")
 
 
 def _holds_several_values(text: str) -> bool:
@@ -266,7 +270,10 @@ def _holds_several_values(text: str) -> bool:
 
 
 def is_json(text: str) -> bool:
-    """True when ``text`` is one JSON document, or JSON Lines whose every line is one."""
+    """True when ``text`` is one JSON document, or JSON Lines whose every line is one (never decoding
+    more values than a JSON file may hold)."""
+    if _values(text) > MAX_JSON_VALUES:
+        return False
     try:
         load_json(text)
         return True
@@ -295,12 +302,8 @@ def parse_json(
     """A ``.json`` file: one article, a list of them, or a wrapper object holding a list.
     A file that turns out to be JSON Lines is read as such."""
     result = ParseResult()
-    if _containers(text) > MAX_CONTAINERS_PER_FILE:
-        result.refusals.append(
-            Refusal(
-                relpath, f"JSON holds over {MAX_CONTAINERS_PER_FILE:,} objects and lists (split the file)"
-            )
-        )
+    if _values(text) > MAX_JSON_VALUES:
+        result.refusals.append(_too_many_values(relpath))
         return result
     try:
         document = load_json(text)
@@ -358,7 +361,7 @@ def parse_jsonl(
 ) -> ParseResult:
     """JSON Lines: one record per line, numbered by line (``path#N``; fallback id ``stem/N``).
     A bad line is refused on its own; blank lines are skipped."""
-    if text.lstrip().startswith("[") and _containers(text) <= MAX_CONTAINERS_PER_FILE:
+    if text.lstrip().startswith("[") and _values(text) <= MAX_JSON_VALUES:
         # a JSON array saved under a .jsonl name
         try:
             load_json(text)
@@ -383,10 +386,8 @@ def parse_jsonl(
                 Refusal(where, f"record is {len(line):,} characters long, too large to be one article")
             )
             continue
-        if _containers(line) > MAX_CONTAINERS_PER_RECORD:
-            result.refusals.append(
-                Refusal(where, f"record holds over {MAX_CONTAINERS_PER_RECORD:,} objects and lists")
-            )
+        if _values(line) > MAX_JSON_VALUES:
+            result.refusals.append(_too_many_values(where))
             continue
         try:
             record = json.loads(line)
