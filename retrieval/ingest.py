@@ -281,7 +281,14 @@ def plan_changes(
         ):
             keep(rel, previous.article_ids)  # unchanged
             continue
-        result = parse_file(rel, data, max_article_bytes=max_article_bytes, max_file_bytes=max_file_bytes)
+        try:
+            result = parse_file(rel, data, max_article_bytes=max_article_bytes, max_file_bytes=max_file_bytes)
+        except Exception as exc:  # a parser bug must not cost the rest of the corpus
+            log.exception("parser failed on %s", rel)
+            summary.failures.append(Refusal(rel, f"parser error: {type(exc).__name__}: {exc}"))
+            if previous:
+                keep(rel, previous.article_ids)
+            continue
         del data
         refusals = list(result.refusals)
         ids = []
