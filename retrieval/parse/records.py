@@ -166,9 +166,10 @@ def article_from_record(record: object, *, fallback_id: str, source: str) -> Art
     fields = _lower_keys(record)
     paragraphs = split_paragraphs(strip_html(_text_of(_first(fields, _BODY_KEYS))))
     title = clean_inline(strip_html(_text_of(_first(fields, _TITLE_KEYS))))
-    if not paragraphs:
-        raise ParseError("no body text (title only)" if title else "no title or body text")
-    body = "\n\n".join(paragraphs)
+    if not paragraphs and not title:
+        raise ParseError("no title or body text")
+    # A headline-only record (a wire brief) is an article whose one passage is its headline.
+    body = "\n\n".join(paragraphs) if paragraphs else title
     published = None
     for key in _DATE_KEYS:
         if key in fields:
