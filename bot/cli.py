@@ -11,7 +11,14 @@ import json
 import sys
 from pathlib import Path
 
-from retrieval import Answer, NewsdeskError, NewsService, QuestionError, set_aside_damaged_database
+from retrieval import (
+    Answer,
+    EmptyArchive,
+    NewsdeskError,
+    NewsService,
+    QuestionError,
+    set_aside_damaged_database,
+)
 
 from .config import ConfigError, Settings, load_settings
 from .logs import setup_logging
@@ -37,7 +44,15 @@ def _open_service(
     db_path = Path(db) if db else settings.db
     if must_exist and not db_path.exists():
         raise NewsdeskError(f"no database at {db_path}; run `newsdesk ingest` first (or pass --db FILE)")
-    return open_service(settings, db=db_path, corpus_dir=corpus)
+    # reading commands never write into a file that is not a newsdesk database
+    return open_service(settings, db=db_path, corpus_dir=corpus, create=not must_exist)
+
+
+def _one_line(text: str) -> str:
+    """``text`` with control characters escaped, so that a file name cannot start a line of its own."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def _progress_bar(enabled: bool):
@@ -75,7 +90,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         f"corpus version {summary.corpus_version})"
     )
     for failure in summary.failures:
-        print(f"  failed: {failure.path}: {failure.reason}")
+        print(f"  failed: {_one_line(failure.path)}: {_one_line(failure.reason)}")
     return 0
 
 
@@ -155,7 +170,7 @@ def cmd_headlines(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps([h.to_json() for h in headlines], ensure_ascii=False))
         return 0
     for h in headlines:
-        print(f"{(h.published or 'undated')[:10]}  {h.title}  {h.url or h.article_id}")
+        print(f"{(h.published or 'undated')[:10]}  {_one_line(h.title)}  {_one_line(h.url or h.article_id)}")
     return 0
 
 
@@ -202,7 +217,7 @@ def _run_terminal(args: argparse.Namespace, settings: Settings) -> int:
                 continue
             try:
                 _print_answer(service.search(question, k=settings.results), color=sys.stdout.isatty())
-            except QuestionError as exc:
+            except (QuestionError, EmptyArchive) as exc:
                 print(f"newsdesk: {exc}", file=sys.stderr)
         return 0
     finally:

@@ -16,7 +16,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from retrieval import NewsdeskError, NewsService, QuestionError, ReloadInProgress
+from retrieval import EmptyArchive, NewsdeskError, NewsService, QuestionError, ReloadInProgress
 
 from .config import Settings
 from .tasks import spawn
@@ -56,7 +56,7 @@ class NewsTree(app_commands.CommandTree):
             text = f"Slow down a little: try again in {error.retry_after:.0f} s."
         elif isinstance(error, app_commands.CheckFailure):
             text = str(error) or "You can't use this command here."
-        elif isinstance(original, (QuestionError, ReloadInProgress)):
+        elif isinstance(original, (QuestionError, ReloadInProgress, EmptyArchive)):
             text = sentence(str(original))
         elif isinstance(original, NewsdeskError):
             log.warning("/%s failed: %s", command, original)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from retrieval import (
     DEFAULT_MAX_ARTICLE_BYTES,
+    DEFAULT_MAX_FILE_BYTES,
     MAX_QUESTION_CHARS,
     Analyzer,
     LinkPolicy,
@@ -81,6 +82,7 @@ class Settings:
     max_question: int = MAX_QUESTION_CHARS
     language: str = "english"
     max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     link_template: str | None = None
     public_url: str | None = None
     web_host: str = "127.0.0.1"
@@ -112,6 +114,9 @@ SETTINGS: dict[str, str] = {
     "NEWSDESK_MAX_QUESTION": f"longest question accepted, in characters (default {_DEFAULT.max_question})",
     "NEWSDESK_LANGUAGE": f"the corpus language for stemming and stopwords (default {_DEFAULT.language})",
     "NEWSDESK_MAX_ARTICLE_BYTES": f"largest article accepted, in bytes (default {_DEFAULT.max_article_bytes})",
+    "NEWSDESK_MAX_FILE_BYTES": (
+        f"largest corpus file read, in bytes, on disk and once decompressed (default {_DEFAULT.max_file_bytes})"
+    ),
     "NEWSDESK_LINK_TEMPLATE": "URL template for articles without their own URL, e.g. https://news.example.org/{id}",
     "NEWSDESK_PUBLIC_URL": "public address of newsdesk's own article pages, e.g. https://newsdesk.example.org",
     "NEWSDESK_WEB_HOST": f"address the article pages bind to (default {_DEFAULT.web_host})",
@@ -157,7 +162,10 @@ def load_settings(
 
     dev_guild = None
     if get("NEWSDESK_DEV_GUILD"):
-        (dev_guild,) = _ids("NEWSDESK_DEV_GUILD", get("NEWSDESK_DEV_GUILD")) or (None,)
+        guilds = _ids("NEWSDESK_DEV_GUILD", get("NEWSDESK_DEV_GUILD"))
+        if len(guilds) > 1:
+            raise ConfigError(f"NEWSDESK_DEV_GUILD must be one guild id; got {len(guilds)}")
+        dev_guild = next(iter(guilds), None)
 
     language = (get("NEWSDESK_LANGUAGE") or default.language).lower()
     try:
@@ -224,6 +232,13 @@ def load_settings(
             get("NEWSDESK_MAX_ARTICLE_BYTES"),
             default.max_article_bytes,
             1_000,
+            1_000_000_000,
+        ),
+        max_file_bytes=_int(
+            "NEWSDESK_MAX_FILE_BYTES",
+            get("NEWSDESK_MAX_FILE_BYTES"),
+            default.max_file_bytes,
+            10_000,
             1_000_000_000,
         ),
         link_template=link_template,

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 
+import aiohttp
 import discord
 
 from retrieval import NewsdeskError, NewsService
@@ -53,6 +54,15 @@ def run_bot(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+    except (aiohttp.ClientError, discord.GatewayNotFound, discord.DiscordServerError, TimeoutError) as exc:
+        # Unreachable at start (network or DNS down, Discord's outage): one line and exit status 1, so
+        # that the service manager restarts newsdesk with its own backoff (systemd Restart=on-failure).
+        # Once connected, discord.py reconnects by itself with backoff.
+        print(
+            f"newsdesk: cannot reach Discord ({_reason(exc)}); check the network and try again",
+            file=sys.stderr,
+        )
+        return 1
     except NewsdeskError as exc:
         print(f"newsdesk: {exc}", file=sys.stderr)
         return 1
@@ -61,3 +71,8 @@ def run_bot(settings: Settings) -> int:
     finally:
         service.close()
     return 0
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]

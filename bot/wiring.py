@@ -16,17 +16,24 @@ log = logging.getLogger(__name__)
 
 
 def open_service(
-    settings: Settings, *, db: str | Path | None = None, corpus_dir: str | Path | None = None
+    settings: Settings,
+    *,
+    db: str | Path | None = None,
+    corpus_dir: str | Path | None = None,
+    create: bool = True,
 ) -> NewsService:
     """The service over ``settings.db`` and ``settings.corpus_dir`` (or the ``db`` and ``corpus_dir`` given
-    on a command line), with the settings' language, limits and links."""
+    on a command line), with the settings' language, limits and links. ``create=False`` is for commands
+    that only read: they open an existing newsdesk database and never write into any other file."""
     return NewsService(
         Path(db) if db else settings.db,
         Path(corpus_dir) if corpus_dir else settings.corpus_dir,
         language=settings.language,
         max_article_bytes=settings.max_article_bytes,
+        max_file_bytes=settings.max_file_bytes,
         links=settings.link_policy(),
         max_question_chars=settings.max_question,
+        create=create,
     )
 
 

@@ -20,6 +20,9 @@ _PUBLIC = {
     "Article": "models",
     "CorpusError": "errors",
     "DEFAULT_MAX_ARTICLE_BYTES": "ingest",
+    "DEFAULT_MAX_FILE_BYTES": "parse",
+    "DamagedDatabase": "errors",
+    "EmptyArchive": "errors",
     "Excerpt": "excerpt",
     "FeedbackSummary": "status",
     "Headline": "service",
@@ -30,6 +33,7 @@ _PUBLIC = {
     "MAX_QUESTION_CHARS": "service",
     "NewsService": "service",
     "NewsdeskError": "errors",
+    "NotNewsdeskDatabase": "errors",
     "Passage": "models",
     "Progress": "ingest",
     "QuestionError": "errors",
@@ -64,11 +68,21 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .analyze import Analyzer
-    from .errors import CorpusError, NewsdeskError, QuestionError, ReloadInProgress, StoreError
+    from .errors import (
+        CorpusError,
+        DamagedDatabase,
+        EmptyArchive,
+        NewsdeskError,
+        NotNewsdeskDatabase,
+        QuestionError,
+        ReloadInProgress,
+        StoreError,
+    )
     from .excerpt import Excerpt
     from .ingest import DEFAULT_MAX_ARTICLE_BYTES, IngestSummary, Progress
     from .links import LinkPolicy, LinkTemplateError
     from .models import Article, Passage, Refusal, RelatedItem
+    from .parse import DEFAULT_MAX_FILE_BYTES
     from .service import (
         MAX_QUESTION_CHARS,
         Answer,

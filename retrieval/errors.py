@@ -3,8 +3,12 @@
     NewsdeskError            what the user is told, in one line, without a traceback
     ├── CorpusError          the corpus folder is missing or unreadable
     ├── StoreError           the database or the search index cannot be opened, read or written
+    │   ├── NotNewsdeskDatabase   the file belongs to something else; it is never written or moved
+    │   └── DamagedDatabase       a newsdesk database that can no longer be read; --rebuild sets it aside
     ├── QuestionError        the question cannot be searched
     ├── ReloadInProgress     a reload was asked for while another runs
+    │   └── IngestRunning         another process is ingesting into the same database
+    ├── EmptyArchive         the archive holds no articles yet
     └── bot.config.ConfigError   a setting is missing or malformed
 
 The CLI prints them as ``newsdesk: <message>``, the bot as a short private reply, the web pages as a 503 page.
@@ -30,3 +34,20 @@ class QuestionError(NewsdeskError):
 
 class ReloadInProgress(NewsdeskError):
     """A reload was asked for while another one is running."""
+
+
+class NotNewsdeskDatabase(StoreError):
+    """The database file belongs to something else (not SQLite, or another program's tables); newsdesk
+    leaves it as it is and never offers to rebuild it."""
+
+
+class DamagedDatabase(StoreError):
+    """A newsdesk database that can no longer be read; ``newsdesk ingest --rebuild`` sets it aside."""
+
+
+class IngestRunning(ReloadInProgress):
+    """Another process is ingesting into the same database."""
+
+
+class EmptyArchive(NewsdeskError):
+    """The archive holds no articles yet, so there is nothing to search."""

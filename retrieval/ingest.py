@@ -1,7 +1,16 @@
-"""Ingest a corpus folder into the store: parse what changed, write it in one transaction.
+"""Ingest a corpus folder into the store in three steps: scan the folder, diff it against what the
+store recorded (parsing what changed), write the changes in one transaction.
 
 A broken file never stops an ingest and never removes what that file gave before; it is reported with
-its reason. Unchanged files are skipped by their SHA-256. The same text under two names is stored once.
+its reason. The promise is per article: while a record of a file is refused, the articles that file
+gave before stay. Unchanged files are skipped by their SHA-256. The same text under two names is stored
+once; when two files give the same id, the first in path order wins, and the other takes over when
+the first is gone.
+
+Hostile folders: links are followed only to files inside the corpus folder; folders nested deeper
+than ``MAX_FOLDER_DEPTH`` are not read; an unreadable sub-folder, a file name that is not UTF-8 or
+holds control characters, and a file over the size limit (checked before reading) are each one
+reported failure.
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,20 +27,22 @@ from pathlib import Path
 
 from .errors import CorpusError
 from .models import Article, Refusal
-from .parse import parse_file
+from .parse import DEFAULT_MAX_FILE_BYTES, parse_file
 from .passages import split_passages
-from .store import Store, related_json, utcnow_iso
+from .store import CorpusState, KnownFile, Store, related_json, utcnow_iso
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ARTICLE_BYTES = 2_000_000
 # Documentation that sits beside the articles in many dumps (the BBC set has a README.TXT).
 SKIPPED_NAMES = ("readme", "license", "licence", "changelog")
+# Folders deeper than this below the corpus folder are reported, not read.
+MAX_FOLDER_DEPTH = 32
 
 Progress = Callable[[int, int], None]
 # Called inside the ingest transaction, after the writes and before COMMIT, with the new corpus
-# version; raising aborts the whole ingest.
-BeforeCommit = Callable[[int], None]
+# state; raising aborts the whole ingest.
+BeforeCommit = Callable[[CorpusState], None]
 
 
 @dataclass(slots=True)
@@ -72,29 +84,109 @@ class IngestSummary:
         )
 
 
-def scan_corpus(corpus_dir: Path) -> list[tuple[str, Path]]:
-    """The article files under ``corpus_dir`` as (relative posix path, path), sorted; hidden files skipped."""
+@dataclass(frozen=True, slots=True)
+class CorpusFile:
+    rel: str  # path relative to the corpus folder, with forward slashes
+    path: Path
+    size: int
+
+
+@dataclass(slots=True)
+class Scan:
+    """What the corpus folder holds: the article files, and what could not be looked at."""
+
+    files: list[CorpusFile] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+    # Folders that could not be read: the files the store knows under them are kept, not removed.
+    unreadable: list[str] = field(default_factory=list)
+
+    def covers_unreadable(self, rel: str) -> bool:
+        return any(rel.startswith(prefix) for prefix in self.unreadable)
+
+
+def _shown(rel: str) -> str:
+    """A path fit to print on one line: undecodable bytes and control characters escaped."""
+    raw = os.fsencode(rel).decode("utf-8", "backslashreplace")
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in raw)
+
+
+def _name_problem(name: str) -> str | None:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the file name is not valid UTF-8; rename the file"
+    if not name.isprintable():
+        return "the file name holds control characters; rename the file"
+    return None
+
+
+def scan_corpus(corpus_dir: Path) -> Scan:
+    """The article files under ``corpus_dir``, sorted by path; hidden files and folders skipped.
+
+    Raises CorpusError only when the corpus folder itself cannot be read."""
     if not corpus_dir.exists():
         raise CorpusError(f"the corpus folder {corpus_dir} does not exist")
     if not corpus_dir.is_dir():
         raise CorpusError(f"the corpus path {corpus_dir} is not a folder")
     if not os.access(corpus_dir, os.R_OK | os.X_OK):
         raise CorpusError(f"the corpus folder {corpus_dir} cannot be read (permission denied)")
-    found: list[tuple[str, Path]] = []
-
-    def walk_error(exc: OSError) -> None:
-        raise CorpusError(f"cannot read {exc.filename}: {exc.strerror}")
-
-    for root, dirs, files in os.walk(corpus_dir, onerror=walk_error):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            if name.startswith(".") or Path(name).stem.lower() in SKIPPED_NAMES:
+    root = corpus_dir.resolve()
+    scan = Scan()
+    folders: list[tuple[str, int]] = [("", 0)]  # (relative folder with a trailing slash, depth)
+    while folders:
+        folder, depth = folders.pop()
+        try:
+            with os.scandir(corpus_dir / folder if folder else corpus_dir) as entries:
+                found = sorted(entries, key=lambda e: e.name)
+        except OSError as exc:
+            if not folder:
+                raise CorpusError(
+                    f"cannot read the corpus folder {corpus_dir}: {exc.strerror or exc}"
+                ) from exc
+            scan.refusals.append(Refusal(_shown(folder), f"cannot read the folder: {exc.strerror or exc}"))
+            scan.unreadable.append(folder)
+            continue
+        for entry in found:
+            name = entry.name
+            if name.startswith("."):
                 continue
-            path = Path(root) / name
-            if path.is_file():
-                found.append((path.relative_to(corpus_dir).as_posix(), path))
-    found.sort()
-    return found
+            rel = folder + name
+            problem = _name_problem(name)
+            try:
+                is_link = entry.is_symlink()
+                st = os.stat(entry.path) if is_link else entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                scan.refusals.append(Refusal(_shown(rel), f"cannot read: {exc.strerror or exc}"))
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if is_link:
+                    scan.refusals.append(
+                        Refusal(_shown(rel), "a link to a folder; links to folders are not followed")
+                    )
+                elif problem:
+                    scan.refusals.append(Refusal(_shown(rel), problem.replace("file name", "folder name")))
+                elif depth >= MAX_FOLDER_DEPTH:
+                    scan.refusals.append(
+                        Refusal(
+                            _shown(rel), f"folder nested more than {MAX_FOLDER_DEPTH} levels deep; not read"
+                        )
+                    )
+                else:
+                    folders.append((rel + "/", depth + 1))
+                continue
+            if Path(name).stem.lower() in SKIPPED_NAMES or not stat.S_ISREG(st.st_mode):
+                continue
+            if problem:
+                scan.refusals.append(Refusal(_shown(rel), problem))
+                continue
+            if is_link and not Path(os.path.realpath(entry.path)).is_relative_to(root):
+                scan.refusals.append(
+                    Refusal(rel, "a link to a file outside the corpus folder; such links are not followed")
+                )
+                continue
+            scan.files.append(CorpusFile(rel, Path(entry.path), st.st_size))
+    scan.files.sort(key=lambda f: f.rel)
+    return scan
 
 
 def _fingerprint(article: Article) -> tuple:
@@ -110,119 +202,193 @@ def _fingerprint(article: Article) -> tuple:
     )
 
 
+@dataclass(slots=True)
+class Plan:
+    """What an ingest will write: the diff between the folder and the store."""
+
+    summary: IngestSummary
+    writes: list[tuple[Article, bool]] = field(default_factory=list)  # (article, new)
+    removed: list[str] = field(default_factory=list)
+    file_rows: list[tuple[str, str, int, list[str], list[dict]]] = field(default_factory=list)
+    gone_files: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.writes or self.removed or self.file_rows or self.gone_files)
+
+
+def _read(file: CorpusFile, limit: int) -> bytes:
+    """The file's bytes; raises ValueError with the reason when it is over ``limit`` (checked before
+    reading, and again while reading a file that grew meanwhile)."""
+    if file.size > limit:
+        raise ValueError(f"file is {file.size:,} bytes, over the {limit:,} byte file limit")
+    with open(file.path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"file is over the {limit:,} byte file limit")
+    return data
+
+
+def plan_changes(
+    store: Store,
+    scan: Scan,
+    *,
+    max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+) -> Plan:
+    """Read and parse what changed, and decide what to add, change and remove."""
+    summary = IngestSummary(files=len(scan.files))
+    summary.failures.extend(scan.refusals)
+    plan = Plan(summary)
+    known: dict[str, KnownFile] = {} if rebuild else store.known_files()
+    old = {} if rebuild else store.article_fingerprints()
+
+    incoming: dict[str, Article] = {}
+    owner: dict[str, str] = {}  # article id -> the file that gives it
+    kept_ids: set[str] = set()  # ids kept as they are in the store
+
+    def keep(rel: str, ids: list[str]) -> list[str]:
+        """Keep what ``rel`` gave before (the ids no earlier file claims); returns those ids."""
+        mine = [i for i in ids if owner.setdefault(i, rel) == rel and i not in incoming]
+        kept_ids.update(mine)
+        return mine
+
+    for rel, record in known.items():  # files in folders that could not be read this time
+        if scan.covers_unreadable(rel):
+            keep(rel, record.article_ids)
+
+    for done, file in enumerate(scan.files, 1):
+        rel = file.rel
+        previous = known.get(rel)
+        if progress:
+            progress(done, len(scan.files))
+        try:
+            data = _read(file, max_file_bytes)
+        except (OSError, ValueError) as exc:
+            reason = f"cannot read the file: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
+            summary.failures.append(Refusal(rel, reason))
+            if previous:
+                keep(rel, previous.article_ids)
+            continue
+        sha = hashlib.sha256(data).hexdigest()
+        if (
+            previous
+            and previous.sha256 == sha
+            and not previous.refusals
+            and not any(owner.get(i, rel) != rel for i in previous.article_ids)
+        ):
+            keep(rel, previous.article_ids)  # unchanged
+            continue
+        try:
+            result = parse_file(rel, data, max_article_bytes=max_article_bytes, max_file_bytes=max_file_bytes)
+        except Exception as exc:  # a parser bug must not cost the rest of the corpus
+            log.exception("parser failed on %s", rel)
+            summary.failures.append(Refusal(rel, f"parser error: {type(exc).__name__}: {exc}"))
+            if previous:
+                keep(rel, previous.article_ids)
+            continue
+        del data
+        refusals = list(result.refusals)
+        ids = []
+        for article in result.articles:
+            other = owner.get(article.id)
+            if other is not None and other != rel:
+                refusals.append(Refusal(rel, f"article id {article.id!r} is also given by {other}"))
+                continue
+            if article.id in incoming:
+                refusals.append(Refusal(rel, f"article id {article.id!r} is given twice in this file"))
+                continue
+            incoming[article.id] = article
+            owner[article.id] = rel
+            ids.append(article.id)
+        summary.failures.extend(refusals)
+        if result.articles or not result.refusals:
+            if refusals and previous:
+                # Some record of the file is refused: what the file gave before stays until it parses whole.
+                ids.extend(keep(rel, [i for i in previous.article_ids if i not in ids]))
+            plan.file_rows.append(
+                (rel, sha, file.size, ids, [{"path": r.path, "reason": r.reason} for r in refusals])
+            )
+        elif previous:
+            keep(rel, previous.article_ids)  # nothing usable now: keep what it gave, retry next time
+
+    final_ids = kept_ids | incoming.keys()
+    plan.removed = [i for i in old if i not in final_ids]
+    summary.removed = len(plan.removed)
+    summary.unchanged = len(kept_ids & old.keys())
+    for article_id, article in incoming.items():
+        if article_id not in old:
+            summary.added += 1
+            plan.writes.append((article, True))
+        elif old[article_id] != _fingerprint(article):
+            summary.changed += 1
+            plan.writes.append((article, False))
+        else:
+            summary.unchanged += 1
+    present = {f.rel for f in scan.files}
+    plan.gone_files = [p for p in known if p not in present and not scan.covers_unreadable(p)]
+    return plan
+
+
+def write_changes(
+    store: Store, plan: Plan, *, rebuild: bool = False, before_commit: BeforeCommit | None = None
+) -> int:
+    """Apply the plan in one transaction; returns the new corpus version (0 when nothing changed)."""
+    summary = plan.summary
+    if not (rebuild or not plan.empty):
+        return 0
+    now = utcnow_iso()
+    version = 0
+    with store.writer() as writer:
+        if rebuild:
+            writer.clear_corpus()
+        writer.delete_articles(plan.removed)
+        for article, new in plan.writes:
+            writer.put_article(article, now=now, new=new)
+            writer.put_text(article.content_hash, article.body, [p.text for p in split_passages(article)])
+        writer.drop_orphan_texts()
+        writer.delete_files(plan.gone_files)
+        for rel, sha, size, ids, refusals in plan.file_rows:
+            writer.put_file(rel, sha, size, ids, refusals, now)
+        if rebuild or summary.changed_anything:
+            state = writer.bump_version()
+            version = state.version
+            if before_commit:
+                before_commit(state)
+    return version
+
+
 def ingest_folder(
     store: Store,
     corpus_dir: Path,
     *,
     max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     progress: Progress | None = None,
     before_commit: BeforeCommit | None = None,
     rebuild: bool = False,
     trigger: str = "cli",
 ) -> IngestSummary:
-    """Bring the store in line with ``corpus_dir``. Raises CorpusError or StoreError and leaves the
-    store as it was when the folder cannot be read or the database cannot be written."""
+    """Bring the store in line with ``corpus_dir``. Raises CorpusError, StoreError or IngestRunning and
+    leaves the store as it was when the folder cannot be read or the database cannot be written."""
     started = time.perf_counter()
     started_at = utcnow_iso()
     summary = IngestSummary()
     try:
-        files = scan_corpus(corpus_dir)
-        summary.files = len(files)
-        known = {} if rebuild else store.known_files()
-        old = {} if rebuild else store.article_fingerprints()
-
-        incoming: dict[str, Article] = {}
-        owner: dict[str, str] = {}  # article id -> the file that gave it
-        kept_ids: set[str] = set()  # ids from files skipped as unchanged or failed as a whole
-        file_rows: list[tuple[str, str, int, list[str], list[dict]]] = []
-
-        for done, (rel, path) in enumerate(files, 1):
-            previous = known.get(rel)
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                summary.failures.append(Refusal(rel, f"cannot read the file: {exc.strerror or exc}"))
-                if previous:
-                    kept_ids.update(previous[1])
-                continue
-            sha = hashlib.sha256(data).hexdigest()
-            if previous and previous[0] == sha:
-                kept_ids.update(previous[1])
-                for article_id in previous[1]:
-                    owner.setdefault(article_id, rel)
-            else:
-                try:
-                    result = parse_file(rel, data, max_article_bytes=max_article_bytes)
-                except Exception as exc:  # a parser bug must not cost the rest of the corpus
-                    log.exception("parser failed on %s", rel)
-                    summary.failures.append(Refusal(rel, f"parser error: {type(exc).__name__}: {exc}"))
-                    if previous:
-                        kept_ids.update(previous[1])
-                    continue
-                summary.failures.extend(result.refusals)
-                ids = []
-                for article in result.articles:
-                    if article.id in owner or article.id in incoming:
-                        other = owner.get(article.id) or incoming[article.id].source
-                        summary.failures.append(
-                            Refusal(rel, f"article id {article.id!r} is also given by {other}")
-                        )
-                        continue
-                    incoming[article.id] = article
-                    owner[article.id] = rel
-                    ids.append(article.id)
-                if result.articles or not result.refusals:
-                    file_rows.append(
-                        (
-                            rel,
-                            sha,
-                            len(data),
-                            ids,
-                            [{"path": r.path, "reason": r.reason} for r in result.refusals],
-                        )
-                    )
-                elif previous:
-                    # Nothing usable in the file now: keep what it gave before, retry it next time.
-                    kept_ids.update(previous[1])
-            if progress:
-                progress(done, len(files))
-
-        final_ids = kept_ids | incoming.keys()
-        removed = [i for i in old if i not in final_ids]
-        summary.removed = len(removed)
-        summary.unchanged = len(kept_ids & old.keys())
-        writes: list[tuple[Article, bool]] = []
-        for article_id, article in incoming.items():
-            if article_id not in old:
-                summary.added += 1
-                writes.append((article, True))
-            elif old[article_id] != _fingerprint(article):
-                summary.changed += 1
-                writes.append((article, False))
-            else:
-                summary.unchanged += 1
-        gone_files = [p for p in known if p not in {rel for rel, _ in files}]
-
-        if rebuild or writes or removed or file_rows or gone_files:
-            now = utcnow_iso()
-            with store.transaction() as conn:
-                if rebuild:
-                    for table in ("passages", "texts", "articles", "files"):
-                        conn.execute(f"DELETE FROM {table}")
-                store.delete_articles(conn, removed)
-                for article, new in writes:
-                    store.put_article(conn, article, now=now, new=new)
-                    store.put_text(
-                        conn, article.content_hash, article.body, [p.text for p in split_passages(article)]
-                    )
-                store.drop_orphan_texts(conn)
-                store.delete_files(conn, gone_files)
-                for rel, sha, size, ids, refusals in file_rows:
-                    store.put_file(conn, rel, sha, size, ids, refusals, now)
-                if rebuild or summary.changed_anything:
-                    summary.corpus_version = store.bump_version(conn)
-                    if before_commit:
-                        before_commit(summary.corpus_version)
+        with store.ingest_lock():
+            scan = scan_corpus(corpus_dir)
+            plan = plan_changes(
+                store,
+                scan,
+                max_article_bytes=max_article_bytes,
+                max_file_bytes=max_file_bytes,
+                rebuild=rebuild,
+                progress=progress,
+            )
+            summary = plan.summary
+            summary.corpus_version = write_changes(store, plan, rebuild=rebuild, before_commit=before_commit)
         if not summary.corpus_version:
             summary.corpus_version = store.corpus_version()
     except Exception as exc:

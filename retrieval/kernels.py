@@ -6,8 +6,14 @@ lift an unseen passage into the top results (MaxScore), probes the remaining row
 contention, and re-scores the final candidates exactly in float64.
 """
 
-import numba
-import numpy as np
+from pathlib import Path
+
+from retrieval.numba_cache import choose_cache_dir
+
+choose_cache_dir(Path(__file__).parent)
+
+import numba  # noqa: E402  (after the cache folder is chosen)
+import numpy as np  # noqa: E402
 
 
 @numba.njit(cache=True, nogil=True)

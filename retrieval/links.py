@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import string
 from datetime import datetime
 from urllib.parse import quote, urlsplit
 
 TEMPLATE_FIELDS = ("id", "source", "published", "category")
+# A date format for {published:...}: strftime directives without flags or widths (``%Y/%m/%d``), which
+# could otherwise pad a link to gigabytes (``%999999999Y``).
+_DATE_FORMAT = re.compile(r"(?:[^%{}]|%[A-Za-z%])*")
+_MAX_DATE_FORMAT = 40
 
 
 class LinkTemplateError(ValueError):
@@ -30,14 +35,30 @@ def _parse_published(published: str | None) -> datetime | None:
 def validate_template(template: str) -> None:
     """Raise LinkTemplateError unless ``template`` is an http(s) URL whose fields are all known."""
     try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        parts = [
+            (name, spec, conv)
+            for _, name, spec, conv in string.Formatter().parse(template)
+            if name is not None
+        ]
     except ValueError as exc:
         raise LinkTemplateError(f"it is not a valid template ({exc})") from exc
-    for name in fields:
+    fields = [name for name, _, _ in parts]
+    for name, spec, conversion in parts:
         if name not in TEMPLATE_FIELDS:
             raise LinkTemplateError(
                 f"it uses the unknown field {{{name}}}; the fields are "
                 + ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS)
+            )
+        if conversion:
+            raise LinkTemplateError(f"{{{name}!{conversion}}}: conversions are not allowed in a link")
+        if spec and name != "published":
+            raise LinkTemplateError(
+                f"{{{name}:{spec}}}: formats and widths are not allowed in a link; write {{{name}}}"
+            )
+        if spec and (len(spec) > _MAX_DATE_FORMAT or not _DATE_FORMAT.fullmatch(spec)):
+            raise LinkTemplateError(
+                f"{{published:{spec}}}: the date format may hold only strftime codes such as %Y/%m/%d, "
+                "without widths or flags"
             )
     if "id" not in fields and "source" not in fields:
         raise LinkTemplateError("it must contain {id} or {source}, or every article would get the same link")

@@ -8,6 +8,7 @@ Several processes may share one database: each watches ``corpus_version`` (``ref
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import shutil
 import threading
@@ -20,16 +21,24 @@ from pathlib import Path
 
 from .analyze import Analyzer
 from .answering import POOL, plan_query, rerank, surface_words, verdict
-from .errors import NewsdeskError, QuestionError, ReloadInProgress, StoreError
+from .errors import (
+    DamagedDatabase,
+    EmptyArchive,
+    NotNewsdeskDatabase,
+    QuestionError,
+    ReloadInProgress,
+    StoreError,
+)
 from .excerpt import Excerpt
-from .index import BM25Index, IndexDoc
+from .index import BM25Index, IndexDoc, IndexLoadError
 from .ingest import DEFAULT_MAX_ARTICLE_BYTES, IngestSummary, Progress, ingest_folder
 from .links import LinkPolicy
+from .parse import DEFAULT_MAX_FILE_BYTES
 from .question import build_query
 from .quote import choose_quote, join_quotes
 from .spelling import Correction, Speller
 from .status import FeedbackSummary, IngestRun, RatedAnswer, ReloadStatus, ServiceStats
-from .store import Store, StoredArticle
+from .store import CorpusState, Store, StoredArticle
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +47,7 @@ KEEP_INDEX_VERSIONS = 2
 QUOTE_FOLLOWING = 1  # the quote may reach this many passages past one the search found
 QUOTE_CENTERS = 3
 SECOND_QUOTE = True  # a result may hold a second quote from another passage of its article  # around the best few passages of the article the search found
+STAMP_FILE = "corpus_stamp"  # beside an index's arrays: the corpus stamp of the database it was built from
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +121,17 @@ class Headline:
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     version: int
-    index: BM25Index
+    index: BM25Index | None  # None while the archive holds no passages
     loaded_at: float
+    stamp: str = ""  # the database's corpus stamp: another database at the same version differs here
+
+    def require_index(self) -> BM25Index:
+        if self.index is None:
+            raise EmptyArchive(
+                "the archive has no articles yet: add article files to the corpus folder and run "
+                "`newsdesk ingest` (or /reload)"
+            )
+        return self.index
 
 
 def clean_question(question: str, *, max_chars: int = MAX_QUESTION_CHARS) -> str:
@@ -163,13 +182,17 @@ class NewsService:
         links: LinkPolicy | None = None,
         index_root: str | Path | None = None,
         max_question_chars: int = MAX_QUESTION_CHARS,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        create: bool = True,
     ) -> None:
+        """``create=False`` (reading commands) opens only an existing newsdesk database."""
         self.db_path = Path(db_path)
         self.corpus_dir = Path(corpus_dir)
-        self.store = Store(self.db_path)
+        self.store = Store(self.db_path, create=create)
         self._db_identity = self._file_identity()
         self.analyzer = Analyzer(language)
         self.max_article_bytes = max_article_bytes
+        self.max_file_bytes = max_file_bytes
         self.links = links or LinkPolicy()
         self.index_root = (
             Path(index_root) if index_root else self.db_path.with_name(self.db_path.name + ".index")
@@ -182,27 +205,47 @@ class NewsService:
         self._spellers: tuple[BM25Index, Speller] | None = None
 
     # -- snapshot ------------------------------------------------------------------------------
-    def _index_dir(self, version: int) -> Path:
-        return self.index_root / f"v{version}"
+    def _index_dir(self, state: CorpusState) -> Path:
+        return self.index_root / f"v{state.version}"
+
+    def _load_index(self, state: CorpusState) -> BM25Index:
+        """The saved index of this corpus. The folder is named by version; the stamp saved beside the
+        arrays ties it to this database, so a database replaced by another one at the same version
+        never serves the old one's index. Raises IndexLoadError."""
+        directory = self._index_dir(state)
+        index = BM25Index.load(directory)
+        try:
+            saved = (directory / STAMP_FILE).read_text(encoding="ascii").strip()
+        except (OSError, ValueError):
+            saved = ""
+        if saved != state.stamp:
+            raise IndexLoadError(f"the index at {directory} was built from another database")
+        return index
 
     def open(self) -> Snapshot:
-        """Load the index of the store's current corpus version, building it if it is missing or stale."""
-        version = self.store.corpus_version()
-        directory = self._index_dir(version)
+        """Load the index of the store's current corpus, building it if it is missing or stale."""
+        state = self.store.corpus_state()
         try:
-            index = BM25Index.load(directory)
-        except Exception as exc:  # missing, stale or damaged: rebuild from the store, never from the files
-            log.info("building the search index for corpus version %s (%s)", version, exc)
+            index: BM25Index | None = self._load_index(state)
+        except IndexLoadError as exc:
+            # missing, stale or damaged: rebuild from the store, never from the files
+            log.info("building the search index for corpus version %s (%s)", state.version, exc)
             index = self._build_index()
-            try:
-                self._save_index(index, version)
-                index = BM25Index.load(directory)
-            except StoreError as save_error:  # e.g. a full disk: answer from the index in memory meanwhile
-                log.warning("serving corpus version %s from an index held in memory: %s", version, save_error)
-        return self._swap(version, index)
+            if index is not None:
+                try:
+                    self._save_index(index, state)
+                    index = self._load_index(state)
+                except StoreError as save_error:
+                    # e.g. a full disk: answer from the index in memory meanwhile
+                    log.warning(
+                        "serving corpus version %s from an index held in memory: %s",
+                        state.version,
+                        save_error,
+                    )
+        return self._swap(state, index)
 
-    def _swap(self, version: int, index: BM25Index) -> Snapshot:
-        snapshot = Snapshot(version, index, time.time())
+    def _swap(self, state: CorpusState, index: BM25Index | None) -> Snapshot:
+        snapshot = Snapshot(state.version, index, time.time(), state.stamp)
         self._snapshot = snapshot  # one reference assignment: readers see the old or the new snapshot, whole
         return snapshot
 
@@ -211,22 +254,29 @@ class NewsService:
         snapshot = self._snapshot
         return snapshot if snapshot is not None else self.open()
 
-    def _build_index(self) -> BM25Index:
+    def _build_index(self) -> BM25Index | None:
+        """The index of the store's passages (as the writer connection sees them), or None when there are none."""
+        rows = self.store.index_docs_rows()
+        first = next(rows, None)
+        if first is None:
+            return None
         docs = (
             IndexDoc(
                 passage_id=pid, article_id=aid, title=title, text=text, published=published, dup_key=chash
             )
-            for pid, aid, title, text, published, chash in self.store.index_docs_rows()
+            for pid, aid, title, text, published, chash in itertools.chain([first], rows)
         )
         return BM25Index.build(docs, self.analyzer)
 
-    def _save_index(self, index: BM25Index, version: int) -> None:
-        directory = self._index_dir(version)
+    def _save_index(self, index: BM25Index, state: CorpusState) -> None:
+        directory = self._index_dir(state)
         try:
             self.index_root.mkdir(parents=True, exist_ok=True)
             if directory.exists():
                 shutil.rmtree(directory)
             index.save(directory)
+            if state.stamp:
+                (directory / STAMP_FILE).write_text(state.stamp, encoding="ascii")
         except OSError as exc:
             # numpy reports a short write ("N requested and M written") without an errno: the disk is full.
             if exc.errno in (errno.ENOSPC, errno.EDQUOT) or (exc.errno is None and "written" in str(exc)):
@@ -246,7 +296,7 @@ class NewsService:
         )
         for version in versions[KEEP_INDEX_VERSIONS:]:
             if version != keep:
-                shutil.rmtree(self._index_dir(version), ignore_errors=True)
+                shutil.rmtree(self.index_root / f"v{version}", ignore_errors=True)
 
     def refresh_if_changed(self) -> bool:
         """Pick up a reload made by another process. True when a new snapshot was swapped in.
@@ -262,11 +312,11 @@ class NewsService:
             old, self.store, self._db_identity = self.store, replacement, self._file_identity()
             old.close()
         try:
-            version = self.store.corpus_version()
+            state = self.store.corpus_state()
         except StoreError:
             return False
         current = self._snapshot
-        if current is not None and current.version == version:
+        if current is not None and (current.version, current.stamp) == (state.version, state.stamp):
             return False
         if self._reload_lock.locked():
             return False  # this process is reloading; it swaps when done
@@ -299,26 +349,28 @@ class NewsService:
         if not self._reload_lock.acquire(blocking=False):
             raise ReloadInProgress("a reload is already running; wait for it to finish")
         try:
-            built: dict[int, BM25Index] = {}
+            built: dict[int, CorpusState] = {}
 
-            def build_before_commit(version: int) -> None:
+            def build_before_commit(state: CorpusState) -> None:
                 index = self._build_index()
-                self._save_index(index, version)
-                built[version] = index
+                if index is not None:
+                    self._save_index(index, state)
+                built[state.version] = state
 
             try:
                 summary = ingest_folder(
                     self.store,
                     self.corpus_dir,
                     max_article_bytes=self.max_article_bytes,
+                    max_file_bytes=self.max_file_bytes,
                     progress=progress,
                     before_commit=build_before_commit,
                     rebuild=rebuild,
                     trigger=trigger,
                 )
             except Exception as exc:
-                for version in built:  # the transaction rolled back: its index must not be picked up
-                    shutil.rmtree(self._index_dir(version), ignore_errors=True)
+                for state in built.values():  # the transaction rolled back: its index must not be picked up
+                    shutil.rmtree(self._index_dir(state), ignore_errors=True)
                 self.last_reload = ReloadStatus(ok=False, at=time.time(), error=str(exc))
                 raise
             if (
@@ -356,7 +408,7 @@ class NewsService:
         text = clean_question(question, max_chars=self.max_question_chars)
         earlier = [c for c in (_clean_context(c, self.max_question_chars) for c in context) if c]
         snapshot = self.snapshot  # loaded outside the timing: the first question after start pays it once
-        index = snapshot.index
+        index = snapshot.require_index()
         started = time.perf_counter()
         plan = plan_query(build_query(text, index.analyzer, context=earlier), index, self._speller(snapshot))
         query = plan.query
@@ -467,7 +519,10 @@ class NewsService:
         ids = None
         if query:
             text = clean_question(query, max_chars=self.max_question_chars)
-            ranking = self.snapshot.index.search(text, k=200, per_article=1)
+            index = self.snapshot.index
+            if index is None:
+                return []
+            ranking = index.search(text, k=200, per_article=1)
             ids = [] if ranking.no_match else [h.article_id for h in ranking.hits]
         rows = self.store.headlines(n, offset=offset, since=since, until=until, ids=ids)
         return [Headline(a.id, a.title, a.published, self.article_url(a), a.category) for a in rows]
@@ -537,18 +592,26 @@ class NewsService:
         self.store.close()
 
 
-def set_aside_damaged_database(db_path: Path) -> Path | None:
-    """A database file that cannot be opened is renamed to ``FILE.damaged`` (with its ``-wal`` and ``-shm``),
-    so that a new one can be built in its place. Returns where it went, or None when it opens fine."""
+def set_aside_damaged_database(db_path: str | Path) -> Path | None:
+    """For ``ingest --rebuild``: a damaged newsdesk database is renamed to ``FILE.damaged`` (with its
+    ``-wal`` and ``-shm``), so that a new one can be built in its place. Returns where it went, or None
+    when there is nothing to move (no file, a database that opens fine, or an obstacle such as an empty
+    file that the ingest itself reports). A file that is not a newsdesk database is never moved: this
+    raises NotNewsdeskDatabase."""
+    db_path = Path(db_path)
     if not db_path.exists():
         return None
     try:
-        Store(db_path).close()
-    except NewsdeskError:
+        Store(db_path, create=False).close()
+    except NotNewsdeskDatabase:
+        raise
+    except DamagedDatabase:
         aside = db_path.with_name(db_path.name + ".damaged")
         for suffix in ("", "-wal", "-shm"):
             part = Path(str(db_path) + suffix)
             if part.exists():
                 part.replace(Path(str(aside) + suffix))
         return aside
+    except StoreError:
+        return None  # e.g. an empty file: the ingest itself reports whatever stands in its way
     return None

@@ -8,33 +8,47 @@ Tables a person can read with ``sqlite-utils`` or Datasette:
 - ``files``: each corpus file seen, its hash and the article ids it produced (to skip unchanged files).
 - ``ingest_runs``: one row per ingest or reload, with its counts and failures.
 - ``feedback``: 👍 / 👎 votes on answers.
-- ``meta``: ``corpus_version`` (bumped by every ingest that changes anything) and ``schema_version``.
+- ``meta``: ``corpus_version`` (bumped by every ingest that changes anything), ``corpus_stamp`` (a random
+  token set with each new version, so that another database at the same version is told apart) and
+  ``schema_version``.
 - view ``article_passages``: passages joined with their article, for reading.
 
 Writes of one ingest happen in a single transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``) made of plain
-statements, because sqlite-utils' table helpers commit on their own; reads and the schema go through
-sqlite-utils.
+statements, because sqlite-utils' table helpers commit on their own: :meth:`Store.writer` hands out a
+:class:`StoreWriter` for it. Reads and the schema go through sqlite-utils.
+
+A file that is not a newsdesk database is never changed: reading (``create=False``) opens only a
+newsdesk database, and writing creates the schema only in a new or empty file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.request import pathname2url
 
 import sqlite_utils
 
-from .errors import StoreError
-from .models import Article, RelatedItem
+from .errors import DamagedDatabase, IngestRunning, NotNewsdeskDatabase, StoreError
+from .models import Article, Refusal, RelatedItem
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; one ingest at a time is then up to the user
+    fcntl = None  # type: ignore[assignment]
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 2000
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def utcnow_iso() -> str:
@@ -54,11 +68,20 @@ class StoredArticle:
 
 
 @dataclass(frozen=True, slots=True)
-class PassageRow:
-    id: int
-    article_id: str
-    ordinal: int
-    text: str
+class CorpusState:
+    """Which corpus a database holds: its version number and the stamp set with that version."""
+
+    version: int
+    stamp: str  # "" for a database written before stamps existed
+
+
+@dataclass(frozen=True, slots=True)
+class KnownFile:
+    """A corpus file as the last ingest recorded it."""
+
+    sha256: str
+    article_ids: list[str]
+    refusals: list[Refusal]  # records of it that were refused (a file with any is parsed again each time)
 
 
 def related_json(article: Article) -> str:
@@ -69,22 +92,94 @@ def related_json(article: Article) -> str:
     )
 
 
-def _describe_sqlite_error(path: Path, exc: Exception) -> str:
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        return f"the database {path} is locked by another writer; try again when it is done"
-    if "readonly" in text or "read-only" in text:
-        return f"the database {path} is read-only; check its file and folder permissions"
-    if "disk is full" in text or "full" in text:
-        return f"the disk holding {path} is full"
-    if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return (
-            f"the database {path} is damaged ({text}); rebuild it with "
-            f"`newsdesk ingest --rebuild --db {path}`"
-        )
-    if "unable to open" in text:
-        return f"cannot open the database {path}: check that its folder exists and is writable"
-    return f"database error on {path}: {text}"
+# Primary SQLite result codes (the low byte of an extended code), by the name SQLite gives them.
+_BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
+_READONLY = ("SQLITE_READONLY",)
+_FULL = ("SQLITE_FULL",)
+_DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+_CANTOPEN = ("SQLITE_CANTOPEN",)
+
+
+def _primary_name(exc: sqlite3.Error) -> str | None:
+    """``SQLITE_IOERR_WRITE`` -> ``SQLITE_IOERR``; None when SQLite gave no code (e.g. a closed connection)."""
+    name = getattr(exc, "sqlite_errorname", None)
+    if not name:
+        return None
+    return "_".join(name.split("_")[:2])
+
+
+def _sqlite_error(path: Path, exc: sqlite3.Error, *, newsdesk_file: bool = True) -> StoreError:
+    """The StoreError to raise for ``exc``, classified by SQLite's error code."""
+    name = _primary_name(exc)
+    if name in _BUSY:
+        return StoreError(f"the database {path} is locked by another writer; try again when it is done")
+    if name in _READONLY:
+        return StoreError(f"the database {path} is read-only; check its file and folder permissions")
+    if name in _FULL:
+        return StoreError(f"the disk holding {path} is full")
+    if name in _DAMAGED:
+        return _damaged(path, str(exc)) if newsdesk_file else _not_newsdesk(path, str(exc))
+    if name in _CANTOPEN:
+        return StoreError(f"cannot open the database {path}: check that its folder exists and is writable")
+    return StoreError(f"database error on {path}: {exc}")
+
+
+def _damaged(path: Path, why: str) -> DamagedDatabase:
+    return DamagedDatabase(
+        f"the database {path} is damaged ({why}); rebuild it with `newsdesk ingest --rebuild --db {path}`"
+    )
+
+
+def _not_newsdesk(path: Path, why: str) -> NotNewsdeskDatabase:
+    return NotNewsdeskDatabase(
+        f"{path} is not a newsdesk database ({why}); it was left as it is: pass another file with --db"
+    )
+
+
+def _read_header(path: Path) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StoreError(f"cannot read the database {path}: {exc.strerror or exc}") from exc
+
+
+def _has_index_beside(path: Path) -> bool:
+    """Evidence that a file no longer readable as SQLite was newsdesk's: its index folder beside it."""
+    return path.with_name(path.name + ".index").is_dir()
+
+
+def _classify(path: Path) -> str:
+    """``"new"`` (missing or empty), ``"newsdesk"``, or raises NotNewsdeskDatabase / DamagedDatabase.
+
+    Reads only: a read-only connection looks at the schema, so nothing is written to a file that turns
+    out not to be newsdesk's."""
+    header = _read_header(path)
+    if not header:
+        return "new"
+    if header != SQLITE_HEADER:
+        if _has_index_beside(path):
+            raise _damaged(path, "file is not a database")
+        raise _not_newsdesk(path, "not an SQLite file")
+    try:
+        conn = sqlite3.connect(f"file:{pathname2url(str(path.resolve()))}?mode=ro", uri=True)
+        try:
+            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        if _primary_name(exc) in _DAMAGED:
+            if _has_index_beside(path):
+                raise _damaged(path, str(exc)) from exc
+            raise _not_newsdesk(path, str(exc)) from exc
+        raise _sqlite_error(path, exc) from exc
+    if not names:
+        return "new"
+    if {"meta", "articles", "passages"} <= names:
+        return "newsdesk"
+    raise _not_newsdesk(path, "an SQLite database of something else")
 
 
 class Store:
@@ -92,6 +187,9 @@ class Store:
     connection; writes are serialized by one lock."""
 
     def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        """Open the newsdesk database at ``path``. With ``create`` a missing or empty file becomes a new
+        database; without it (reading commands) only an existing newsdesk database is opened.
+        Raises StoreError, NotNewsdeskDatabase or DamagedDatabase; never changes another file."""
         self.path = Path(path)
         if not create and not self.path.exists():
             raise StoreError(f"no database at {self.path}; run `newsdesk ingest` first")
@@ -99,13 +197,16 @@ class Store:
             raise StoreError(
                 f"cannot create the database {self.path}: the folder {self.path.parent} does not exist"
             )
+        kind = _classify(self.path)
+        if kind == "new" and not create:
+            raise StoreError(f"the database {self.path} is empty; run `newsdesk ingest` first")
         self._local = threading.local()
         self._write_lock = threading.Lock()
         try:
             self.db = sqlite_utils.Database(self._connect())
             self._ensure_schema()
         except sqlite3.Error as exc:
-            raise StoreError(_describe_sqlite_error(self.path, exc)) from exc
+            raise _sqlite_error(self.path, exc) from exc
 
     # -- connections ---------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -181,7 +282,8 @@ class Store:
             " p.id AS passage_id FROM passages p JOIN articles a ON a.content_hash = p.text_hash"
         )
         db.execute(
-            "INSERT INTO meta VALUES ('schema_version', ?), ('corpus_version', '0')", [str(SCHEMA_VERSION)]
+            "INSERT INTO meta VALUES ('schema_version', ?), ('corpus_version', '0'), ('corpus_stamp', ?)",
+            [str(SCHEMA_VERSION), uuid.uuid4().hex],
         )
         db.conn.commit()
 
@@ -190,11 +292,16 @@ class Store:
         try:
             return self._reader.execute(sql, list(params)).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(_describe_sqlite_error(self.path, exc)) from exc
+            raise _sqlite_error(self.path, exc) from exc
 
     def corpus_version(self) -> int:
-        rows = self._query("SELECT value FROM meta WHERE key = 'corpus_version'")
-        return int(rows[0][0]) if rows else 0
+        return self.corpus_state().version
+
+    def corpus_state(self) -> CorpusState:
+        rows = dict(
+            self._query("SELECT key, value FROM meta WHERE key IN ('corpus_version', 'corpus_stamp')")
+        )
+        return CorpusState(int(rows.get("corpus_version") or 0), rows.get("corpus_stamp") or "")
 
     def counts(self) -> dict[str, int]:
         (articles,) = self._query("SELECT count(*) FROM articles")[0]
@@ -202,11 +309,17 @@ class Store:
         (texts,) = self._query("SELECT count(*) FROM texts")[0]
         return {"articles": articles, "passages": passages, "texts": texts}
 
-    def known_files(self) -> dict[str, tuple[str, list[str]]]:
-        """path -> (sha256, article ids it produced)."""
+    def known_files(self) -> dict[str, KnownFile]:
+        """path -> what the last ingest recorded of that file."""
         return {
-            path: (sha, json.loads(ids or "[]"))
-            for path, sha, ids in self._query("SELECT path, sha256, article_ids FROM files")
+            path: KnownFile(
+                sha,
+                json.loads(ids or "[]"),
+                [Refusal(r["path"], r["reason"]) for r in json.loads(refusals or "[]")],
+            )
+            for path, sha, ids, refusals in self._query(
+                "SELECT path, sha256, article_ids, refusals FROM files"
+            )
         }
 
     def article_fingerprints(self) -> dict[str, tuple]:
@@ -352,114 +465,46 @@ class Store:
 
     # -- writes --------------------------------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction: everything inside commits together or not at all."""
+    def writer(self) -> Iterator[StoreWriter]:
+        """One write transaction: everything written through the writer commits together or not at all."""
         with self._write_lock:
             conn = self.db.conn
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise StoreError(_describe_sqlite_error(self.path, exc)) from exc
+                raise _sqlite_error(self.path, exc) from exc
             try:
-                yield conn
+                yield StoreWriter(conn)
                 conn.execute("COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise StoreError(_describe_sqlite_error(self.path, exc)) from exc
+                    raise _sqlite_error(self.path, exc) from exc
                 raise
 
-    @staticmethod
-    def put_article(conn: sqlite3.Connection, article: Article, *, now: str, new: bool) -> None:
-        related = related_json(article)
-        if new:
-            conn.execute(
-                "INSERT INTO articles (id, title, published, url, source, category, content_hash, related,"
-                " added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [
-                    article.id,
-                    article.title,
-                    article.published,
-                    article.url,
-                    article.source,
-                    article.category,
-                    article.content_hash,
-                    related,
-                    now,
-                    now,
-                ],
-            )
-        else:
-            conn.execute(
-                "UPDATE articles SET title=?, published=?, url=?, source=?, category=?, content_hash=?, related=?,"
-                " updated_at=? WHERE id=?",
-                [
-                    article.title,
-                    article.published,
-                    article.url,
-                    article.source,
-                    article.category,
-                    article.content_hash,
-                    related,
-                    now,
-                    article.id,
-                ],
-            )
-
-    @staticmethod
-    def put_text(conn: sqlite3.Connection, content_hash: str, body: str, passages: list[str]) -> None:
-        """Store a text and its passages unless that text is already stored."""
-        if conn.execute("SELECT 1 FROM texts WHERE content_hash = ?", [content_hash]).fetchone():
+    @contextmanager
+    def ingest_lock(self) -> Iterator[None]:
+        """Held for a whole ingest, from the scan to the commit: a second ingest into the same database
+        (from any process) is refused with IngestRunning before it computes its changes, instead of
+        failing at the end on the first one's rows."""
+        lock_path = self.path.with_name(self.path.name + ".ingest-lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            yield  # a read-only folder: the ingest will say so when it writes
             return
-        conn.execute("INSERT INTO texts (content_hash, body) VALUES (?, ?)", [content_hash, body])
-        conn.executemany(
-            "INSERT INTO passages (text_hash, ordinal, text) VALUES (?, ?, ?)",
-            [(content_hash, i, text) for i, text in enumerate(passages)],
-        )
-
-    @staticmethod
-    def delete_articles(conn: sqlite3.Connection, ids: Iterable[str]) -> None:
-        conn.executemany("DELETE FROM articles WHERE id = ?", [(i,) for i in ids])
-
-    @staticmethod
-    def drop_orphan_texts(conn: sqlite3.Connection) -> None:
-        orphan = (
-            "SELECT content_hash FROM texts WHERE content_hash NOT IN (SELECT content_hash FROM articles)"
-        )
-        conn.execute(f"DELETE FROM passages WHERE text_hash IN ({orphan})")
-        conn.execute(f"DELETE FROM texts WHERE content_hash IN ({orphan})")
-
-    @staticmethod
-    def put_file(
-        conn: sqlite3.Connection,
-        path: str,
-        sha256: str,
-        size: int,
-        article_ids: list[str],
-        refusals: list[dict],
-        now: str,
-    ) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO files (path, sha256, size, article_ids, refusals, seen_at) VALUES (?,?,?,?,?,?)",
-            [
-                path,
-                sha256,
-                size,
-                json.dumps(article_ids, ensure_ascii=False),
-                json.dumps(refusals, ensure_ascii=False),
-                now,
-            ],
-        )
-
-    @staticmethod
-    def delete_files(conn: sqlite3.Connection, paths: Iterable[str]) -> None:
-        conn.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
-
-    @staticmethod
-    def bump_version(conn: sqlite3.Connection) -> int:
-        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'corpus_version'")
-        return int(conn.execute("SELECT value FROM meta WHERE key = 'corpus_version'").fetchone()[0])
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise IngestRunning(
+                        f"another ingest into {self.path} is running; try again when it is done"
+                    ) from None
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def record_run(self, run: dict) -> None:
         """Log a finished ingest (outside the ingest's transaction, so failed runs are logged too)."""
@@ -500,7 +545,7 @@ class Store:
                 [utcnow_iso(), guild_id, channel_id, user_id, question, json.dumps(article_ids), int(vote)],
             )
         except sqlite3.Error as exc:
-            raise StoreError(_describe_sqlite_error(self.path, exc)) from exc
+            raise _sqlite_error(self.path, exc) from exc
 
     def feedback_summary(self, limit: int = 10) -> tuple[list[dict], list[tuple[str, int]]]:
         """The latest 👎 answers, and the articles most often shown in 👎 answers."""
@@ -520,3 +565,87 @@ class Store:
             )
         ]
         return latest, worst
+
+
+class StoreWriter:
+    """The writes of one ingest, inside the transaction :meth:`Store.writer` opened."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def clear_corpus(self) -> None:
+        """Remove every article, text, passage and file row (``ingest --rebuild``); runs and feedback stay."""
+        for sql in ("DELETE FROM passages", "DELETE FROM texts", "DELETE FROM articles", "DELETE FROM files"):
+            self._conn.execute(sql)
+
+    def put_article(self, article: Article, *, now: str, new: bool) -> None:
+        related = related_json(article)
+        fields = [
+            article.title,
+            article.published,
+            article.url,
+            article.source,
+            article.category,
+            article.content_hash,
+            related,
+        ]
+        if new:
+            self._conn.execute(
+                "INSERT INTO articles (title, published, url, source, category, content_hash, related,"
+                " id, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [*fields, article.id, now, now],
+            )
+        else:
+            self._conn.execute(
+                "UPDATE articles SET title=?, published=?, url=?, source=?, category=?, content_hash=?, related=?,"
+                " updated_at=? WHERE id=?",
+                [*fields, now, article.id],
+            )
+
+    def put_text(self, content_hash: str, body: str, passages: list[str]) -> None:
+        """Store a text and its passages unless that text is already stored."""
+        conn = self._conn
+        if conn.execute("SELECT 1 FROM texts WHERE content_hash = ?", [content_hash]).fetchone():
+            return
+        conn.execute("INSERT INTO texts (content_hash, body) VALUES (?, ?)", [content_hash, body])
+        conn.executemany(
+            "INSERT INTO passages (text_hash, ordinal, text) VALUES (?, ?, ?)",
+            [(content_hash, i, text) for i, text in enumerate(passages)],
+        )
+
+    def delete_articles(self, ids: Iterable[str]) -> None:
+        self._conn.executemany("DELETE FROM articles WHERE id = ?", [(i,) for i in ids])
+
+    def drop_orphan_texts(self) -> None:
+        orphan = (
+            "SELECT content_hash FROM texts WHERE content_hash NOT IN (SELECT content_hash FROM articles)"
+        )
+        self._conn.execute(f"DELETE FROM passages WHERE text_hash IN ({orphan})")
+        self._conn.execute(f"DELETE FROM texts WHERE content_hash IN ({orphan})")
+
+    def put_file(
+        self, path: str, sha256: str, size: int, article_ids: list[str], refusals: list[dict], now: str
+    ) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO files (path, sha256, size, article_ids, refusals, seen_at) VALUES (?,?,?,?,?,?)",
+            [
+                path,
+                sha256,
+                size,
+                json.dumps(article_ids, ensure_ascii=False),
+                json.dumps(refusals, ensure_ascii=False),
+                now,
+            ],
+        )
+
+    def delete_files(self, paths: Iterable[str]) -> None:
+        self._conn.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+
+    def bump_version(self) -> CorpusState:
+        """The next corpus version, with a new stamp."""
+        conn = self._conn
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'corpus_version'")
+        stamp = uuid.uuid4().hex
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('corpus_stamp', ?)", [stamp])
+        version = int(conn.execute("SELECT value FROM meta WHERE key = 'corpus_version'").fetchone()[0])
+        return CorpusState(version, stamp)

@@ -98,3 +98,25 @@ async def test_a_corrected_spelling_is_shown_above_the_results(discord_stub, bot
     description = record.original["embeds"][0]["description"]
     assert description.startswith("Showing results for **library** (not libary)")
     assert "3.2 million pounds" in shown(description)
+
+
+async def test_a_headline_only_record_is_found_by_its_title_and_listed_in_headlines(
+    discord_stub,  # noqa: F811
+    service,
+    bot,
+):
+    wire = service.corpus_dir / "wire.jsonl"
+    wire.write_text(
+        '{"id": "wire/77", "title": "OPEC AGREES TO CUT OUTPUT", "published": "2099-01-02T09:00:00"}\n',
+        encoding="utf-8",
+    )
+    service.reload()
+    record = await discord_stub.invoke_command(
+        "ask", {"question": "did opec cut output?"}, user_id=READER, channel_id=GENERAL
+    )
+    await record.wait_done(timeout=10)
+    first = shown(record.original["embeds"][0]["description"].split("\n\n")[0])
+    assert "OPEC AGREES TO CUT OUTPUT" in first
+    listing = await discord_stub.invoke_command("headlines", {"count": 3}, user_id=READER, channel_id=GENERAL)
+    await listing.wait_done(timeout=10)
+    assert "OPEC AGREES TO CUT OUTPUT" in shown(listing.original["embeds"][0]["description"]).split("\n")[0]

@@ -129,6 +129,7 @@ def test_unreadable_corpus_folder_is_one_line(tmp_path):
 def test_rebuild_sets_a_damaged_database_aside(tmp_path, sample_corpus):
     db = tmp_path / "n.db"
     db.write_bytes(b"garbage" * 1000)
+    (tmp_path / "n.db.index").mkdir()  # its index folder beside it: this was a newsdesk database
     broken = newsdesk("ask", "x", "--db", str(db), cwd=tmp_path)
     assert broken.returncode == 1 and "--rebuild" in broken.stderr and "Traceback" not in broken.stderr
     rebuilt = newsdesk("ingest", str(sample_corpus), "--db", str(db), "--rebuild", "--json", cwd=tmp_path)

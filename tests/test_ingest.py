@@ -158,9 +158,19 @@ def test_database_in_a_missing_folder_is_a_clear_error(tmp_path):
         Store(tmp_path / "no" / "such" / "n.db")
 
 
-def test_a_file_that_is_not_a_database_is_reported_with_how_to_rebuild(tmp_path):
+def test_a_file_that_is_not_a_database_is_refused_and_left_unchanged(tmp_path):
     bad = tmp_path / "n.db"
     bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="is not a newsdesk database") as refused:
+        Store(bad)
+    assert "--rebuild" not in str(refused.value)
+    assert bad.read_bytes() == b"this is not sqlite" * 100
+
+
+def test_a_damaged_newsdesk_database_is_reported_with_how_to_rebuild(tmp_path):
+    bad = tmp_path / "n.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    (tmp_path / "n.db.index").mkdir()  # its index beside it: this was a newsdesk database
     with pytest.raises(StoreError, match="--rebuild"):
         Store(bad)
 

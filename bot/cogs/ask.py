@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from retrieval import Answer, QuestionError, StoreError, clean_question
+from retrieval import Answer, EmptyArchive, QuestionError, StoreError, clean_question
 
 from ..client import NewsBot, sentence
 from ..cooldown import Cooldown
@@ -221,7 +221,11 @@ class AskCog(commands.Cog):
         if earlier:  # questions are one line each, so the conversation is one per line
             question = "\n".join([*earlier.split("\n")[-FOLLOW_UP_CONTEXT_QUESTIONS:], text])
         # No typing indicator: answers take milliseconds, and it would double the REST calls under load.
-        answer = await self.search(question)
+        try:
+            answer = await self.search(question)
+        except EmptyArchive as exc:
+            await self._reply(message, Reply(content=sentence(str(exc))))
+            return
         if earlier:
             answer.question = f"{text} (following up on: {earlier.split(chr(10))[-1][:80]})"
         view = AnswerView(

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from retrieval import IngestRun, NewsdeskError, NewsService, QuestionError, clean_question
+from retrieval import EmptyArchive, IngestRun, NewsdeskError, NewsService, QuestionError, clean_question
 
 from ..tasks import spawn
 from ..wiring import watch_corpus_version
@@ -62,14 +62,17 @@ async def search(request: web.Request) -> web.Response:
 
     def work():
         answer = error = None
+        status = 200
         if query is not None:
             try:
                 answer = service.search(query, k=k)
             except QuestionError as exc:
+                error, status = str(exc), 400
+            except EmptyArchive as exc:  # not the asker's fault: the page says so, with 200
                 error = str(exc)
-        return answer, error, service.headlines(HEADLINES)
+        return answer, error, status, service.headlines(HEADLINES)
 
-    answer, error, headlines = await asyncio.to_thread(work)
+    answer, error, status, headlines = await asyncio.to_thread(work)
     shown = answer.question if answer is not None else (query.strip()[:200] if query else None)
     body = pages.search_page(
         root=root_for(request),
@@ -79,7 +82,7 @@ async def search(request: web.Request) -> web.Response:
         error=error,
         public_url=service.links.public_url,
     )
-    return _html(body, status=400 if error else 200)
+    return _html(body, status=status)
 
 
 def _article_view(service: NewsService, article_id: str, query: str | None) -> dict | None:

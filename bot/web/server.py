@@ -10,16 +10,47 @@ import sys
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
 
 from retrieval import NewsdeskError, NewsService
 
 from ..config import Settings
 from ..wiring import open_service
-from .app import Status, create_app
+from .app import SECURITY_HEADERS, Status, create_app
 
 log = logging.getLogger(__name__)
 
 EXIT_FAILED = 1
+
+
+class _RequestHandler(RequestHandler):
+    """aiohttp's own error pages (a malformed request never reaches the app) with the same security
+    headers as every other page, and one log line instead of a traceback for a client's bad request."""
+
+    def handle_error(self, request, status=500, exc=None, message=None):  # type: ignore[no-untyped-def]
+        response = super().handle_error(request, status, exc, message)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    def log_exception(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, HttpProcessingError):
+            log.info("bad request refused: %s", " ".join(str(exc).split())[:200])
+            return
+        super().log_exception(*args, **kwargs)
+
+
+class _Server(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _RequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _AppRunner(web.AppRunner):
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _Server  # the same server, handing out _RequestHandler
+        return server
 
 
 def _urls(runner: web.AppRunner) -> list[str]:
@@ -45,7 +76,7 @@ async def start_web(
 
     Raises OSError when the address cannot be bound (port taken, unknown host)."""
     app = create_app(service, status=status, results=results, watch_every=watch_every)
-    runner = web.AppRunner(app, access_log=None)
+    runner = _AppRunner(app, access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
@@ -70,7 +101,8 @@ def serve_forever(
         )
         return EXIT_FAILED
     try:
-        service = open_service(settings, db=db_path)
+        # serving only reads: never write into a file that is not a newsdesk database
+        service = open_service(settings, db=db_path, create=False)
     except NewsdeskError as exc:
         print(f"newsdesk: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -14,15 +14,21 @@ import unicodedata
 import zlib
 
 from retrieval.models import Article, ParseResult, Refusal
-from retrieval.parse.plaintext import ParseError, parse_text
-from retrieval.parse.records import parse_json, parse_jsonl
+from retrieval.parse.common import ParseError
+from retrieval.parse.plaintext import parse_front_matter, parse_plain_text
+from retrieval.parse.records import MAX_RECORDS_PER_FILE, is_json, parse_json, parse_jsonl
+from retrieval.parse.scraped import looks_scraped, parse_scraped
 
 __all__ = [
     "DEFAULT_MAX_ARTICLE_BYTES",
+    "DEFAULT_MAX_FILE_BYTES",
+    "MAX_RECORDS_PER_FILE",
     "SUPPORTED_EXTENSIONS",
     "article_id_for",
     "decode_text",
+    "max_text_file_bytes",
     "parse_file",
+    "parse_text",
 ]
 
 TEXT_EXTENSIONS = (".txt", ".text", ".md", ".markdown")
@@ -35,7 +41,8 @@ SUPPORTED_EXTENSIONS: tuple[str, ...] = (
     + tuple(e + ".gz" for e in TEXT_EXTENSIONS + JSON_EXTENSIONS + JSONL_EXTENSIONS)
 )
 DEFAULT_MAX_ARTICLE_BYTES = 2_000_000
-_MAX_DECOMPRESSED_BYTES = 1_000_000_000
+# The largest file read, on disk and once decompressed (NEWSDESK_MAX_FILE_BYTES).
+DEFAULT_MAX_FILE_BYTES = 32_000_000
 
 
 def _extension(relpath: str) -> str:
@@ -90,7 +97,6 @@ _SIGNATURES = (
 )
 # Bytes that occur in text: printable ASCII, tab, newlines, form feed, escape, and all bytes >= 0x80.
 _TEXT_BYTES = bytes([7, 8, 9, 10, 11, 12, 13, 27]) + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
-_HIGH_BYTES = bytes(range(0x80))
 _SAMPLE = 65536
 
 
@@ -172,13 +178,34 @@ def _size_checker(max_article_bytes: int):
     return check
 
 
-def _gunzip(data: bytes, limit: int) -> bytes:
-    decomp = zlib.decompressobj(wbits=47)  # gzip or zlib header
-    out = decomp.decompress(data, limit + 1)
-    if len(out) > limit:
-        raise ParseError(f"compressed file expands to over {_size(limit)}")
-    if not decomp.eof:
-        raise ParseError("compressed file is cut off")
+def max_text_file_bytes(max_article_bytes: int, max_file_bytes: int) -> int:
+    """The largest one-article text file read: far beyond anything one article plus its related-items
+    dump could be, and never over the file limit."""
+    return min(8 * max_article_bytes + 1_000_000, max_file_bytes)
+
+
+def gunzip(data: bytes, limit: int) -> bytearray:
+    """Every member of a gzip (or zlib) stream, as ``zcat`` reads it, decompressed a bounded piece at a
+    time: past ``limit`` bytes of output it stops with a ParseError, never holding more than that.
+    Zero bytes after the last member (tape padding) are ignored, as by ``gzip``."""
+    out = bytearray()
+    rest = data
+    while rest:
+        decomp = zlib.decompressobj(wbits=47)  # gzip or zlib header
+        pending = rest
+        while not decomp.eof:
+            chunk = decomp.decompress(pending, limit + 1 - len(out))
+            out += chunk
+            if len(out) > limit:
+                raise ParseError(f"compressed file expands to over {_size(limit)}")
+            pending = decomp.unconsumed_tail
+            if not chunk and not pending and not decomp.eof:
+                raise ParseError("compressed file is cut off")
+        rest = decomp.unused_data
+        if not rest.strip(b"\x00"):
+            break
+        if not rest.startswith((b"\x1f\x8b", b"\x78")):
+            raise ParseError("compressed file has data after its end that is not another gzip member")
     return out
 
 
@@ -186,18 +213,23 @@ def _gunzip(data: bytes, limit: int) -> bytes:
 
 
 def parse_file(
-    relpath: str, data: bytes, *, max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES
+    relpath: str,
+    data: bytes,
+    *,
+    max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> ParseResult:
     """Parse one corpus file. ``relpath`` is relative to the corpus folder, with forward slashes.
 
     One-article files (text) give the id ``relpath`` minus extension; JSON records keep their own
     id, or get ``<relpath minus extension>/<n>``. Never raises on bad content: problems come back
-    as refusals (``relpath`` or ``relpath#N`` for record N).
+    as refusals (``relpath`` or ``relpath#N`` for record N). Every text of every article is valid
+    Unicode without control characters (lone surrogates from JSON escapes become U+FFFD).
     """
     relpath = relpath.replace("\\", "/").lstrip("/")
     result = ParseResult()
     try:
-        _parse_into(result, relpath, data, max_article_bytes)
+        _parse_into(result, relpath, data, max_article_bytes, max_file_bytes)
     except ParseError as exc:
         result.refusals.append(Refusal(relpath, str(exc)))
     except Exception as exc:  # a parser bug must not stop an ingest of thousands of files
@@ -206,20 +238,29 @@ def parse_file(
     return result
 
 
-def _parse_into(result: ParseResult, relpath: str, data: bytes, max_article_bytes: int) -> None:
+def _parse_into(
+    result: ParseResult, relpath: str, data: bytes, max_article_bytes: int, max_file_bytes: int
+) -> None:
     ext = _extension(relpath)
     if ext not in SUPPORTED_EXTENSIONS:
         raise ParseError(f"unsupported file type '{ext}'" if ext else "no file extension")
+    if len(data) > max_file_bytes:
+        raise ParseError(f"file is {_size(len(data))}, over the {_size(max_file_bytes)} file limit")
     if ext.endswith(".gz"):
         if not data:
             raise ParseError("empty file")
         if not data.startswith(b"\x1f\x8b"):
             raise ParseError("not a gzip file")
+        ext = ext[: -len(".gz")]
+        limit = (
+            max_text_file_bytes(max_article_bytes, max_file_bytes)
+            if ext in TEXT_EXTENSIONS
+            else max_file_bytes
+        )
         try:
-            data = _gunzip(data, _MAX_DECOMPRESSED_BYTES)
+            data = gunzip(data, limit)
         except (zlib.error, EOFError) as exc:
             raise ParseError(f"corrupt gzip file ({exc})") from None
-        ext = ext[: -len(".gz")]
     if not data:
         raise ParseError("empty file")
     kind = _binary_kind(data)
@@ -229,8 +270,7 @@ def _parse_into(result: ParseResult, relpath: str, data: bytes, max_article_byte
     stem = article_id_for(relpath)
 
     if ext in TEXT_EXTENSIONS:
-        if len(data) > 8 * max_article_bytes + 1_000_000:
-            # far beyond anything one article plus its related-items dump could be
+        if len(data) > max_text_file_bytes(max_article_bytes, max_file_bytes):
             raise ParseError(f"file is {_size(len(data))}, over the {_size(max_article_bytes)} article limit")
         text = decode_text(data)
         if not text.strip():
@@ -266,9 +306,21 @@ def _parse_into(result: ParseResult, relpath: str, data: bytes, max_article_byte
     result.refusals.extend(records.refusals)
 
 
+def parse_text(
+    text: str, *, article_id: str, source: str, category: str | None = None, markdown: bool = False
+) -> Article:
+    """One article from decoded text: front matter, the scraped-page layout, or plain text."""
+    fields = dict(article_id=article_id, source=source, category=category)
+    if text.startswith("---") and (article := parse_front_matter(text, markdown=markdown, **fields)):
+        return article
+    if looks_scraped(text):
+        return parse_scraped(text, **fields)
+    return parse_plain_text(text, markdown=markdown, **fields)
+
+
 def _text_as_json(text: str, relpath: str, stem: str, check_size) -> ParseResult | None:
     """A text file that holds JSON records rather than prose (only when it parses cleanly)."""
+    if not is_json(text):
+        return None
     records = parse_json(text, relpath=relpath, stem=stem, check_size=check_size)
-    if records.articles and not any(r.reason.startswith("malformed JSON") for r in records.refusals):
-        return records
-    return None
+    return records if records.articles else None

@@ -14,14 +14,36 @@ import re
 from collections.abc import Callable, Iterator
 
 from retrieval.models import Article, ParseResult, Refusal, RelatedItem
+from retrieval.parse.common import (
+    MalformedJSON,
+    ParseError,
+    clean_field,
+    clean_inline,
+    derive_title,
+    load_json,
+    related_item,
+    split_paragraphs,
+)
 from retrieval.parse.dates import parse_date_value
-from retrieval.parse.plaintext import ParseError, clean_inline, derive_title, split_paragraphs
-from retrieval.parse.scraped import related_item
 
-__all__ = ["article_from_record", "parse_json", "parse_jsonl", "strip_html"]
+__all__ = [
+    "MAX_RECORDS_PER_FILE",
+    "article_from_record",
+    "is_json",
+    "parse_json",
+    "parse_jsonl",
+    "strip_html",
+]
 
 # The article's size, measured on its encoded text; given by the caller.
 SizeCheck = Callable[[Article], str | None]
+
+# One file gives at most this many articles: a small compressed file of tiny records must not
+# become millions of articles. Records past it are refused with one reason.
+MAX_RECORDS_PER_FILE = 100_000
+# Values a JSON document (or one JSON Lines record) may hold, counted before it is decoded: each costs
+# 50-200 bytes once decoded, so a few MB of ``["ab","ab",...]`` could otherwise take gigabytes.
+MAX_JSON_VALUES = 1_000_000
 
 _TITLE_KEYS = ("title", "headline", "name", "heading", "subject")
 _BODY_KEYS = (
@@ -102,7 +124,7 @@ def _record_id(fields: dict[str, object]) -> str | None:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, str | int | float):
-        text = str(value).strip()
+        text = clean_field(str(value))
         return text or None
     return None
 
@@ -123,7 +145,7 @@ def _url(fields: dict[str, object]) -> str | None:
     if isinstance(value, dict):
         value = value.get("href") or value.get("url")
     if isinstance(value, str):
-        return value.strip() or None
+        return clean_field(value) or None
     return None
 
 
@@ -144,9 +166,10 @@ def article_from_record(record: object, *, fallback_id: str, source: str) -> Art
     fields = _lower_keys(record)
     paragraphs = split_paragraphs(strip_html(_text_of(_first(fields, _BODY_KEYS))))
     title = clean_inline(strip_html(_text_of(_first(fields, _TITLE_KEYS))))
-    if not paragraphs:
-        raise ParseError("no body text (title only)" if title else "no title or body text")
-    body = "\n\n".join(paragraphs)
+    if not paragraphs and not title:
+        raise ParseError("no title or body text")
+    # A headline-only record (a wire brief) is an article whose one passage is its headline.
+    body = "\n\n".join(paragraphs) if paragraphs else title
     published = None
     for key in _DATE_KEYS:
         if key in fields:
@@ -227,26 +250,70 @@ def _append(
     result.articles.append(article)
 
 
-def json_error(exc: json.JSONDecodeError) -> str:
-    return f"malformed JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+def _values(text: str) -> int:
+    """An upper bound on the values a JSON text holds past the first (objects, lists, and the items
+    after each comma), counted without decoding it."""
+    return text.count("{") + text.count("[") + text.count(",")
 
 
-def parse_json(text: str, *, relpath: str, stem: str, check_size: SizeCheck) -> ParseResult:
+def _too_many_values(where: str) -> Refusal:
+    return Refusal(where, f"JSON holds over {MAX_JSON_VALUES:,} values (split the file)")
+
+
+def _holds_several_values(text: str) -> bool:
+    """True when ``text`` starts with one whole JSON value and more follows (JSON Lines under a .json name)."""
+    start = len(text) - len(text.lstrip())
+    try:
+        _, end = json.JSONDecoder().raw_decode(text, start)
+    except (ValueError, RecursionError):
+        return False
+    return bool(text[end:].strip())
+
+
+def is_json(text: str) -> bool:
+    """True when ``text`` is one JSON document, or JSON Lines whose every line is one (never decoding
+    more values than a JSON file may hold)."""
+    if _values(text) > MAX_JSON_VALUES:
+        return False
+    try:
+        load_json(text)
+        return True
+    except MalformedJSON:
+        pass
+    if not _holds_several_values(text):
+        return False
+    for _, line in _lines(text):
+        if line.strip():
+            try:
+                load_json(line)
+            except MalformedJSON:
+                return False
+    return True
+
+
+def _too_many_records(relpath: str, limit: int) -> Refusal:
+    return Refusal(
+        relpath, f"more than {limit:,} records in one file; the rest were not read (split the file)"
+    )
+
+
+def parse_json(
+    text: str, *, relpath: str, stem: str, check_size: SizeCheck, max_records: int = MAX_RECORDS_PER_FILE
+) -> ParseResult:
     """A ``.json`` file: one article, a list of them, or a wrapper object holding a list.
     A file that turns out to be JSON Lines is read as such."""
     result = ParseResult()
+    if _values(text) > MAX_JSON_VALUES:
+        result.refusals.append(_too_many_values(relpath))
+        return result
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        if exc.msg == "Extra data" and text.lstrip().startswith("{"):
+        document = load_json(text)
+    except MalformedJSON as exc:
+        if text.lstrip().startswith("{") and _holds_several_values(text):
             lines_result = parse_jsonl(text, relpath=relpath, stem=stem, check_size=check_size)
             if lines_result.articles:
                 return lines_result
-        result.refusals.append(Refusal(relpath, json_error(exc)))
-        return result
-    except (ValueError, RecursionError) as exc:
-        reason = "JSON nested too deeply" if isinstance(exc, RecursionError) else f"malformed JSON: {exc}"
-        result.refusals.append(Refusal(relpath, reason))
+        result.refusals.append(Refusal(relpath, str(exc)))
         return result
     records = _records_of(document)
     if not records:
@@ -255,6 +322,9 @@ def parse_json(text: str, *, relpath: str, stem: str, check_size: SizeCheck) -> 
         return result
     single = len(records) == 1 and records[0] is document
     for n, record in enumerate(records, start=1):
+        if n > max_records:
+            result.refusals.append(_too_many_records(relpath, max_records))
+            break
         if single:
             _add_single(result, record, stem=stem, relpath=relpath, check_size=check_size)
         else:
@@ -282,40 +352,52 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
 
 
 def parse_jsonl(
-    text: str, *, relpath: str, stem: str, check_size: SizeCheck, max_line_chars: int | None = None
+    text: str,
+    *,
+    relpath: str,
+    stem: str,
+    check_size: SizeCheck,
+    max_line_chars: int | None = None,
+    max_records: int = MAX_RECORDS_PER_FILE,
 ) -> ParseResult:
     """JSON Lines: one record per line, numbered by line (``path#N``; fallback id ``stem/N``).
     A bad line is refused on its own; blank lines are skipped."""
-    stripped = text.lstrip()
-    if stripped.startswith("["):  # a JSON array saved under a .jsonl name
+    if text.lstrip().startswith("[") and _values(text) <= MAX_JSON_VALUES:
+        # a JSON array saved under a .jsonl name
         try:
-            json.loads(text)
-        except (ValueError, RecursionError):
+            load_json(text)
+        except MalformedJSON:
             pass
         else:
-            return parse_json(text, relpath=relpath, stem=stem, check_size=check_size)
+            return parse_json(
+                text, relpath=relpath, stem=stem, check_size=check_size, max_records=max_records
+            )
     result = ParseResult()
-    decode = json.JSONDecoder().decode
+    records = 0
     for n, line in _lines(text):
         if not line.strip():
             continue
+        records += 1
+        if records > max_records:
+            result.refusals.append(_too_many_records(relpath, max_records))
+            break
+        where = f"{relpath}#{n}"
         if max_line_chars is not None and len(line) > max_line_chars:
             result.refusals.append(
-                Refusal(
-                    f"{relpath}#{n}", f"record is {len(line):,} characters long, too large to be one article"
-                )
+                Refusal(where, f"record is {len(line):,} characters long, too large to be one article")
             )
             continue
+        if _values(line) > MAX_JSON_VALUES:
+            result.refusals.append(_too_many_values(where))
+            continue
         try:
-            record = decode(line)
+            record = json.loads(line)
         except json.JSONDecodeError as exc:
-            result.refusals.append(
-                Refusal(f"{relpath}#{n}", f"malformed JSON: {exc.msg} at column {exc.colno}")
-            )
+            result.refusals.append(Refusal(where, f"malformed JSON: {exc.msg} at column {exc.colno}"))
             continue
         except (ValueError, RecursionError) as exc:
             reason = "JSON nested too deeply" if isinstance(exc, RecursionError) else f"malformed JSON: {exc}"
-            result.refusals.append(Refusal(f"{relpath}#{n}", reason))
+            result.refusals.append(Refusal(where, reason))
             continue
         _add(result, record, n=n, stem=stem, relpath=relpath, check_size=check_size)
     if not result.articles and not result.refusals:

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
 
 from retrieval.models import Article, RelatedItem
-from retrieval.parse.dates import parse_date_value
-from retrieval.parse.plaintext import clean_inline, parse_plain
+from retrieval.parse.common import first_lines, parse_plain, related_item, url_of_line
+from retrieval.parse.dates import parse_date
 
-__all__ = ["find_dump", "parse_related", "parse_scraped", "related_item", "split_dump"]
+__all__ = ["find_dump", "looks_scraped", "parse_related", "parse_scraped", "split_dump"]
 
 _DUMP_AT = re.compile(r"string\(\s*\d+\s*(?:\)\s*(?:\"|\Z)|\Z)")
 _DUMP_ANYWHERE = re.compile(r"string\(\s*\d+\s*\)\s*\"\s*\[")
@@ -60,42 +59,6 @@ def split_dump(text: str) -> tuple[str, str | None]:
     if pos is None:
         return text, None
     return text[:pos], text[pos:]
-
-
-_PIC_DATE = re.compile(r"/((?:19|20)\d\d)/(\d{1,2})/(\d{1,2})/")
-
-
-def _date_from_pic(pic: object) -> str | None:
-    if not isinstance(pic, str):
-        return None
-    m = _PIC_DATE.search(pic)
-    if not m:
-        return None
-    try:
-        return date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
-    except ValueError:
-        return None
-
-
-def related_item(obj: dict[str, object]) -> RelatedItem | None:
-    """A dump entry (``id``, ``title``, ``pic`` ...) -> RelatedItem; None without an id or a title."""
-    raw_id = obj.get("id")
-    raw_title = obj.get("title")
-    if raw_id is None or isinstance(raw_id, bool | dict | list) or not isinstance(raw_title, str):
-        return None
-    item_id = str(raw_id).strip()
-    title = clean_inline(raw_title)
-    if not item_id or not title:
-        return None
-    published = _date_from_pic(obj.get("pic"))
-    if published is None:
-        for key in ("date", "published", "pubDate", "published_at"):
-            if key in obj:
-                found = parse_date_value(obj[key])
-                if found:
-                    published = found[:10]
-                    break
-    return RelatedItem(id=item_id, title=title, published=published)
 
 
 _FIELD = re.compile(r"\"(id|title|pic|date|published)\"\s*:\s*(?:\"((?:[^\"\\]|\\.)*)\"|(-?\d+))")
@@ -160,6 +123,19 @@ def parse_related(dump: str) -> list[RelatedItem]:
         if isinstance(obj, dict) and (item := related_item(obj)):
             out.append(item)
     return out
+
+
+def looks_scraped(text: str) -> bool:
+    """True for the scraped-page layout: a related-items dump, a repeated title, or a date/URL line
+    right after the title."""
+    if find_dump(text) is not None:
+        return True
+    head = first_lines(text, 4)
+    if len(head) < 2:
+        return False
+    if head[1].casefold() == head[0].casefold():
+        return True
+    return any(parse_date(line) or url_of_line(line) for line in head[1:3])
 
 
 def parse_scraped(text: str, *, article_id: str, source: str, category: str | None = None) -> Article:
