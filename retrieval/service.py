@@ -410,7 +410,7 @@ class NewsService:
         snapshot = self.snapshot  # loaded outside the timing: the first question after start pays it once
         index = snapshot.require_index()
         started = time.perf_counter()
-        plan = plan_query(build_query(text, index.analyzer, context=earlier), index, self._speller(snapshot))
+        plan = plan_query(build_query(text, index.analyzer, context=earlier), index, self._speller(index))
         query = plan.query
         wanted = offset + k + 1  # one more than shown says exactly whether another page exists
         ranking = index.search(
@@ -489,10 +489,10 @@ class NewsService:
             context=tuple(earlier),
         )
 
-    def _speller(self, snapshot: Snapshot) -> Speller:
+    def _speller(self, index: BM25Index) -> Speller:
+        """The spelling corrector over ``index``'s vocabulary, built once per index."""
         cached = self._spellers
-        if cached is None or cached[0] is not snapshot.index:
-            index = snapshot.index
+        if cached is None or cached[0] is not index:
             cached = self._spellers = (index, Speller(index.vocabulary(), index.passage_counts))
         return cached[1]
 

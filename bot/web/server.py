@@ -8,10 +8,13 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
 
 from retrieval import NewsdeskError, NewsService
 
@@ -28,12 +31,18 @@ class _RequestHandler(RequestHandler):
     """aiohttp's own error pages (a malformed request never reaches the app) with the same security
     headers as every other page, and one log line instead of a traceback for a client's bad request."""
 
-    def handle_error(self, request, status=500, exc=None, message=None):  # type: ignore[no-untyped-def]
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> StreamResponse:
         response = super().handle_error(request, status, exc, message)
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    def log_exception(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def log_exception(self, *args: Any, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info")
         if isinstance(exc, HttpProcessingError):
             log.info("bad request refused: %s", " ".join(str(exc).split())[:200])

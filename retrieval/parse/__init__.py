@@ -100,13 +100,13 @@ _TEXT_BYTES = bytes([7, 8, 9, 10, 11, 12, 13, 27]) + bytes(range(0x20, 0x7F)) + 
 _SAMPLE = 65536
 
 
-def _utf16_bom(data: bytes) -> str | None:
+def _utf16_bom(data: bytes | bytearray) -> str | None:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     return None
 
 
-def _binary_kind(data: bytes) -> str | None:
+def _binary_kind(data: bytes | bytearray) -> str | None:
     """Why these bytes are not text (a file type, or "binary"), or None when they are text."""
     if _utf16_bom(data):
         return None
@@ -126,7 +126,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\u200b\ufeff\ufffe]")
 _NEWLINES = re.compile(r"\r\n?|[\u2028\u2029\x85]")
 
 
-def _decode(data: bytes) -> tuple[str, str]:
+def _decode(data: bytes | bytearray) -> tuple[str, str]:
     """(text, encoding): UTF-8 (BOM stripped), else UTF-16 with a BOM, else Windows-1252."""
     if data.startswith(codecs.BOM_UTF8):
         data = data[3:]
@@ -149,7 +149,7 @@ def _normalize(text: str) -> str:
     return text
 
 
-def decode_text(data: bytes) -> str:
+def decode_text(data: bytes | bytearray) -> str:
     """File bytes -> text: strip a UTF-8 BOM, decode UTF-8 (Windows-1252 when the file is not valid
     UTF-8), turn CRLF/CR into LF, drop stray control characters, NFC-normalize."""
     return _normalize(_decode(data)[0])
@@ -184,7 +184,7 @@ def max_text_file_bytes(max_article_bytes: int, max_file_bytes: int) -> int:
     return min(8 * max_article_bytes + 1_000_000, max_file_bytes)
 
 
-def gunzip(data: bytes, limit: int) -> bytearray:
+def gunzip(data: bytes | bytearray, limit: int) -> bytearray:
     """Every member of a gzip (or zlib) stream, as ``zcat`` reads it, decompressed a bounded piece at a
     time: past ``limit`` bytes of output it stops with a ParseError, never holding more than that.
     Zero bytes after the last member (tape padding) are ignored, as by ``gzip``."""
@@ -239,7 +239,7 @@ def parse_file(
 
 
 def _parse_into(
-    result: ParseResult, relpath: str, data: bytes, max_article_bytes: int, max_file_bytes: int
+    result: ParseResult, relpath: str, data: bytes | bytearray, max_article_bytes: int, max_file_bytes: int
 ) -> None:
     ext = _extension(relpath)
     if ext not in SUPPORTED_EXTENSIONS:
@@ -310,12 +310,15 @@ def parse_text(
     text: str, *, article_id: str, source: str, category: str | None = None, markdown: bool = False
 ) -> Article:
     """One article from decoded text: front matter, the scraped-page layout, or plain text."""
-    fields = dict(article_id=article_id, source=source, category=category)
-    if text.startswith("---") and (article := parse_front_matter(text, markdown=markdown, **fields)):
+    if text.startswith("---") and (
+        article := parse_front_matter(
+            text, markdown=markdown, article_id=article_id, source=source, category=category
+        )
+    ):
         return article
     if looks_scraped(text):
-        return parse_scraped(text, **fields)
-    return parse_plain_text(text, markdown=markdown, **fields)
+        return parse_scraped(text, article_id=article_id, source=source, category=category)
+    return parse_plain_text(text, markdown=markdown, article_id=article_id, source=source, category=category)
 
 
 def _text_as_json(text: str, relpath: str, stem: str, check_size) -> ParseResult | None:
