@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from retrieval import NotNewsdeskDatabase, set_aside_damaged_database
 from retrieval.errors import EmptyArchive, IngestRunning
 from retrieval.index import BM25Index
 from retrieval.ingest import MAX_FOLDER_DEPTH, ingest_folder
@@ -485,3 +486,25 @@ def _imports(module: str) -> set[str]:
 def test_format_modules_do_not_import_each_other(module, other):
     assert not any(name.endswith(f"parse.{other}") for name in _imports(module))
     assert "retrieval.parse.scraped" not in _imports("records")
+
+
+def test_only_a_damaged_newsdesk_database_is_set_aside(tmp_path):
+    assert set_aside_damaged_database(tmp_path / "none.db") is None  # nothing there, nothing moved
+
+    healthy = tmp_path / "healthy.db"
+    Store(healthy).close()
+    assert set_aside_damaged_database(healthy) is None and healthy.exists()
+
+    damaged = tmp_path / "n.db"
+    damaged.write_bytes(b"garbage" * 1000)
+    (tmp_path / "n.db.index").mkdir()  # its index folder beside it: this was a newsdesk database
+    aside = set_aside_damaged_database(damaged)
+    assert aside == tmp_path / "n.db.damaged"
+    assert aside.read_bytes() == b"garbage" * 1000 and not damaged.exists()
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n" * 50)
+    with pytest.raises(NotNewsdeskDatabase):
+        set_aside_damaged_database(notes)
+    assert notes.read_text() == "my notes\n" * 50
+    assert not (tmp_path / "notes.txt.damaged").exists()
