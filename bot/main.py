@@ -28,6 +28,7 @@ def open_service(settings: Settings) -> NewsService:
         max_file_bytes=settings.max_file_bytes,
         links=settings.link_policy(),
         max_question_chars=settings.max_question,
+        reload_in_child=True,  # parsing and the index build never take the interpreter from the bot
     )
 
 
