@@ -15,6 +15,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,36 +68,42 @@ def reload_in_child(
     package_root = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "retrieval.reload_process"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        env=env,
-    )
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    try:
-        proc.stdin.write(json.dumps(request) + "\n")
-        proc.stdin.close()
-        outcome: dict | None = None
-        for line in proc.stdout:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if "progress" in message:
-                if progress is not None:
-                    progress(*message["progress"])
-            else:
-                outcome = message
-        errors = proc.stderr.read()
-        code = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
+    # The child's log goes to a file, not a pipe: a pipe nobody reads while waiting for the result could fill up
+    # (a warning per refused file) and stall the child.
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "retrieval.reload_process"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            text=True,
+            encoding="utf-8",
+            env=env,
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.close()
+            outcome: dict | None = None
+            for line in proc.stdout:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    continue
+                if "progress" in message:
+                    if progress is not None:
+                        progress(*message["progress"])
+                else:
+                    outcome = message
+            code = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        log_file.seek(0)
+        errors = log_file.read()
+    for line in errors.splitlines()[-20:]:
+        log.warning("reload process: %s", line)
     if outcome is not None and "summary" in outcome:
         return summary_from_json(outcome["summary"])
     if outcome is not None and "error" in outcome:
@@ -104,7 +111,7 @@ def reload_in_child(
         if not (isinstance(kind, type) and issubclass(kind, NewsdeskError)):
             kind = StoreError
         raise kind(outcome["message"])
-    log.error("the reload process ended with status %s without a result: %s", code, errors.strip()[-2000:])
+    log.error("the reload process ended with status %s without a result", code)
     raise StoreError(f"the reload process stopped unexpectedly (exit status {code}); nothing was changed")
 
 
