@@ -131,25 +131,29 @@ class BotProcess:
             "NEWSDESK_WEB_PORT": str(self.port),
             "NEWSDESK_LOG_LEVEL": "WARNING",
         }
-        self.log = open(self.work / "bot.log", "w")  # noqa: SIM115 (closed in stop)
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(REPO / "tests" / "stub_process.py"),
-            self.stub.base_url,
-            self.stub.gateway_url + "/",
-            "run",
-            env=env,
-            cwd=self.work,
-            stdout=self.log,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        self.http = aiohttp.ClientSession()
+        await self._launch(REPO / "tests" / "stub_process.py", ["run"], env, "bot.log")
         deadline = time.monotonic() + 90
         while not (await self._health()).get("discord_connected"):
             if self.proc.returncode is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the bot process did not connect; see {self.work / 'bot.log'}")
             await asyncio.sleep(0.2)
         self._poller = asyncio.create_task(self._poll())
+
+    async def _launch(self, script: Path, args: list[str], env: dict, log_name: str) -> None:
+        """Start ``script`` pointed at the stub, its output in ``log_name`` in the work folder."""
+        self.log = open(self.work / log_name, "w")  # noqa: SIM115 (closed in stop)
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(script),
+            self.stub.base_url,
+            self.stub.gateway_url + "/",
+            *args,
+            env=env,
+            cwd=self.work,
+            stdout=self.log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        self.http = aiohttp.ClientSession()
 
     async def _health(self) -> dict:
         try:
@@ -196,20 +200,9 @@ class MinimalBotProcess(BotProcess):
 
     async def start(self) -> None:
         env = {**os.environ, "DISCORD_TOKEN": self.TOKEN}
-        self.log = open(self.work / "minimal_bot.log", "w")  # noqa: SIM115 (closed in stop)
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(REPO / "bench" / "minimal_bot.py"),
-            self.stub.base_url,
-            self.stub.gateway_url + "/",
-            "--db",
-            str(self.service.db_path),
-            env=env,
-            cwd=self.work,
-            stdout=self.log,
-            stderr=asyncio.subprocess.STDOUT,
+        await self._launch(
+            REPO / "bench" / "minimal_bot.py", ["--db", str(self.service.db_path)], env, "minimal_bot.log"
         )
-        self.http = aiohttp.ClientSession()
         deadline = time.monotonic() + 90
         while not any(
             c["name"] == "ask" and len(c.get("options") or []) == 1 for c in self.stub.registered_commands()
