@@ -6,7 +6,11 @@ Phases, in one run:
 1. ingest the BBC corpus cold, then again unchanged (reload times);
 2. 100 questions one at a time (reply latency as one member sees it);
 3. N questions from M members in bursts, with no reload running;
-4. the same with a /reload running that re-reads a quarter of the corpus.
+4. the same with a /reload running that re-reads a quarter of the corpus; then that /reload again alone
+   (the same quarter changed once more), for the event-loop lag the reload itself causes;
+5. with --compare (and --bot-process): /ask in bursts (200 from 20 members in bursts of 20 by default) to
+   newsdesk, then the same to bench/minimal_bot.py (plain bm25s, defer + edit + a four-button view) through the
+   same stub: reply latency p50/p99, REST requests per answer and the bot process's CPU time per answer.
 For each: every question answered exactly once, reply latency p50/p99, the longest gap between the bot's
 gateway heartbeats (interval 1 s), the worst event-loop lag inside the bot, and peak memory (RSS).
 
@@ -47,6 +51,7 @@ from tests.discord_stub import DiscordStub  # noqa: E402
 
 BBC_TAR = REPO.parent / "shared" / "corpora" / "bbc" / "bbc-fulltext.tar.gz"
 MEMBER_BASE = 1_600_000_000_000_000_000
+LAG_WINDOW_S = 5.0  # the bot's /healthz reports the worst lag of the last 5 s
 
 
 class BotThread:
@@ -126,25 +131,29 @@ class BotProcess:
             "NEWSDESK_WEB_PORT": str(self.port),
             "NEWSDESK_LOG_LEVEL": "WARNING",
         }
-        self.log = open(self.work / "bot.log", "w")  # noqa: SIM115 (closed in stop)
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(REPO / "tests" / "stub_process.py"),
-            self.stub.base_url,
-            self.stub.gateway_url + "/",
-            "run",
-            env=env,
-            cwd=self.work,
-            stdout=self.log,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        self.http = aiohttp.ClientSession()
+        await self._launch(REPO / "tests" / "stub_process.py", ["run"], env, "bot.log")
         deadline = time.monotonic() + 90
         while not (await self._health()).get("discord_connected"):
             if self.proc.returncode is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the bot process did not connect; see {self.work / 'bot.log'}")
             await asyncio.sleep(0.2)
         self._poller = asyncio.create_task(self._poll())
+
+    async def _launch(self, script: Path, args: list[str], env: dict, log_name: str) -> None:
+        """Start ``script`` pointed at the stub, its output in ``log_name`` in the work folder."""
+        self.log = open(self.work / log_name, "w")  # noqa: SIM115 (closed in stop)
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(script),
+            self.stub.base_url,
+            self.stub.gateway_url + "/",
+            *args,
+            env=env,
+            cwd=self.work,
+            stdout=self.log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        self.http = aiohttp.ClientSession()
 
     async def _health(self) -> dict:
         try:
@@ -167,6 +176,11 @@ class BotProcess:
         await asyncio.sleep(0.6)  # one more poll covering the phase's end
         return round(self.lag_max_ms, 1)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the bot process so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -179,6 +193,77 @@ class BotProcess:
         self.proc.terminate()
         await self.proc.wait()
         self.log.close()
+
+
+class MinimalBotProcess(BotProcess):
+    """bench/minimal_bot.py in its own process, over the same passages."""
+
+    async def start(self) -> None:
+        env = {**os.environ, "DISCORD_TOKEN": self.TOKEN}
+        await self._launch(
+            REPO / "bench" / "minimal_bot.py", ["--db", str(self.service.db_path)], env, "minimal_bot.log"
+        )
+        deadline = time.monotonic() + 90
+        while not any(
+            c["name"] == "ask" and len(c.get("options") or []) == 1 for c in self.stub.registered_commands()
+        ):
+            if self.proc.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the minimal bot did not connect; see {self.work / 'minimal_bot.log'}")
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # its guilds arrive after the command sync
+        self._poller = asyncio.create_task(asyncio.sleep(0))
+
+
+async def ask_bursts(stub: DiscordStub, bot, questions: list[str], members: int, burst: int) -> dict:
+    """``/ask`` in bursts of ``burst`` (round-robin over members): latency until the answer is sent, REST
+    requests per answer, and the bot process's CPU time per answer."""
+    cpu_before = bot.cpu_seconds()
+    first_request = len(stub.requests)
+    records = []
+    for start in range(0, len(questions), burst):
+        batch = questions[start : start + burst]
+        records += await asyncio.gather(
+            *(
+                stub.invoke_command(
+                    "ask", {"question": q}, user_id=MEMBER_BASE + (start + i) % members, channel_id=GENERAL
+                )
+                for i, q in enumerate(batch)
+            )
+        )
+        await asyncio.sleep(0.2)
+    by_token = {r.token: r for r in records}
+
+    def scan() -> tuple[dict[str, float], dict[str, int]]:
+        answered: dict[str, float] = {}
+        calls: dict[str, int] = {}
+        for request in stub.requests[first_request:]:
+            parts = request.path.split("/")
+            token = next((p for p in parts if p in by_token), None)
+            if token is None:
+                continue
+            calls[token] = calls.get(token, 0) + 1
+            body = request.json if isinstance(request.json, dict) else {}
+            if request.path.endswith("/callback"):
+                body = body.get("data") or {}
+            if body.get("embeds") and token not in answered:
+                answered[token] = request.at
+        return answered, calls
+
+    deadline = time.monotonic() + 300
+    while len(scan()[0]) < len(records) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(0.5)  # let the last replies' work finish before reading the CPU time
+    cpu = bot.cpu_seconds() - cpu_before
+    answered, calls = scan()
+    latencies = sorted((at - by_token[t].created_at) * 1000 for t, at in answered.items())
+    return {
+        "questions": len(records),
+        "answered": len(answered),
+        "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1) if latencies else None,
+        "requests_per_answer": round(sum(calls.values()) / max(len(answered), 1), 2),
+        "cpu_ms_per_answer": round(cpu * 1000 / max(len(answered), 1), 2),
+    }
 
 
 def free_port() -> int:
@@ -271,7 +356,20 @@ async def main() -> None:
         action="store_true",
         help="run the bot as its own `newsdesk run` process instead of a thread beside the stub",
     )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="after the other phases, /ask in bursts to newsdesk and to bench/minimal_bot.py (needs --bot-process)",
+    )
+    parser.add_argument(
+        "--compare-only", action="store_true", help="only the /ask comparison (with --compare)"
+    )
+    parser.add_argument("--ask-questions", type=int, default=200)
+    parser.add_argument("--ask-members", type=int, default=20)
+    parser.add_argument("--ask-burst", type=int, default=20)
     args = parser.parse_args()
+    if args.compare and not args.bot_process:
+        parser.error("--compare needs --bot-process (CPU time is read per process)")
     report: dict = {}
 
     def phase(text: str) -> None:
@@ -311,68 +409,110 @@ async def main() -> None:
         report["search_threads"] = args.search_threads or "bot default"
     phase("starting the bot")
     await bot.start()
-    phase("questions one at a time")
-    await asyncio.sleep(2.5)  # a few heartbeats at rest
+    if not args.compare_only:
+        phase("questions one at a time")
+        await asyncio.sleep(2.5)  # a few heartbeats at rest
 
-    qs = questions_from(service, args.sequential + 2 * args.questions)
-    # 1. one at a time
-    one: list[float] = []
-    for q in qs[: args.sequential]:
-        message = await stub.send_message(QA, MEMBER_BASE, q)
-        t0 = time.monotonic()
-        while True:
-            hits = [
-                r.at
-                for r in stub.requests
-                if r.method == "POST"
-                and isinstance(r.json, dict)
-                and str((r.json.get("message_reference") or {}).get("message_id")) == message["id"]
-            ]
-            if hits:
-                one.append((hits[0] - t0) * 1000)
-                break
-            await asyncio.sleep(0.002)
-    one.sort()
-    report["sequential"] = {
-        "questions": len(one),
-        "p50_ms": round(statistics.median(one), 1),
-        "p99_ms": round(one[int(len(one) * 0.99) - 1], 1),
-    }
+        qs = questions_from(service, args.sequential + 2 * args.questions)
+        # 1. one at a time
+        one: list[float] = []
+        for q in qs[: args.sequential]:
+            message = await stub.send_message(QA, MEMBER_BASE, q)
+            t0 = time.monotonic()
+            while True:
+                hits = [
+                    r.at
+                    for r in stub.requests
+                    if r.method == "POST"
+                    and isinstance(r.json, dict)
+                    and str((r.json.get("message_reference") or {}).get("message_id")) == message["id"]
+                ]
+                if hits:
+                    one.append((hits[0] - t0) * 1000)
+                    break
+                await asyncio.sleep(0.002)
+        one.sort()
+        report["sequential"] = {
+            "questions": len(one),
+            "p50_ms": round(statistics.median(one), 1),
+            "p99_ms": round(one[int(len(one) * 0.99) - 1], 1),
+        }
 
-    phase("bursts")
-    bot.reset_lag()
-    since = time.monotonic()
-    burst = await ask_all(
-        stub, qs[args.sequential : args.sequential + args.questions], args.members, args.burst
-    )
-    burst["longest_heartbeat_gap_s"] = heartbeat_gap(stub, since)
-    burst["worst_loop_lag_ms"] = await bot.worst_lag_ms()
-    burst["peak_rss_mb"] = bot.peak_rss_mb()
-    report["burst"] = burst
+        phase("bursts")
+        bot.reset_lag()
+        since = time.monotonic()
+        burst = await ask_all(
+            stub, qs[args.sequential : args.sequential + args.questions], args.members, args.burst
+        )
+        burst["longest_heartbeat_gap_s"] = heartbeat_gap(stub, since)
+        burst["worst_loop_lag_ms"] = await bot.worst_lag_ms()
+        burst["peak_rss_mb"] = bot.peak_rss_mb()
+        report["burst"] = burst
 
-    phase("bursts during a reload")
-    # 3. bursts while a /reload re-reads a quarter of the corpus
-    files = sorted(corpus.rglob("*.txt"))
-    for path in files[::4]:
-        path.write_text(path.read_text(encoding="utf-8", errors="replace") + "\n\nUpdated.", encoding="utf-8")
-    bot.reset_lag()
-    since = time.monotonic()
-    reload_record = await stub.invoke_command("reload", {}, user_id=MANAGER, channel_id=GENERAL)
-    reload_started = time.monotonic()
-    during = await ask_all(stub, qs[args.sequential + args.questions :], args.members, args.burst)
+        phase("bursts during a reload")
+        # 3. bursts while a /reload re-reads a quarter of the corpus
+        files = sorted(corpus.rglob("*.txt"))
+        for path in files[::4]:
+            path.write_text(
+                path.read_text(encoding="utf-8", errors="replace") + "\n\nUpdated.", encoding="utf-8"
+            )
+        bot.reset_lag()
+        since = time.monotonic()
+        reload_record = await stub.invoke_command("reload", {}, user_id=MANAGER, channel_id=GENERAL)
+        reload_started = time.monotonic()
+        during = await ask_all(stub, qs[args.sequential + args.questions :], args.members, args.burst)
 
-    def reload_text() -> str:
-        message = reload_record.original or {}
-        return message.get("content") or ""
+        def reload_text() -> str:
+            message = reload_record.original or {}
+            return message.get("content") or ""
 
-    while "Reload done" not in reload_text() and "failed" not in reload_text():
-        await asyncio.sleep(0.1)
-    during["reload_s_seen_by_admin"] = round(time.monotonic() - reload_started, 2)
-    during["reload_summary"] = reload_text().splitlines()[0]
-    during["longest_heartbeat_gap_s"] = heartbeat_gap(stub, since)
-    during["worst_loop_lag_ms"] = await bot.worst_lag_ms()
-    during["peak_rss_mb"] = bot.peak_rss_mb()
-    report["burst_during_reload"] = during
+        while "Reload done" not in reload_text() and "failed" not in reload_text():
+            await asyncio.sleep(0.1)
+        during["reload_s_seen_by_admin"] = round(time.monotonic() - reload_started, 2)
+        during["reload_summary"] = reload_text().splitlines()[0]
+        during["longest_heartbeat_gap_s"] = heartbeat_gap(stub, since)
+        during["worst_loop_lag_ms"] = await bot.worst_lag_ms()
+        during["peak_rss_mb"] = bot.peak_rss_mb()
+        report["burst_during_reload"] = during
+
+        phase("a /reload alone")
+        # 4b. the same quarter changed again, reloaded with no questions: the lag the reload itself causes
+        for path in files[::4]:
+            path.write_text(path.read_text(encoding="utf-8", errors="replace") + "\nAgain.", encoding="utf-8")
+        await asyncio.sleep(LAG_WINDOW_S + 0.5)  # the bot's lag window forgets the bursts
+        bot.reset_lag()
+        since = time.monotonic()
+        alone = await stub.invoke_command("reload", {}, user_id=MANAGER, channel_id=GENERAL)
+        started = time.monotonic()
+        while (
+            "Reload done" not in ((alone.original or {}).get("content") or "")
+            and time.monotonic() - started < 120
+        ):
+            await asyncio.sleep(0.05)
+        seen = round(time.monotonic() - started, 2)
+        await asyncio.sleep(1.0)  # the swap happens before the summary is sent; one more lag sample after it
+        report["reload_alone"] = {
+            "reload_summary": ((alone.original or {}).get("content") or "").splitlines()[0],
+            "reload_s_seen_by_admin": seen,
+            "worst_loop_lag_ms": await bot.worst_lag_ms(),
+            "longest_heartbeat_gap_s": heartbeat_gap(stub, since),
+        }
+    if args.compare:
+        ask_qs = questions_from(service, 20 + args.ask_questions, seed=11)
+        phase("/ask bursts: newsdesk")
+        await ask_bursts(stub, bot, ask_qs[:20], args.ask_members, args.ask_burst)  # warm up
+        report["ask_newsdesk"] = await ask_bursts(stub, bot, ask_qs[20:], args.ask_members, args.ask_burst)
+        await bot.stop()
+        phase("/ask bursts: the minimal bot (bm25s, defer + edit + four-button view)")
+        bot = MinimalBotProcess(stub, service, work)
+        await bot.start()
+        await ask_bursts(stub, bot, ask_qs[:20], args.ask_members, args.ask_burst)
+        report["ask_minimal_bot"] = await ask_bursts(stub, bot, ask_qs[20:], args.ask_members, args.ask_burst)
+        mine, ref = report["ask_newsdesk"], report["ask_minimal_bot"]
+        report["ask_ratio_newsdesk_to_minimal"] = {
+            "p99": round(mine["p99_ms"] / ref["p99_ms"], 2),
+            "cpu_per_answer": round(mine["cpu_ms_per_answer"] / ref["cpu_ms_per_answer"], 2),
+        }
     print(json.dumps(report, indent=2), flush=True)
     await bot.stop()
     await stub.close()

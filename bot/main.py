@@ -30,7 +30,8 @@ async def start_bot(settings: Settings, service: NewsService) -> None:
 def run_bot(settings: Settings) -> int:
     setup_logging(settings.log_level, secrets=[settings.token] if settings.token else [])
     try:
-        service = open_service(settings)
+        # parsing and the index build never take the interpreter from the bot
+        service = open_service(settings, reload_in_child=True)
         first = service.ensure_corpus()
         if first is not None:
             log.info("first start: ingested %s: %s", settings.corpus_dir, first.line())

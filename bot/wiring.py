@@ -21,10 +21,12 @@ def open_service(
     db: str | Path | None = None,
     corpus_dir: str | Path | None = None,
     create: bool = True,
+    reload_in_child: bool = False,
 ) -> NewsService:
     """The service over ``settings.db`` and ``settings.corpus_dir`` (or the ``db`` and ``corpus_dir`` given
     on a command line), with the settings' language, limits and links. ``create=False`` is for commands
-    that only read: they open an existing newsdesk database and never write into any other file."""
+    that only read: they open an existing newsdesk database and never write into any other file.
+    ``reload_in_child=True`` is for the bot: its reloads run in a child process."""
     return NewsService(
         Path(db) if db else settings.db,
         Path(corpus_dir) if corpus_dir else settings.corpus_dir,
@@ -34,6 +36,7 @@ def open_service(
         links=settings.link_policy(),
         max_question_chars=settings.max_question,
         create=create,
+        reload_in_child=reload_in_child,
     )
 
 

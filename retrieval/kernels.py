@@ -130,6 +130,7 @@ def _top_candidates(
     # Heavy questions (rows covering a good part of the index): keeping a list of the passages
     # touched costs more than one sequential scan of the score buffer at the end.
     heavy = postings > n // 3
+    n_kept = 0
     nt = 0  # passages touched; in heavy mode only a sample of them (from the rarest rows)
     theta = 0.0
     i = 0
@@ -154,8 +155,8 @@ def _top_candidates(
                     if nt == cap:
                         break
                     d = post_doc[p]
-                    if use_range and (doc_day[d] < day_lo or doc_day[d] > day_hi):
-                        continue
+                    if acc[d] != 0.0 or (use_range and (doc_day[d] < day_lo or doc_day[d] > day_hi)):
+                        continue  # each passage once, so the sample's k-th best bounds the k-th best of all
                     touched[nt] = d
                     nt += 1
             if use_range:
@@ -191,26 +192,28 @@ def _top_candidates(
         i += 1
     exhaustive = i == nq
     if heavy:
-        # one sequential pass over the buffer: count the passages touched, keep the contenders
+        # one sequential pass over the buffer: count the passages touched, keep the contenders and clear
+        # the others (the contenders are cleared at the end)
         if exhaustive:
             floor = np.float32(0.0)
-            distinct = np.unique(touched[:nt])  # a lower bound needs each passage once
-            if len(distinct) >= n_top:
-                sample = np.empty(len(distinct), np.float32)
-                for c in range(len(distinct)):
-                    sample[c] = acc[distinct[c]]
+            if nt >= n_top:
+                sample = np.empty(nt, np.float32)
+                for c in range(nt):
+                    sample[c] = acc[touched[c]]
                 floor = np.float32(_kth_largest(sample, n_top))
         else:
             floor = np.float32(theta - rem[i])
         floor = max(floor, np.float32(1e-30))
         matched = 0
-        for d in range(n):  # vectorizes
-            matched += acc[d] > 0.0
         count = 0
-        for d in range(n):  # with a good floor the branch is almost never taken
-            if acc[d] >= floor:
-                touched[count] = d
-                count += 1
+        for d in range(n):  # branch-free: a few cycles per passage
+            v = acc[d]
+            matched += v > 0.0
+            keep = v >= floor
+            touched[count] = d
+            count += keep
+            acc[d] = v if keep else np.float32(0.0)
+        n_kept = count
         cand = touched[:count].copy()
         nt = matched
     elif exhaustive:
@@ -306,7 +309,8 @@ def _top_candidates(
     out_docs = cand[order]
     out_scores = scores[order]
     if heavy:
-        acc[:] = 0.0
+        for j in range(n_kept):
+            acc[touched[j]] = 0.0
     else:
         for j in range(nt):
             acc[touched[j]] = 0.0

@@ -176,9 +176,18 @@ def _layout(text: str, analyzer: Analyzer) -> tuple[tuple[int, int, tuple[tuple[
         bounds = [(s, e) for s, e in split_sentences(text) if e > s] or (
             [(0, len(text))] if text.strip() else []
         )
-        found = tuple(
-            (s, e, tuple((a - s, b - s, t) for a, b, t in spans if a >= s and b <= e)) for s, e in bounds
-        )
+        out = []
+        k = 0  # spans and sentences are both in text order: one pass over the spans
+        for s, e in bounds:
+            while k < len(spans) and spans[k][0] < s:
+                k += 1
+            inside = []
+            while k < len(spans) and spans[k][1] <= e:
+                a, b, t = spans[k]
+                inside.append((a - s, b - s, t))
+                k += 1
+            out.append((s, e, tuple(inside)))
+        found = tuple(out)
         if len(_LAYOUT_CACHE) >= _LAYOUT_CACHE_LIMIT:
             _LAYOUT_CACHE.clear()
         _LAYOUT_CACHE[key] = found
@@ -233,7 +242,7 @@ def choose_quote(
     lead: bool = True,
 ) -> Quote:
     """The best window of ``passages`` (ordinal, text) for ``query``: in the passages found (``centers``,
-    best first), the ``following`` passages after each, and (``lead``) the article's first passage."""
+    best first), the ``following`` passages after the best, and (``lead``) the article's first passage."""
     max_chars = max(int(max_chars), 1)
     by_ordinal = dict(passages)
     found = [centers] if isinstance(centers, int) else list(centers)
@@ -243,7 +252,7 @@ def choose_quote(
         return Quote(Excerpt("", [], 0), first, by_ordinal.get(first, ""), frozenset())
     weights = _weights(query, idf)
     total = sum(weights.values()) or 1.0
-    near = {o for c in found for o in range(c, c + following + 1)} | ({0} if lead else set())
+    near = set(found) | set(range(found[0], found[0] + following + 1)) | ({0} if lead else set())
     wanted = sorted(o for o in near if o in by_ordinal)
     sentences: list[_Sentence] = []
     for ordinal in wanted:

@@ -184,9 +184,12 @@ class NewsService:
         max_question_chars: int = MAX_QUESTION_CHARS,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         create: bool = True,
+        reload_in_child: bool = False,
     ) -> None:
         """``create=False`` (reading commands) opens only an existing newsdesk database."""
         self.db_path = Path(db_path)
+        # A server sets this: its reloads then run in a child process (see reload()).
+        self.reload_in_child = reload_in_child
         self.corpus_dir = Path(corpus_dir)
         self.store = Store(self.db_path, create=create)
         self._db_identity = self._file_identity()
@@ -340,15 +343,28 @@ class NewsService:
         return self._reload_lock.locked()
 
     def reload(
-        self, *, progress: Progress | None = None, rebuild: bool = False, trigger: str = "cli"
+        self,
+        *,
+        progress: Progress | None = None,
+        rebuild: bool = False,
+        trigger: str = "cli",
+        in_child: bool | None = None,
+        swap: bool = True,
     ) -> IngestSummary:
         """Re-scan the corpus folder, ingest what changed, rebuild the index aside and swap.
+
+        With ``in_child`` (default: the service's ``reload_in_child``) the ingest and the index build run in a
+        child process (``reload_process``) and this process only loads the new version's index and swaps it
+        in: a server's threads keep the interpreter to themselves.
+        With ``swap=False`` the new index is built and saved but not loaded here (the child's side).
 
         Raises ReloadInProgress when another reload runs, CorpusError/StoreError when nothing could be
         done; in every failure the previous snapshot keeps serving."""
         if not self._reload_lock.acquire(blocking=False):
             raise ReloadInProgress("a reload is already running; wait for it to finish")
         try:
+            if self.reload_in_child if in_child is None else in_child:
+                return self._reload_in_child(progress=progress, rebuild=rebuild, trigger=trigger)
             built: dict[int, CorpusState] = {}
 
             def build_before_commit(state: CorpusState) -> None:
@@ -373,7 +389,9 @@ class NewsService:
                     shutil.rmtree(self._index_dir(state), ignore_errors=True)
                 self.last_reload = ReloadStatus(ok=False, at=time.time(), error=str(exc))
                 raise
-            if (
+            if not swap:
+                self._prune_indexes(summary.corpus_version)
+            elif (
                 summary.corpus_version in built
                 or self._snapshot is None
                 or (self._snapshot.version != summary.corpus_version)
@@ -384,6 +402,29 @@ class NewsService:
             return summary
         finally:
             self._reload_lock.release()
+
+    def _reload_in_child(self, *, progress: Progress | None, rebuild: bool, trigger: str) -> IngestSummary:
+        from .reload_process import reload_in_child
+
+        try:
+            summary = reload_in_child(
+                db_path=self.db_path,
+                corpus_dir=self.corpus_dir,
+                index_root=self.index_root,
+                language=self.analyzer.language,
+                max_article_bytes=self.max_article_bytes,
+                max_file_bytes=self.max_file_bytes,
+                progress=progress,
+                rebuild=rebuild,
+                trigger=trigger,
+            )
+        except Exception as exc:
+            self.last_reload = ReloadStatus(ok=False, at=time.time(), error=str(exc))
+            raise
+        if self._snapshot is None or self._snapshot.version != summary.corpus_version:
+            self.open()  # the child saved this version's index: loading it maps the files, nothing more
+        self.last_reload = ReloadStatus(ok=True, at=time.time(), summary=summary)
+        return summary
 
     def ensure_corpus(self, progress: Progress | None = None) -> IngestSummary | None:
         """On first start with an empty database, ingest the corpus folder."""

@@ -244,3 +244,15 @@ async def test_scheduled_reload_picks_up_changes_and_about_shows_failures(discor
         text = final_text(await run(discord_stub, "about"))
         assert "Last reload failed" in text and "read-only" in text
         assert service.snapshot.version == version + 1
+
+
+async def test_reload_in_a_child_process_is_swapped_in_by_the_bot(discord_stub, bot, service):  # noqa: F811
+    service.reload_in_child = True  # as `newsdesk run` sets it
+    corpus_file(
+        service.corpus_dir, "local/new-bridge.txt", "New Bridge Opens", "The bridge over the Lark opened."
+    )
+    record = await discord_stub.invoke_command("reload", {}, user_id=MANAGER, channel_id=GENERAL)
+    await discord_stub.wait_for(lambda: "Reload done" in final_text(record), timeout=30)
+    assert "1 added" in final_text(record)
+    answer = await run(discord_stub, "ask", {"question": "bridge over the Lark"})
+    assert "New Bridge Opens" in shown(embed_text(answer.original))

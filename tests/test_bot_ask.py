@@ -71,12 +71,13 @@ async def test_registered_commands_match_the_documented_schema(discord_stub, bot
         assert f"`/{name}" in readme, f"/{name} is not documented in the README"
 
 
-async def test_slash_ask_defers_then_answers_with_quote_link_and_date(discord_stub, bot):  # noqa: F811
+async def test_slash_ask_answers_in_its_first_response_with_quote_link_and_date(discord_stub, bot):  # noqa: F811
     record = await discord_stub.invoke_command(
         "ask", {"question": "when did the SDF encircle Manbij?"}, user_id=READER, channel_id=GENERAL
     )
     await record.wait_done(timeout=10)
-    assert record.callback_types[0] == 5  # deferred at once
+    assert record.callback_types == [4]  # answered at once: no deferral, no edit
+    assert not [r for r in discord_stub.requests if r.method == "PATCH"]
     text = embed_text(record.original)
     bold = re.findall(r"\*\*([^*]+)\*\*", text)
     assert any("Manbij" in b for b in bold) and any("encircl" in b for b in bold)
@@ -184,7 +185,7 @@ async def test_cooldown_refuses_a_second_question_with_the_wait(discord_stub, se
             "ask", {"question": "comet"}, user_id=OTHER_READER, channel_id=GENERAL
         )
         await other.wait_done(timeout=10)
-        assert other.callbacks[0]["type"] == 5
+        assert other.callbacks[0]["type"] == 4
 
 
 async def test_empty_and_overlong_questions_get_help_and_the_limit(discord_stub, bot):  # noqa: F811
@@ -203,15 +204,18 @@ async def test_private_answer_can_be_shared_to_the_channel(discord_stub, bot):  
         "ask", {"question": "wind farm turbines homes", "private": True}, user_id=READER, channel_id=GENERAL
     )
     await record.wait_done(timeout=10)
-    assert record.callbacks[0]["type"] == 5 and record.callbacks[0]["data"]["flags"] & EPHEMERAL
+    assert record.callbacks[0]["type"] == 4 and record.callbacks[0]["data"]["flags"] & EPHEMERAL
     share = await discord_stub.click_button(
         record.original, button_ids(record.original)["Share"], user_id=READER
     )
     await share.wait_done()
-    data = share.callbacks[0]["data"]
-    assert share.callbacks[0]["type"] == 4 and not (data.get("flags") or 0) & EPHEMERAL
-    assert "Harbour Wind Farm" in embed_text(data)
-    assert data["allowed_mentions"]["parse"] == []
+    assert share.callbacks[0]["type"] == 7  # the private answer's Share button is switched off
+    shared = await discord_stub.wait_for(lambda: share.followups, timeout=5)
+    assert not (shared[0].get("flags") or 0) & EPHEMERAL
+    assert "Harbour Wind Farm" in embed_text(shared[0]) and "Shared by" in shared[0]["content"]
+    assert discord_stub.allowed_mentions(int(shared[0]["id"]))["parse"] == []
+    buttons = {b.get("label"): b for row in record.original["components"] for b in row["components"]}
+    assert buttons["Share"].get("disabled") is True
 
 
 async def test_feedback_buttons_store_the_vote_with_the_question(discord_stub, bot, service):  # noqa: F811
@@ -290,3 +294,44 @@ async def test_a_picture_without_text_in_a_qa_channel_gets_no_reply(discord_stub
     reply = await wait_reply(discord_stub, QA, too_long)
     assert "the limit is 500" in embed_text(reply)
     assert bot_replies_to(discord_stub, QA, picture["id"]) == []
+
+
+async def test_a_slow_answer_is_deferred_then_edited_in(discord_stub, bot, monkeypatch):  # noqa: F811
+    from bot.cogs import ask
+
+    monkeypatch.setattr(ask, "ANSWER_DEADLINE", 0.0)
+    record = await discord_stub.invoke_command(
+        "ask", {"question": "who discovered the comet?"}, user_id=READER, channel_id=GENERAL
+    )
+    await record.wait_done(timeout=10)
+    assert record.callback_types == [5]
+    assert "Amateur Astronomer Spots New Comet" in shown(embed_text(record.original))
+
+
+async def test_buttons_of_an_answer_work_after_the_bot_restarts(discord_stub, service):  # noqa: F811
+    build_world(discord_stub)
+    async with running_bot(discord_stub, service):
+        record = await discord_stub.invoke_command(
+            "ask", {"question": "pounds council million"}, user_id=READER, channel_id=GENERAL
+        )
+        await record.wait_done(timeout=10)
+    message = record.original
+    assert "Results 1-2 · ▶ for more" in embed_text(message)
+    async with running_bot(discord_stub, service):  # a new process knows nothing of the old answer
+        stranger = await discord_stub.click_button(message, button_ids(message)["More"], user_id=OTHER_READER)
+        await stranger.wait_done(timeout=10)
+        assert "Only the person who asked" in stranger.callbacks[0]["data"]["content"]
+        click = await discord_stub.click_button(message, button_ids(message)["More"], user_id=READER)
+        await click.wait_done(timeout=10)
+        assert click.callbacks[0]["type"] == 7
+        page = discord_stub.message(int(message["id"]))
+        assert "Results 3-" in embed_text(page)
+        assert page["embeds"][0]["title"] == message["embeds"][0]["title"]
+        back = await discord_stub.click_button(page, button_ids(page)["Back"], user_id=READER)
+        await back.wait_done(timeout=10)
+        assert "Results 1-2" in embed_text(discord_stub.message(int(message["id"])))
+        vote = await discord_stub.click_button(page, button_ids(page)["👎"], user_id=OTHER_READER)
+        await vote.wait_done(timeout=10)
+        assert "the admins will see" in vote.callbacks[0]["data"]["content"]
+    latest, _ = service.store.feedback_summary()
+    assert latest[0]["question"] == "pounds council million" and latest[0]["article_ids"]

@@ -248,3 +248,29 @@ def test_thread_safety_smoke(analyzer, source):
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_questions_of_common_words_rank_exactly_with_ties_and_few_hits(analyzer):
+    # A small vocabulary makes every question touch most passages (the one-pass path for heavy questions);
+    # repeated passages make ties; a rare word makes k larger than the hits.
+    rng = np.random.default_rng(5)
+    words = ["market", "price", "bank", "rate", "growth", "trade", "oil", "share", "profit", "loss"]
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(3, 12)))) for _ in range(300)]
+    texts += texts[:40]  # exact copies: equal scores
+    texts.append("zebra market")
+    docs = [doc(i, f"a{i}", t) for i, t in enumerate(texts)]
+    index = BM25Index.build(docs, analyzer, include_title=False)
+    reference = rank_bm25.BM25Okapi([analyzer.terms(t) for t in texts], k1=index.k1, b=index.b)
+    for question in (
+        "market price bank rate growth",
+        "oil share profit loss trade price",
+        "zebra",
+        "zebra oil",
+    ):
+        expected = reference.get_scores(analyzer.terms(question))
+        order = sorted(range(len(texts)), key=lambda i: (-expected[i], i))
+        hits = index.search(question, k=25, per_article=1000, min_coverage=0).hits
+        matching = [i for i in order if expected[i] > 0]
+        assert len(hits) == min(25, len(matching))
+        assert [h.passage_id for h in hits] == matching[: len(hits)]  # ties: lower passage number first
+        np.testing.assert_allclose([h.score for h in hits], expected[matching[: len(hits)]], atol=1e-9)

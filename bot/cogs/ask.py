@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import OrderedDict
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from retrieval import Answer, EmptyArchive, QuestionError, StoreError, clean_question
+from retrieval import Answer, EmptyArchive, QuestionError, clean_question
 
+from ..answer_buttons import AnswerButton, answer_buttons
 from ..client import NewsBot, sentence
 from ..cooldown import Cooldown
 from ..render import Reply, render_answer
-from ..views import OwnedView
 
 log = logging.getLogger(__name__)
 
@@ -25,114 +26,23 @@ HELP_TEXT = (
 )
 _MENTION = re.compile(r"<@!?\d+>")
 FOLLOW_UP_CONTEXT_QUESTIONS = 3  # earlier questions a follow-up is searched with
-
-
-class AnswerView(OwnedView):
-    """Paging, feedback and (for private answers) sharing, under one answer."""
-
-    def __init__(
-        self,
-        cog: AskCog,
-        *,
-        asker_id: int,
-        question: str,
-        answer: Answer,
-        private: bool,
-        guild_id: int | None,
-        channel_id: int | None,
-    ) -> None:
-        super().__init__(asker_id)
-        self.cog = cog
-        self.question = question
-        self.answer = answer
-        self.private = private
-        self.guild_id = guild_id
-        self.channel_id = channel_id
-        self.voted: set[int] = set()
-        if not private:
-            self.remove_item(self.share)
-        self._update_buttons()
-
-    @property
-    def page_size(self) -> int:
-        return self.cog.bot.settings.results
-
-    def _update_buttons(self) -> None:
-        self.back.disabled = self.answer.offset == 0
-        self.more.disabled = not self.answer.has_more
-        if self.answer.no_match:
-            for item in (self.back, self.more, self.helpful, self.unhelpful, self.share):
-                item.disabled = True
-
-    async def _page(self, interaction: discord.Interaction, offset: int) -> None:
-        if not await self.refuse_unless_owner(interaction):
-            return
-        answer = await self.cog.search(self.question, offset=max(offset, 0))
-        answer.question = self.answer.question  # keep the heading the asker saw
-        if answer.results:
-            self.answer = answer
-        self._update_buttons()
-        reply = render_answer(self.answer, page_size=self.page_size)
-        await interaction.response.edit_message(embeds=reply.embeds, view=self)
-
-    @discord.ui.button(label="Back", emoji="◀", style=discord.ButtonStyle.secondary)
-    async def back(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._page(interaction, self.answer.offset - self.page_size)
-
-    @discord.ui.button(label="More", emoji="▶", style=discord.ButtonStyle.secondary)
-    async def more(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._page(interaction, self.answer.offset + self.page_size)
-
-    async def _vote(self, interaction: discord.Interaction, vote: int) -> None:
-        if interaction.user.id in self.voted:
-            await interaction.response.send_message("You already rated this answer. Thanks!", ephemeral=True)
-            return
-        self.voted.add(interaction.user.id)
-        try:
-            await asyncio.to_thread(
-                self.cog.bot.service.add_feedback,
-                guild_id=str(self.guild_id) if self.guild_id else None,
-                channel_id=str(self.channel_id) if self.channel_id else None,
-                user_id=str(interaction.user.id),
-                question=self.question,
-                article_ids=[r.article_id for r in self.answer.results],
-                vote=vote,
-            )
-        except StoreError as exc:
-            log.warning("could not store feedback: %s", exc)
-        text = (
-            "Thanks, glad it helped." if vote > 0 else "Thanks, noted: the admins will see what went wrong."
-        )
-        await interaction.response.send_message(text, ephemeral=True)
-
-    @discord.ui.button(emoji="👍", style=discord.ButtonStyle.secondary)
-    async def helpful(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._vote(interaction, +1)
-
-    @discord.ui.button(emoji="👎", style=discord.ButtonStyle.secondary)
-    async def unhelpful(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._vote(interaction, -1)
-
-    @discord.ui.button(label="Share", style=discord.ButtonStyle.primary)
-    async def share(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        if not await self.refuse_unless_owner(interaction, "share"):
-            return
-        reply = render_answer(self.answer, page_size=self.page_size)
-        name = discord.utils.escape_markdown(interaction.user.display_name)[:80]
-        await interaction.response.send_message(
-            f"Shared by {discord.utils.escape_mentions(name)}",
-            embeds=reply.embeds,
-            allowed_mentions=discord.AllowedMentions.none(),
-        )
-        button.disabled = True
-        if self.message is not None:
-            await self.message.edit(view=self)
+# /ask answers in its first response when the answer is ready by then, and shows "thinking" otherwise: Discord
+# drops an interaction not acknowledged within 3 s, and the reply itself still has to travel.
+ANSWER_DEADLINE = 1.5
 
 
 class AskCog(commands.Cog):
     def __init__(self, bot: NewsBot) -> None:
         self.bot = bot
         self.cooldown = Cooldown(bot.settings.cooldown)
+        self.votes: OrderedDict[tuple[int, int], bool] = OrderedDict()  # (answer, member) already rated
+
+    async def cog_load(self) -> None:
+        # One handler for the buttons of every answer, including those sent before a restart.
+        self.bot.add_dynamic_items(AnswerButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(AnswerButton)
 
     async def search(self, conversation: str, *, offset: int = 0) -> Answer:
         """Answer the last line of ``conversation``; earlier lines are the questions it follows up on.
@@ -164,23 +74,26 @@ class AskCog(commands.Cog):
                 f"You're asking quickly: try again in {wait:.0f} s.", ephemeral=True
             )
             return
-        await interaction.response.defer(ephemeral=private, thinking=True)
-        answer = await self.search(question)
-        view = AnswerView(
-            self,
-            asker_id=interaction.user.id,
-            question=question,
-            answer=answer,
-            private=private,
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-        )
+        pending = asyncio.ensure_future(self.search(question))
+        done, _ = await asyncio.wait((pending,), timeout=ANSWER_DEADLINE)
+        if not done:
+            await interaction.response.defer(ephemeral=private, thinking=True)
+        answer = await pending
         reply = render_answer(answer, page_size=self.bot.settings.results)
-        message = await interaction.edit_original_response(
-            embeds=reply.embeds, view=view, allowed_mentions=discord.AllowedMentions.none()
-        )
-        view.message = message
-        self.bot.answers.remember(message.id, question)
+        view = answer_buttons(answer, asker_id=interaction.user.id, private=private)
+        none = discord.AllowedMentions.none()
+        if interaction.response.is_done():
+            message = await interaction.edit_original_response(
+                embeds=reply.embeds, view=view, allowed_mentions=none
+            )
+            message_id: int | None = message.id
+        else:
+            sent = await interaction.response.send_message(
+                embeds=reply.embeds, view=view, ephemeral=private, allowed_mentions=none
+            )
+            message_id = sent.message_id
+        if message_id is not None:
+            self.bot.answers.remember(message_id, question)
 
     # -- messages ------------------------------------------------------------------------------
     def _earlier_question(self, message: discord.Message) -> str | None:
@@ -228,20 +141,11 @@ class AskCog(commands.Cog):
             return
         if earlier:
             answer.question = f"{text} (following up on: {earlier.split(chr(10))[-1][:80]})"
-        view = AnswerView(
-            self,
-            asker_id=message.author.id,
-            question=question,
-            answer=answer,
-            private=False,
-            guild_id=message.guild.id if message.guild else None,
-            channel_id=message.channel.id,
-        )
+        view = answer_buttons(answer, asker_id=message.author.id, private=False)
         sent = await self._reply(
             message, render_answer(answer, page_size=self.bot.settings.results), view=view
         )
         if sent is not None:
-            view.message = sent
             self.bot.answers.remember(sent.id, question)
             if earlier and self.bot.answers.question_for(message.channel.id):
                 self.bot.answers.remember(message.channel.id, question)  # the thread follows the conversation
