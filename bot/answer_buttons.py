@@ -99,6 +99,12 @@ def _share_used(message: discord.Message | None) -> bool:
     return False
 
 
+def _page_size(interaction: discord.Interaction) -> int:
+    """Answers per page where the button was clicked: the server's own setting, else the default."""
+    bot: Any = interaction.client
+    return bot.server_settings.effective(interaction.guild_id).results
+
+
 class AnswerButton(
     discord.ui.DynamicItem[discord.ui.Button],
     template=r"nd:answer:(?P<action>back|more|up|down|share):(?P<asker>[0-9]{1,20}):(?P<offset>[0-9]{1,6})",
@@ -125,7 +131,7 @@ class AnswerButton(
             elif self.action == "share":
                 await self._share(interaction)
             else:
-                page_size = interaction.client.settings.results  # type: ignore[attr-defined]
+                page_size = _page_size(interaction)
                 step = page_size if self.action == "more" else -page_size
                 await self._page(interaction, max(self.offset + step, 0))
         except Exception:
@@ -158,7 +164,7 @@ class AnswerButton(
 
     async def _search(self, interaction: discord.Interaction, question: str, offset: int) -> Answer:
         cog: Any = interaction.client.get_cog("AskCog")  # type: ignore[attr-defined]
-        return await cog.search(question, offset=offset)
+        return await cog.search(question, offset=offset, k=_page_size(interaction))
 
     async def _page(self, interaction: discord.Interaction, offset: int) -> None:
         question = self._question(interaction)
@@ -172,8 +178,7 @@ class AnswerButton(
         if not answer.results:  # the corpus changed under the answer: stay on the page shown
             await interaction.response.defer()
             return
-        bot: Any = interaction.client
-        reply = render_answer(answer, page_size=bot.settings.results)
+        reply = render_answer(answer, page_size=_page_size(interaction))
         if message.embeds and message.embeds[0].title:
             reply.embeds[0].title = message.embeds[0].title  # keep the heading the asker saw
         private = bool(message.flags.ephemeral)

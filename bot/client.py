@@ -19,6 +19,7 @@ from discord.ext import commands
 from retrieval import EmptyArchive, NewsdeskError, NewsService, QuestionError, ReloadInProgress
 
 from .config import Settings
+from .server_settings import ServerSettingsCache, message_content_wanted
 from .tasks import spawn
 from .wiring import watch_corpus_version
 
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 LAG_WINDOW = 5.0  # seconds of event-loop lag history that /healthz reports on
 
-COGS = ("bot.cogs.ask", "bot.cogs.headlines", "bot.cogs.admin", "bot.cogs.info")
+COGS = ("bot.cogs.ask", "bot.cogs.headlines", "bot.cogs.admin", "bot.cogs.info", "bot.cogs.settings")
 
 
 class NotAdmin(app_commands.CheckFailure):
@@ -54,6 +55,10 @@ class NewsTree(app_commands.CommandTree):
             text = "This command works in a server, not in direct messages."
         elif isinstance(error, app_commands.CommandOnCooldown):
             text = f"Slow down a little: try again in {error.retry_after:.0f} s."
+        elif isinstance(error, app_commands.TransformerError):
+            # Discord's client offers only fitting values; another client, or a channel or role deleted
+            # a moment ago, can still send one the command cannot use.
+            text = f"That {error.type.name} can't be used for this option: pick another one."
         elif isinstance(error, app_commands.CheckFailure):
             text = str(error) or "You can't use this command here."
         elif isinstance(original, (QuestionError, ReloadInProgress, EmptyArchive)):
@@ -114,6 +119,8 @@ class NewsBot(commands.Bot):
         super().__init__(**options)
         self.settings = settings
         self.service = service
+        self.server_settings = ServerSettingsCache(settings, service)  # each server's own over the defaults
+        self.server_settings.load()
         # Questions run here, off the event loop. As many threads as cores: more would only queue on the
         # interpreter lock and stretch the event loop's turns (measured in bench/load_bot.py).
         self.search_pool = ThreadPoolExecutor(
@@ -201,9 +208,8 @@ class ShardedNewsBot(NewsBot, commands.AutoShardedBot):
 def build_bot(settings: Settings, service: NewsService, **overrides: Any) -> NewsBot:
     """A Bot, or an AutoShardedBot when NEWSDESK_SHARD_COUNT is set, with safe defaults."""
     intents = discord.Intents.default()
-    intents.message_content = bool(
-        settings.qa_channels
-    )  # only needed to read Q&A channels; mentions work without
+    # Only needed to read Q&A channels (from the environment or a server's settings); mentions work without.
+    intents.message_content = message_content_wanted(settings, service)
     intents.members = False
     cls = ShardedNewsBot if settings.shard_count else NewsBot
     options: dict[str, Any] = {

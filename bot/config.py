@@ -92,6 +92,7 @@ class Settings:
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
     log_level: str = "INFO"
+    message_content: str = "auto"
 
     def link_policy(self) -> LinkPolicy:
         return LinkPolicy(self.link_template, self.public_url)
@@ -106,6 +107,8 @@ SETTINGS: dict[str, str] = {
     "NEWSDESK_DB": f"the SQLite database file (default {_DEFAULT.db})",
     "NEWSDESK_CORPUS_DIR": f"the folder of article files (default {_DEFAULT.corpus_dir})",
     "NEWSDESK_QA_CHANNELS": "channel ids where every message is a question (comma-separated)",
+    "NEWSDESK_MESSAGE_CONTENT": "ask Discord for the Message Content intent: on, off or auto (default auto: "
+    "on when a Q&A channel is configured here or in any server's settings)",
     "NEWSDESK_ADMIN_USERS": "user ids allowed to run admin commands anywhere (comma-separated)",
     "NEWSDESK_ADMIN_ROLES": "role ids whose members may run admin commands (comma-separated)",
     "NEWSDESK_DEV_GUILD": "a guild id: sync slash commands to this guild only (instant, for development)",
@@ -209,6 +212,10 @@ def load_settings(
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"NEWSDESK_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR; got {log_level!r}")
 
+    message_content = (get("NEWSDESK_MESSAGE_CONTENT") or default.message_content).lower()
+    if message_content not in ("on", "off", "auto"):
+        raise ConfigError(f"NEWSDESK_MESSAGE_CONTENT must be on, off or auto; got {message_content!r}")
+
     web_host = get("NEWSDESK_WEB_HOST") or default.web_host
     if any(ch.isspace() for ch in web_host):
         raise ConfigError(f"NEWSDESK_WEB_HOST must be a host name or address; got {web_host!r}")
@@ -250,4 +257,5 @@ def load_settings(
         shard_count=shard_count,
         shard_ids=shard_ids,
         log_level=log_level,
+        message_content=message_content,
     )

@@ -23,8 +23,23 @@ async def start_bot(settings: Settings, service: NewsService) -> None:
     if not settings.token:
         raise NewsdeskError("DISCORD_TOKEN is not set: put the bot token in .env or the environment")
     bot = build_bot(settings, service)
-    async with bot:
-        await bot.start(settings.token)
+    try:
+        async with bot:
+            await bot.start(settings.token)
+    except discord.PrivilegedIntentsRequired:
+        if settings.message_content != "auto" or settings.qa_channels or not bot.intents.message_content:
+            raise  # asked for in the environment: a mistake of whoever runs the bot, reported at once
+        # Asked for only because a server admin added a Q&A channel, maybe before the intent was enabled in
+        # the developer portal: that must not stop the bot for every server. It runs without, and says why.
+        log.warning(
+            "Discord refused the Message Content intent, so Q&A channels cannot be read: enable it in the "
+            "developer portal (Bot > Privileged Gateway Intents). Running without it; mentions and /ask work."
+        )
+        intents = bot.intents
+        intents.message_content = False
+        bot = build_bot(settings, service, intents=intents)
+        async with bot:
+            await bot.start(settings.token)
 
 
 def run_bot(settings: Settings) -> int:
@@ -49,9 +64,12 @@ def run_bot(settings: Settings) -> int:
         )
         return 2
     except discord.PrivilegedIntentsRequired:
+        wanted_by = (
+            "NEWSDESK_MESSAGE_CONTENT=on" if settings.message_content == "on" else "NEWSDESK_QA_CHANNELS"
+        )
         print(
-            "newsdesk: NEWSDESK_QA_CHANNELS needs the Message Content intent: enable it in the developer portal "
-            "(Bot > Privileged Gateway Intents), or leave NEWSDESK_QA_CHANNELS empty",
+            f"newsdesk: {wanted_by} needs the Message Content intent: enable it in the developer portal "
+            "(Bot > Privileged Gateway Intents), or set NEWSDESK_MESSAGE_CONTENT=off",
             file=sys.stderr,
         )
         return 2

@@ -9,8 +9,10 @@ Tables a person can read with ``sqlite-utils`` or Datasette:
 - ``ingest_runs``: one row per ingest or reload, with its counts and failures.
 - ``feedback``: 👍 / 👎 votes on answers.
 - ``meta``: ``corpus_version`` (bumped by every ingest that changes anything), ``corpus_stamp`` (a random
-  token set with each new version, so that another database at the same version is told apart) and
-  ``schema_version``.
+  token set with each new version, so that another database at the same version is told apart),
+  ``schema_version`` and ``settings_version`` (bumped by every change of a server's settings).
+- ``server_settings`` and ``server_settings_changes``: per-server settings and who changed them
+  (``retrieval.server_settings``); a reload never touches them.
 - view ``article_passages``: passages joined with their article, for reading.
 
 Writes of one ingest happen in a single transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``) made of plain
@@ -38,6 +40,7 @@ from urllib.request import pathname2url
 
 import sqlite_utils
 
+from . import server_settings
 from .errors import DamagedDatabase, IngestRunning, NotNewsdeskDatabase, StoreError
 from .models import Article, Refusal, RelatedItem
 
@@ -237,6 +240,7 @@ class Store:
             with contextlib.suppress(sqlite3.OperationalError):  # a read-only file still serves as it is
                 db.enable_wal()
         if "articles" in db.table_names():
+            server_settings.ensure_schema(db.conn)
             return
         db.table("articles").create(
             {
@@ -286,6 +290,7 @@ class Store:
             [str(SCHEMA_VERSION), uuid.uuid4().hex],
         )
         db.conn.commit()
+        server_settings.ensure_schema(db.conn)
 
     # -- reads ---------------------------------------------------------------------------------
     def _query(self, sql: str, params: Iterable = ()) -> list[tuple]:
@@ -572,6 +577,12 @@ class StoreWriter:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The transaction's connection, for the store's other sections (``server_settings``) to write
+        their own tables in the same transaction."""
+        return self._conn
 
     def clear_corpus(self) -> None:
         """Remove every article, text, passage and file row (``ingest --rebuild``); runs and feedback stay."""

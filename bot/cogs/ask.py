@@ -34,7 +34,8 @@ ANSWER_DEADLINE = 1.5
 class AskCog(commands.Cog):
     def __init__(self, bot: NewsBot) -> None:
         self.bot = bot
-        self.cooldown = Cooldown(bot.settings.cooldown)
+        self.cooldown = Cooldown(bot.settings.cooldown)  # shared by every server without its own cooldown
+        self._server_cooldowns: dict[int, Cooldown] = {}
         self.votes: OrderedDict[tuple[int, int], bool] = OrderedDict()  # (answer, member) already rated
 
     async def cog_load(self) -> None:
@@ -44,14 +45,33 @@ class AskCog(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(AnswerButton)
 
-    async def search(self, conversation: str, *, offset: int = 0) -> Answer:
+    async def search(self, conversation: str, *, offset: int = 0, k: int | None = None) -> Answer:
         """Answer the last line of ``conversation``; earlier lines are the questions it follows up on.
 
         The retriever runs in a worker thread, so the event loop (and the heartbeat) never waits."""
         *context, question = conversation.split("\n")
+        k = k or self.bot.settings.results
         return await self.bot.run_search(
-            self.bot.service.search, question, k=self.bot.settings.results, offset=offset, context=context
+            self.bot.service.search, question, k=k, offset=offset, context=context
         )
+
+    # -- per-server settings -------------------------------------------------------------------
+    def results_for(self, guild_id: int | None) -> int:
+        return self.bot.server_settings.effective(guild_id).results
+
+    def cooldown_for(self, guild_id: int | None) -> Cooldown:
+        """A server with its own cooldown counts its members' questions on its own."""
+        server = self.bot.server_settings.effective(guild_id)
+        if guild_id is None or not server.is_set_here("cooldown"):
+            return self.cooldown
+        bucket = self._server_cooldowns.get(guild_id)
+        if bucket is None:
+            bucket = self._server_cooldowns[guild_id] = Cooldown(server.cooldown, max_members=2000)
+        bucket.seconds = server.cooldown
+        return bucket
+
+    def is_qa_channel(self, channel: discord.abc.Messageable, guild_id: int | None) -> bool:
+        return getattr(channel, "id", None) in self.bot.server_settings.effective(guild_id).qa_channels
 
     def _check_question(self, question: str) -> str:
         return clean_question(question, max_chars=self.bot.settings.max_question)
@@ -68,18 +88,19 @@ class AskCog(commands.Cog):
         except QuestionError as exc:
             await interaction.response.send_message(f"{sentence(str(exc))}\n{HELP_TEXT}", ephemeral=True)
             return
-        wait = self.cooldown.retry_after(interaction.user.id)
+        wait = self.cooldown_for(interaction.guild_id).retry_after(interaction.user.id)
         if wait:
             await interaction.response.send_message(
                 f"You're asking quickly: try again in {wait:.0f} s.", ephemeral=True
             )
             return
-        pending = asyncio.ensure_future(self.search(question))
+        results = self.results_for(interaction.guild_id)
+        pending = asyncio.ensure_future(self.search(question, k=results))
         done, _ = await asyncio.wait((pending,), timeout=ANSWER_DEADLINE)
         if not done:
             await interaction.response.defer(ephemeral=private, thinking=True)
         answer = await pending
-        reply = render_answer(answer, page_size=self.bot.settings.results)
+        reply = render_answer(answer, page_size=results)
         view = answer_buttons(answer, asker_id=interaction.user.id, private=private)
         none = discord.AllowedMentions.none()
         if interaction.response.is_done():
@@ -110,7 +131,8 @@ class AskCog(commands.Cog):
             return
         me = self.bot.user
         mentioned = any(user.id == me.id for user in message.mentions)
-        in_qa_channel = message.channel.id in self.bot.settings.qa_channels
+        guild_id = message.guild.id if message.guild else None
+        in_qa_channel = self.is_qa_channel(message.channel, guild_id)
         earlier = self._earlier_question(message)
         if not (mentioned or in_qa_channel or earlier):
             return
@@ -122,7 +144,7 @@ class AskCog(commands.Cog):
             if mentioned or (message.content or "").strip():
                 await self._reply(message, Reply(content=f"{sentence(str(exc))}\n{HELP_TEXT}"))
             return
-        wait = self.cooldown.retry_after(message.author.id)
+        wait = self.cooldown_for(guild_id).retry_after(message.author.id)
         if wait:
             await self._reply(
                 message,
@@ -134,17 +156,16 @@ class AskCog(commands.Cog):
         if earlier:  # questions are one line each, so the conversation is one per line
             question = "\n".join([*earlier.split("\n")[-FOLLOW_UP_CONTEXT_QUESTIONS:], text])
         # No typing indicator: answers take milliseconds, and it would double the REST calls under load.
+        results = self.results_for(guild_id)
         try:
-            answer = await self.search(question)
+            answer = await self.search(question, k=results)
         except EmptyArchive as exc:
             await self._reply(message, Reply(content=sentence(str(exc))))
             return
         if earlier:
             answer.question = f"{text} (following up on: {earlier.split(chr(10))[-1][:80]})"
         view = answer_buttons(answer, asker_id=message.author.id, private=False)
-        sent = await self._reply(
-            message, render_answer(answer, page_size=self.bot.settings.results), view=view
-        )
+        sent = await self._reply(message, render_answer(answer, page_size=results), view=view)
         if sent is not None:
             self.bot.answers.remember(sent.id, question)
             if earlier and self.bot.answers.question_for(message.channel.id):

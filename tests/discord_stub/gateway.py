@@ -25,6 +25,8 @@ GUILD_MESSAGE_REACTIONS = 1 << 10
 DIRECT_MESSAGES = 1 << 12
 DIRECT_MESSAGE_REACTIONS = 1 << 13
 MESSAGE_CONTENT = 1 << 15
+# Application flags: the Message Content intent enabled in the developer portal (or, limited, not yet verified).
+PORTAL_MESSAGE_CONTENT = (1 << 19) | (1 << 18)
 
 MESSAGE_EVENTS = {"MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE"}
 REACTION_EVENTS = {"MESSAGE_REACTION_ADD", "MESSAGE_REACTION_REMOVE"}
@@ -161,6 +163,9 @@ class Gateway:
             await conn.ws.close(code=4010, message=b"Invalid shard.")
             return
         intents = int(data.get("intents", 0))
+        if intents & MESSAGE_CONTENT and not self.stub.application_flags & PORTAL_MESSAGE_CONTENT:
+            await conn.ws.close(code=4014, message=b"Disallowed intent(s).")
+            return
         session = GatewaySession(secrets.token_hex(16), shard_id, shard_count, intents, conn=conn)
         previous = self.by_shard.get(shard_id)
         if previous is not None:

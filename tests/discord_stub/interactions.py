@@ -46,7 +46,7 @@ def _descend(
 
 
 def _resolve(
-    stub: DiscordStub, guild_id: int | None, kind: int, value: Any, resolved: dict[str, dict]
+    stub: DiscordStub, guild_id: int | None, kind: int, value: Any, resolved: dict[str, dict], user_id: int
 ) -> Any:
     world = stub.world
     if kind == STRING:
@@ -73,7 +73,7 @@ def _resolve(
         )
     elif kind == CHANNEL:
         channel = copy.deepcopy(world.channel(snowflake))
-        channel["permissions"] = str(world.permissions(guild_id, world.bot_id)) if guild_id else "0"
+        channel["permissions"] = str(world.permissions(guild_id, user_id, snowflake)) if guild_id else "0"
         resolved.setdefault("channels", {})[str(snowflake)] = channel
     else:
         resolved.setdefault("users", {})[str(snowflake)] = copy.deepcopy(world.user(snowflake))
@@ -84,6 +84,21 @@ def _resolve(
     return str(snowflake)
 
 
+def _check_limits(name: str, key: str, spec: dict[str, Any], converted: Any, stub: DiscordStub) -> None:
+    """What Discord's client enforces from the schema before the interaction is sent."""
+    low, high = spec.get("min_value"), spec.get("max_value")
+    if low is not None and converted < low or high is not None and converted > high:
+        raise InteractionRejected(f"{converted!r} is outside {low}..{high} for option {key!r} of {name!r}")
+    low, high = spec.get("min_length"), spec.get("max_length")
+    if low is not None and len(converted) < low or high is not None and len(converted) > high:
+        raise InteractionRejected(f"option {key!r} of {name!r} must be {low}..{high} characters long")
+    channel_types = spec.get("channel_types")
+    if spec["type"] == CHANNEL and channel_types:
+        kind = stub.world.channel(int(converted))["type"]
+        if kind not in channel_types:
+            raise InteractionRejected(f"a channel of type {kind} can't be picked for option {key!r}")
+
+
 def command_data(
     stub: DiscordStub,
     name: str,
@@ -91,13 +106,18 @@ def command_data(
     *,
     guild_id: int | None,
     subcommand: str | None,
+    user_id: int = 0,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The interaction ``data`` for a slash command, and the command's registered schema."""
     schema, is_guild_command = find_command(stub, name, guild_id)
     wrappers, leaf_schema = _descend(schema, subcommand)
     resolved: dict[str, dict] = {}
     if isinstance(options, list):
+        # Raw options, as another client could send them: typed values, no checks by Discord's client.
         leaf = copy.deepcopy(options)
+        for option in leaf:
+            if option["type"] in (USER, CHANNEL, ROLE, MENTIONABLE):
+                _resolve(stub, guild_id, option["type"], option["value"], resolved, user_id)
     else:
         by_name = {o["name"]: o for o in leaf_schema}
         unknown = set(options) - set(by_name)
@@ -109,10 +129,11 @@ def command_data(
         leaf = []
         for key, value in options.items():
             spec = by_name[key]
-            converted = _resolve(stub, guild_id, spec["type"], value, resolved)
+            converted = _resolve(stub, guild_id, spec["type"], value, resolved, user_id)
             choices = [c["value"] for c in spec.get("choices") or []]
             if choices and converted not in choices:
                 raise InteractionRejected(f"{value!r} is not a choice of option {key!r}: {choices}")
+            _check_limits(name, key, spec, converted, stub)
             leaf.append({"name": key, "type": spec["type"], "value": converted})
     top = leaf
     for wrapper in reversed(wrappers):
@@ -151,8 +172,8 @@ def base_payload(
         "attachment_size_limit": 10 * 1024 * 1024,
     }
     if guild_id is not None:
-        bot_permissions = str(world.permissions(guild_id, world.bot_id))
-        channel["permissions"] = bot_permissions
+        bot_permissions = str(world.permissions(guild_id, world.bot_id, channel_id))
+        channel["permissions"] = str(world.permissions(guild_id, user_id, channel_id))
         payload.update(
             guild_id=str(guild_id),
             guild={"id": str(guild_id), "locale": "en-US", "features": []},

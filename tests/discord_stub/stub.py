@@ -27,7 +27,7 @@ ROUTES = RouteTable()
 for _table in (rest_core.ROUTES, rest_interactions.ROUTES, rest_messages.ROUTES):
     ROUTES.extend(_table)
 
-GATEWAY_MESSAGE_CONTENT = 1 << 19
+GATEWAY_MESSAGE_CONTENT = 1 << 19  # the Message Content intent is enabled in the developer portal
 
 
 class DiscordStub(UserEvents):
@@ -167,6 +167,32 @@ class DiscordStub(UserEvents):
 
     def add_dm_channel(self, channel_id: int, user_id: int) -> dict[str, Any]:
         return self.world.add_dm_channel(channel_id, user_id)
+
+    def set_overwrite(
+        self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0, role: bool = False
+    ) -> dict[str, Any]:
+        """Set a channel permission overwrite (before the bot connects, or it won't see it)."""
+        return self.world.set_overwrite(channel_id, target_id, allow=allow, deny=deny, role=role)
+
+    # guilds joined and left while the bot runs
+
+    async def join_guild(self, guild_id: int) -> int:
+        """The bot is invited to a guild already built with ``add_guild`` (GUILD_CREATE, as on a join)."""
+        payload = self.world.guild_payload(guild_id, include_all_members=False)
+        return await self.gateway.dispatch("GUILD_CREATE", payload, guild_id=guild_id)
+
+    async def remove_guild(self, guild_id: int, *, outage: bool = False) -> int:
+        """GUILD_DELETE: the bot was removed from the guild (kicked, banned, or the guild deleted), or with
+        ``outage`` the guild is unavailable for a while (Discord sends ``unavailable: true`` then)."""
+        data: dict[str, Any] = {"id": str(guild_id)}
+        if outage:
+            data["unavailable"] = True
+        sent = await self.gateway.dispatch("GUILD_DELETE", data, guild_id=guild_id)
+        if not outage:
+            state = self.world.guilds.pop(int(guild_id))
+            for channel_id in state.channel_ids + state.thread_ids:
+                self.world.channels.pop(channel_id, None)
+        return sent
 
     # observing
 

@@ -74,7 +74,9 @@ class UserEvents:
         guild_id = self._guild_of(channel_id, guild_id)
         if guild_id is not None:
             self.world.ensure_member(guild_id, user_id)
-        data, schema = command_data(self, name, options or {}, guild_id=guild_id, subcommand=subcommand)
+        data, schema = command_data(
+            self, name, options or {}, guild_id=guild_id, subcommand=subcommand, user_id=user_id
+        )
         if enforce_permissions:
             self._check_command_allowed(schema, guild_id, user_id)
 

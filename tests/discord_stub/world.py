@@ -26,6 +26,7 @@ DEFAULT_EVERYONE_PERMISSIONS = (
 
 TEXT_CHANNEL_TYPES = {0, 5, 10, 11, 12, 15}
 THREAD_TYPES = {10, 11, 12}
+VOICE_TYPES = {2, 13}
 
 
 def user_payload(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
@@ -181,6 +182,8 @@ class World:
             "last_message_id": None,
             "rate_limit_per_user": 0,
         }
+        if type in VOICE_TYPES:
+            channel.update(bitrate=64000, user_limit=0, rtc_region=None, video_quality_mode=1)
         self.channels[int(channel_id)] = channel
         state.channel_ids.append(int(channel_id))
         return channel
@@ -280,17 +283,51 @@ class World:
     def ensure_member(self, guild_id: int, user_id: int) -> dict[str, Any]:
         return self.member(guild_id, user_id) or self.add_member(guild_id, user_id)
 
-    def permissions(self, guild_id: int, user_id: int) -> int:
+    def permissions(self, guild_id: int, user_id: int, channel_id: int | None = None) -> int:
+        """A member's permissions in the guild, or in one of its channels (with its overwrites)."""
         state = self.guild(guild_id)
         if int(user_id) == state.owner_id:
             return ALL_PERMISSIONS
         member = state.members.get(int(user_id))
+        role_ids = [int(r) for r in member["roles"]] if member else []
         value = int(state.roles[state.id]["permissions"])
-        for role_id in member["roles"] if member else ():
-            role = state.roles.get(int(role_id))
+        for role_id in role_ids:
+            role = state.roles.get(role_id)
             if role is not None:
                 value |= int(role["permissions"])
-        return ALL_PERMISSIONS if value & ADMINISTRATOR else value
+        if value & ADMINISTRATOR:
+            return ALL_PERMISSIONS
+        channel = self.channels.get(int(channel_id)) if channel_id is not None else None
+        if channel is not None and channel.get("parent_id") and channel.get("type") in THREAD_TYPES:
+            channel = self.channels.get(int(channel["parent_id"]))  # a thread has its channel's overwrites
+        if channel is None:
+            return value
+        # Discord's order: @everyone's overwrite, then the member's roles' together, then the member's own.
+        overwrites = {(o["type"], int(o["id"])): o for o in channel.get("permission_overwrites") or []}
+        steps = [[overwrites.get((0, state.id))], [overwrites.get((0, r)) for r in role_ids]]
+        steps.append([overwrites.get((1, int(user_id)))])
+        for step in steps:
+            allow = deny = 0
+            for overwrite in filter(None, step):
+                allow |= int(overwrite["allow"])
+                deny |= int(overwrite["deny"])
+            value = (value & ~deny) | allow
+        return value
+
+    def set_overwrite(
+        self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0, role: bool = False
+    ) -> dict[str, Any]:
+        """A channel's permission overwrite for a member (or, with ``role``, a role)."""
+        channel = self.channel(channel_id)
+        kind = 0 if role else 1
+        kept = [
+            o
+            for o in channel["permission_overwrites"]
+            if not (o["type"] == kind and int(o["id"]) == int(target_id))
+        ]
+        overwrite = {"id": str(target_id), "type": kind, "allow": str(allow), "deny": str(deny)}
+        channel["permission_overwrites"] = [*kept, overwrite]
+        return overwrite
 
     def member_with_permissions(self, guild_id: int, user_id: int) -> dict[str, Any]:
         member = copy.deepcopy(self.ensure_member(guild_id, user_id))

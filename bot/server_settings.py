@@ -1,0 +1,142 @@
+"""Each server's effective settings: its own values from the database over the environment's defaults.
+
+The bot holds every server's own values in memory (a dict read on each message, no SQL on the event loop)
+and reads the table again when ``settings_version`` moves: after its own changes at once, after another
+process's within ``NEWSDESK_WATCH_EVERY`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from retrieval.server_settings import ServerSettings, ServerSettingsTable
+from retrieval.service import NewsService
+from retrieval.store import Store
+
+from .config import Settings
+
+# Where each setting's default comes from, for /settings show.
+DEFAULT_FROM = {
+    "qa_channels": "NEWSDESK_QA_CHANNELS",
+    "admin_roles": "NEWSDESK_ADMIN_ROLES",
+    "results": "NEWSDESK_RESULTS",
+    "cooldown": "NEWSDESK_COOLDOWN",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Effective:
+    """The settings in force in one server (or in direct messages, ``guild_id`` None)."""
+
+    guild_id: int | None
+    qa_channels: frozenset[int]
+    admin_roles: frozenset[int]
+    results: int
+    cooldown: int
+    own: ServerSettings | None = None
+
+    def is_set_here(self, name: str) -> bool:
+        return self.own is not None and getattr(self.own, name) is not None
+
+
+def effective_settings(defaults: Settings, own: ServerSettings | None, guild_id: int | None) -> Effective:
+    """A server's own value where it has one, else the environment's. Lists are replaced, not merged:
+    a server that set its own Q&A channels has exactly those."""
+
+    def pick(name: str):
+        value = getattr(own, name) if own is not None else None
+        return getattr(defaults, name) if value is None else value
+
+    return Effective(
+        guild_id=guild_id,
+        qa_channels=pick("qa_channels"),
+        admin_roles=pick("admin_roles"),
+        results=pick("results"),
+        cooldown=pick("cooldown"),
+        own=own,
+    )
+
+
+def message_content_wanted(settings: Settings, store: Store) -> bool:
+    """NEWSDESK_MESSAGE_CONTENT: ``on``, ``off``, or ``auto`` (on when any Q&A channel is configured, in the
+    environment or in a server's settings)."""
+    if settings.message_content != "auto":
+        return settings.message_content == "on"
+    if settings.qa_channels:
+        return True
+    return any(row.qa_channels and row.left_at is None for row in ServerSettingsTable(store).all().values())
+
+
+class ServerSettingsCache:
+    """Every server's own settings, in memory, kept in step with the database."""
+
+    def __init__(self, defaults: Settings, service: NewsService) -> None:
+        self.defaults = defaults
+        self.service = service
+        self._rows: dict[int, ServerSettings] = {}
+        self._version = -1
+        self._store: Store | None = None
+
+    def _table(self) -> ServerSettingsTable:
+        return ServerSettingsTable(
+            self.service.store
+        )  # the service reopens its store when the file is replaced
+
+    # -- reading the database (in a worker thread, except once at start) ---------------------------
+    def load(self) -> None:
+        table = self._table()
+        version = table.version()
+        rows = table.all()
+        self._rows, self._version, self._store = rows, version, table.store  # whole references: no lock
+
+    def refresh_if_changed(self) -> bool:
+        """Read the table again when another process changed it. True when it did."""
+        table = self._table()
+        if table.store is self._store and table.version() == self._version:
+            return False
+        self.load()
+        return True
+
+    # -- reading the cache (on the event loop) ----------------------------------------------------
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def own(self, guild_id: int | None) -> ServerSettings | None:
+        return self._rows.get(guild_id) if guild_id is not None else None
+
+    def effective(self, guild_id: int | None) -> Effective:
+        return effective_settings(self.defaults, self.own(guild_id), guild_id)
+
+    def servers_with_settings(self) -> list[int]:
+        return list(self._rows)
+
+    # -- changing ------------------------------------------------------------------------------
+    async def update(
+        self, guild_id: int, change: Callable[[ServerSettings], ServerSettings], *, user_id: int
+    ) -> ServerSettings:
+        """Change one server's settings in the database (one transaction), then in force here at once."""
+
+        def write() -> ServerSettings:
+            stored = self._table().update(guild_id, change, user_id=user_id)
+            self.load()
+            return stored
+
+        return await asyncio.to_thread(write)
+
+    async def mark_left(self, guild_id: int) -> bool:
+        return await asyncio.to_thread(self._write_then_load, lambda t: t.mark_left(guild_id))
+
+    async def mark_back(self, guild_id: int) -> bool:
+        return await asyncio.to_thread(self._write_then_load, lambda t: t.mark_back(guild_id))
+
+    async def drop_expired(self) -> list[int]:
+        return await asyncio.to_thread(self._write_then_load, lambda t: t.drop_expired())
+
+    def _write_then_load(self, write):
+        result = write(self._table())
+        if result:
+            self.load()
+        return result
