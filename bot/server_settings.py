@@ -41,6 +41,30 @@ class Effective:
         return self.own is not None and getattr(self.own, name) is not None
 
 
+def qa_channels_in(guild, server: Effective) -> list[int]:
+    """The Q&A channels in force in ``guild`` (a discord.Guild) that still exist there."""
+    return sorted(c for c in server.qa_channels if guild.get_channel_or_thread(c) is not None)
+
+
+def server_summary(guild, server: Effective, *, message_content: bool) -> str:
+    """What members should know of a server's settings, for /help and /about."""
+    channels = qa_channels_in(guild, server) if guild is not None else []
+    lines = []
+    if channels:
+        listed = ", ".join(f"<#{c}>" for c in channels[:10]) + (" …" if len(channels) > 10 else "")
+        note = "" if message_content else " (once newsdesk can read messages: mention me meanwhile)"
+        lines.append(f"Q&A channels: {listed}: every message there is a question{note}.")
+    elif guild is not None:
+        lines.append("No Q&A channel here: mention me or use /ask.")
+    lines.append(f"Answers show {server.results} passages at a time (▶ for more).")
+    lines.append(
+        f"Each member can ask once every {server.cooldown} s."
+        if server.cooldown
+        else "No wait between questions."
+    )
+    return "\n".join(lines)
+
+
 def effective_settings(defaults: Settings, own: ServerSettings | None, guild_id: int | None) -> Effective:
     """A server's own value where it has one, else the environment's. Lists are replaced, not merged:
     a server that set its own Q&A channels has exactly those."""

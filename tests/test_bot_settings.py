@@ -324,6 +324,27 @@ async def test_reset_asks_first_and_then_goes_back_to_the_defaults(world, bot, s
     }
 
 
+async def test_help_and_about_show_the_settings_in_force_here(world, bot):
+    await settings(world, "qa-channel add", {"channel": NEWS})
+    await settings(world, "cooldown", {"seconds": 45})
+    for name in ("help", "about"):
+        record = await world.invoke_command(name, {}, user_id=READER, channel_id=GENERAL)
+        await record.wait_done(timeout=10)
+        text = said(record)
+        assert f"Q&A channels: <#{NEWS}>: every message there is a question" in text
+        assert "Answers show 2 passages at a time" in text
+        assert "once every 45 s" in text
+        assert "This server has its own settings" in text
+
+
+async def test_help_without_server_settings_shows_the_defaults(world, bot):
+    record = await world.invoke_command("help", {}, user_id=READER, channel_id=GENERAL)
+    await record.wait_done(timeout=10)
+    text = said(record)
+    assert "No Q&A channel here" in text and "No wait between questions" in text
+    assert "its own settings" not in text
+
+
 # -- the database ---------------------------------------------------------------------------------
 
 

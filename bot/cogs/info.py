@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from ..client import NewsBot
 from ..render import clip, escape
+from ..server_settings import server_summary
 
 
 def uptime_text(seconds: float) -> str:
@@ -29,6 +30,14 @@ def uptime_text(seconds: float) -> str:
 class InfoCog(commands.Cog):
     def __init__(self, bot: NewsBot) -> None:
         self.bot = bot
+
+    def _here(self, interaction: discord.Interaction) -> str:
+        """The settings in force where the command was used (this server's own, or the defaults)."""
+        server = self.bot.server_settings.effective(interaction.guild_id)
+        text = server_summary(interaction.guild, server, message_content=self.bot.intents.message_content)
+        if server.own is not None and not server.own.is_empty():
+            text += "\nThis server has its own settings (admins: /settings show)."
+        return text[:1024]
 
     @app_commands.command(
         name="about", description="The archive's size, its last reload and the bot's uptime"
@@ -59,6 +68,7 @@ class InfoCog(commands.Cog):
         if stats.reloading:
             embed.add_field(name="Now", value="A reload is running.", inline=False)
         embed.add_field(name="Uptime", value=uptime_text(time.time() - self.bot.service.started_at))
+        embed.add_field(name="Here", value=self._here(interaction), inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="help", description="What newsdesk does and how to ask")
@@ -77,6 +87,7 @@ class InfoCog(commands.Cog):
                 "Tips: names, places and dates find the best passages. I say so when nothing matches well."
             ),
         )
+        embed.add_field(name="Here", value=self._here(interaction), inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 
