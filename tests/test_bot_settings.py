@@ -27,6 +27,7 @@ from tests.bot_harness import (
     running_bot,
     shown,
 )
+from tests.conftest import REPO
 from tests.discord_stub import InteractionRejected
 from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture)
 
@@ -130,6 +131,23 @@ async def test_settings_are_hidden_from_members_and_use_discord_option_types(wor
     assert (count["type"], count["min_value"], count["max_value"]) == (INTEGER, 1, 10)
     seconds = options["cooldown"]["options"][0]
     assert (seconds["type"], seconds["min_value"], seconds["max_value"]) == (INTEGER, 0, 3600)
+
+
+async def test_every_settings_subcommand_is_in_the_readme(world, bot):
+    command = next(c for c in world.registered_commands() if c["name"] == "settings")
+    readme = (REPO / "README.md").read_text()
+
+    def names(option, prefix):
+        if option.get("type") in (1, None):
+            yield prefix
+        for child in option.get("options") or []:
+            if child["type"] in (1, 2):
+                yield from names(child, f"{prefix} {child['name']}")
+
+    found = [name for name in names(command, "/settings") if name != "/settings"]
+    assert len(found) == 8
+    for name in found:
+        assert f"`{name}" in readme, f"{name} is not documented in the README"
 
 
 # -- Q&A channels ---------------------------------------------------------------------------------

@@ -36,12 +36,18 @@ def test_lists_of_ids_and_empty_values():
         ("NEWSDESK_SHARD_IDS", "0", "needs NEWSDESK_SHARD_COUNT"),
         ("NEWSDESK_LANGUAGE", "klingon", "NEWSDESK_LANGUAGE"),
         ("NEWSDESK_LOG_LEVEL", "LOUD", "NEWSDESK_LOG_LEVEL"),
+        ("NEWSDESK_MESSAGE_CONTENT", "yes", "must be on, off or auto"),
     ],
 )
 def test_malformed_values_name_the_variable(name, value, message):
     with pytest.raises(ConfigError, match="^" + name) as info:
         load_settings({name: value}, env_file=None)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(("raw", "value"), [("", "auto"), ("ON", "on"), (" off ", "off"), ("auto", "auto")])
+def test_message_content(raw, value):
+    assert load_settings({"NEWSDESK_MESSAGE_CONTENT": raw}, env_file=None).message_content == value
 
 
 def test_token_required_to_run_the_bot():
