@@ -411,3 +411,13 @@ async def test_a_server_that_invites_the_bot_back_finds_its_settings(world, bot,
     table = ServerSettingsTable(service.store)
     assert table.drop_expired(now=datetime.now(UTC) + timedelta(days=31)) == []
     assert results_shown(await ask(world)) == 1
+
+
+async def test_a_read_only_database_refuses_the_change_privately_and_keeps_the_old_settings(
+    world, bot, service
+):
+    await settings(world, "results", {"count": 1})
+    service.store.db.conn.execute("PRAGMA query_only = 1")
+    record = await settings(world, "results", {"count": 5})
+    assert private(record) and "That didn't work" in said(record) and "read-only" in said(record)
+    assert results_shown(await ask(world)) == 1

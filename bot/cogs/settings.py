@@ -335,7 +335,8 @@ class SettingsCog(
         if await self._set_number(interaction, "results", count, 1, 10):
             server = self.server_settings.effective(interaction.guild_id)
             how = "" if count is not None else " (the default)"
-            await self._reply(interaction, f"Replies here now show {server.results} answers{how}.")
+            plural = "" if server.results == 1 else "s"
+            await self._reply(interaction, f"Replies here now show {server.results} answer{plural}{how}.")
 
     @app_commands.command(name="cooldown", description="Seconds a member waits between questions here")
     @app_commands.describe(seconds="0 (no wait) to 3600; leave it out to use the default again")

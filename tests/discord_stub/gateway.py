@@ -95,6 +95,7 @@ class Gateway:
         self.identifies: list[dict[str, Any]] = []
         self.resumes: list[dict[str, Any]] = []
         self.invalidations: list[dict[str, Any]] = []
+        self.moved: dict[int, int] = {}  # guild id -> the shard that now receives its events
 
     # observing
 
@@ -270,6 +271,9 @@ class Gateway:
         return True
 
     def targets(self, guild_id: int | None) -> list[GatewaySession]:
+        moved_to = self.moved.get(guild_id) if guild_id is not None else None
+        if moved_to is not None:
+            return [s for s in self.by_shard.values() if s.resumable and s.shard_id == moved_to]
         return [s for s in self.by_shard.values() if s.resumable and s.covers(guild_id)]
 
     async def dispatch(self, event: str, data: dict[str, Any], *, guild_id: int | None) -> int:

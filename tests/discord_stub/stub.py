@@ -181,6 +181,12 @@ class DiscordStub(UserEvents):
         payload = self.world.guild_payload(guild_id, include_all_members=False)
         return await self.gateway.dispatch("GUILD_CREATE", payload, guild_id=guild_id)
 
+    async def move_guild(self, guild_id: int, shard_id: int) -> int:
+        """From now on the guild's events go to ``shard_id``, which receives its GUILD_CREATE first (as when
+        Discord rebalances guilds between shards, or a process takes over another's shards)."""
+        self.gateway.moved[int(guild_id)] = shard_id
+        return await self.join_guild(guild_id)
+
     async def remove_guild(self, guild_id: int, *, outage: bool = False) -> int:
         """GUILD_DELETE: the bot was removed from the guild (kicked, banned, or the guild deleted), or with
         ``outage`` the guild is unavailable for a while (Discord sends ``unavailable: true`` then)."""
