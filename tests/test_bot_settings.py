@@ -421,3 +421,13 @@ async def test_a_read_only_database_refuses_the_change_privately_and_keeps_the_o
     record = await settings(world, "results", {"count": 5})
     assert private(record) and "That didn't work" in said(record) and "read-only" in said(record)
     assert results_shown(await ask(world)) == 1
+
+
+async def test_a_server_that_removed_the_bot_while_it_was_off_is_noticed_at_start(world, service):
+    gone = GUILD + (1 << 22)  # not in the bot's list of servers any more
+    table = ServerSettingsTable(service.store)
+    table.update(gone, lambda row: ServerSettings(gone, results=1), user_id=MANAGER)
+    table.update(GUILD, lambda row: ServerSettings(GUILD, results=4), user_id=MANAGER)
+    async with running_bot(world, service):
+        await world.wait_for(lambda: table.get(gone).left_at is not None, timeout=5)
+        assert table.get(GUILD).left_at is None

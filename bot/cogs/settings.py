@@ -395,17 +395,35 @@ class SettingsCog(
     @commands.Cog.listener()
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         """Removed from a server (not an outage: that is ``on_guild_unavailable``): keep its settings a while."""
-        if self.server_settings.own(guild.id) is None:
+        await self._left(guild.id)
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        """A server that removed the bot while no process ran is missing from READY's list of servers."""
+        for guild_id in self.server_settings.servers_with_settings():
+            own = self.server_settings.own(guild_id)
+            missing = self._runs_shard_of(guild_id) and self.bot.get_guild(guild_id) is None
+            if own is not None and own.left_at is None and missing:
+                await self._left(guild_id)
+
+    def _runs_shard_of(self, guild_id: int) -> bool:
+        settings = self.bot.settings  # type: ignore[attr-defined]
+        if not settings.shard_count:
+            return True
+        return settings.shard_ids is None or (guild_id >> 22) % settings.shard_count in settings.shard_ids
+
+    async def _left(self, guild_id: int) -> None:
+        if self.server_settings.own(guild_id) is None:
             return
         try:
-            await self.server_settings.mark_left(guild.id)
-            log.info(
-                "left guild %s; its settings are kept for %d days in case newsdesk is invited back",
-                guild.id,
-                KEEP_AFTER_LEAVING.days,
-            )
+            if await self.server_settings.mark_left(guild_id):
+                log.info(
+                    "left guild %s; its settings are kept for %d days in case newsdesk is invited back",
+                    guild_id,
+                    KEEP_AFTER_LEAVING.days,
+                )
         except StoreError as exc:
-            log.warning("could not note that guild %s was left: %s", guild.id, exc)
+            log.warning("could not note that guild %s was left: %s", guild_id, exc)
 
     async def _back_in(self, guild: discord.Guild) -> None:
         own = self.server_settings.own(guild.id)
