@@ -125,7 +125,9 @@ SETTINGS: dict[str, str] = {
     "NEWSDESK_WEB_HOST": f"address the article pages bind to (default {_DEFAULT.web_host})",
     "NEWSDESK_WEB_PORT": f"port the article pages bind to (default {_DEFAULT.web_port})",
     "NEWSDESK_RELOAD_EVERY": "reload the corpus on a timer, e.g. 30m, 1h, 1d (default off)",
-    "NEWSDESK_WATCH_EVERY": f"seconds between checks for a reload made by another process (default {_DEFAULT.watch_every})",
+    "NEWSDESK_WATCH_EVERY": (
+        f"seconds between checks for a reload or settings change by another process (default {_DEFAULT.watch_every})"
+    ),
     "NEWSDESK_SHARD_COUNT": "total gateway shards across all processes (default: one process, no sharding)",
     "NEWSDESK_SHARD_IDS": "the shard ids this process runs (comma-separated; needs NEWSDESK_SHARD_COUNT)",
     "NEWSDESK_LOG_LEVEL": f"DEBUG, INFO, WARNING or ERROR (default {_DEFAULT.log_level})",

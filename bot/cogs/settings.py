@@ -21,6 +21,7 @@ from retrieval.errors import StoreError
 from retrieval.server_settings import KEEP_AFTER_LEAVING, SETTING_NAMES, ServerSettings, ServerSettingsTable
 
 from ..permissions import may_change_admins, refuse_unless_admin
+from ..render import clip, escape
 from ..server_settings import DEFAULT_FROM, Effective
 from ..tasks import spawn
 from ..views import OwnedView
@@ -191,7 +192,7 @@ class SettingsCog(
             table = ServerSettingsTable(self.bot.service.store)  # type: ignore[attr-defined]
             for change in reversed(await asyncio.to_thread(table.changes, guild.id, 200)):
                 who[change.setting] = (change.changed_at, str(change.user_id) if change.user_id else None)
-        embed = discord.Embed(title=f"newsdesk settings for {guild.name}"[:256], colour=0x2B6CB0)
+        embed = discord.Embed(title=f"newsdesk settings for {escape(clip(guild.name, 200))}", colour=0x2B6CB0)
         for name in SETTING_NAMES:
             value = f"{value_text(server, name)}\n*{source_text(server, name, who)}*"
             embed.add_field(name=LABELS[name], value=value[:1024], inline=False)
