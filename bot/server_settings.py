@@ -8,6 +8,7 @@ process's within ``NEWSDESK_WATCH_EVERY`` seconds.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -102,6 +103,9 @@ class ServerSettingsCache:
         self._rows: dict[int, ServerSettings] = {}
         self._version = -1
         self._store: Store | None = None
+        # Loads run in worker threads (the watcher, a change made here): one at a time, so that a slower
+        # older read never replaces a newer one.
+        self._loading = threading.Lock()
 
     def _table(self) -> ServerSettingsTable:
         return ServerSettingsTable(
@@ -110,10 +114,11 @@ class ServerSettingsCache:
 
     # -- reading the database (in a worker thread, except once at start) ---------------------------
     def load(self) -> None:
-        table = self._table()
-        version = table.version()
-        rows = table.all()
-        self._rows, self._version, self._store = rows, version, table.store  # whole references: no lock
+        with self._loading:
+            table = self._table()
+            version = table.version()
+            rows = table.all()
+            self._rows, self._version, self._store = rows, version, table.store  # readers see old or new
 
     def refresh_if_changed(self) -> bool:
         """Read the table again when another process changed it. True when it did."""
