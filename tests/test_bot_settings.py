@@ -431,3 +431,14 @@ async def test_a_server_that_removed_the_bot_while_it_was_off_is_noticed_at_star
     async with running_bot(world, service):
         await world.wait_for(lambda: table.get(gone).left_at is not None, timeout=5)
         assert table.get(GUILD).left_at is None
+
+
+async def test_an_admin_role_alone_can_reset_unless_that_would_drop_admin_roles(world, bot, service):
+    await settings(world, "results", {"count": 1})
+    record = await settings(world, "reset", user=ROLE_ADMIN, enforce=False)
+    assert "Reset to the defaults" in button_ids(record.original)
+
+    await settings(world, "admin-role add", {"role": MODERATORS_ROLE})
+    record = await settings(world, "reset", user=ROLE_ADMIN, enforce=False)
+    assert private(record) and "Only members with the Manage Server permission" in said(record)
+    assert stored(service).admin_roles == {EDITORS_ROLE, MODERATORS_ROLE}
