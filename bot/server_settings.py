@@ -144,7 +144,7 @@ class ServerSettingsCache:
 
     # -- changing ------------------------------------------------------------------------------
     async def update(
-        self, guild_id: int, change: Callable[[ServerSettings], ServerSettings], *, user_id: int
+        self, guild_id: int, change: Callable[[ServerSettings], ServerSettings], *, user_id: int | None
     ) -> ServerSettings:
         """Change one server's settings in the database (one transaction), then in force here at once."""
 

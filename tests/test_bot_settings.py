@@ -442,3 +442,16 @@ async def test_an_admin_role_alone_can_reset_unless_that_would_drop_admin_roles(
     record = await settings(world, "reset", user=ROLE_ADMIN, enforce=False)
     assert private(record) and "Only members with the Manage Server permission" in said(record)
     assert stored(service).admin_roles == {EDITORS_ROLE, MODERATORS_ROLE}
+
+
+async def test_a_deleted_channel_or_role_leaves_the_servers_lists(world, bot, service):
+    await settings(world, "qa-channel add", {"channel": NEWS})
+    await settings(world, "admin-role add", {"role": MODERATORS_ROLE})
+    await world.delete_channel(NEWS)
+    await world.delete_role(GUILD, MODERATORS_ROLE)
+    await world.wait_for(
+        lambda: not stored(service).qa_channels and MODERATORS_ROLE not in stored(service).admin_roles
+    )
+    assert stored(service).admin_roles == {EDITORS_ROLE}
+    latest = ServerSettingsTable(service.store).changes(GUILD)[0]
+    assert latest.setting == "admin_roles" and latest.user_id is None

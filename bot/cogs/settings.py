@@ -437,6 +437,30 @@ class SettingsCog(
             log.warning("could not note that guild %s is back: %s", guild.id, exc)
 
     @commands.Cog.listener()
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        await self._forget(channel.guild.id, "qa_channels", channel.id)
+
+    @commands.Cog.listener()
+    async def on_guild_role_delete(self, role: discord.Role) -> None:
+        await self._forget(role.guild.id, "admin_roles", role.id)
+
+    async def _forget(self, guild_id: int, name: str, item_id: int) -> None:
+        """A deleted channel or role leaves the server's list (it could no longer be picked to remove it)."""
+        own = self.server_settings.own(guild_id)
+        if own is None or item_id not in (getattr(own, name) or ()):
+            return
+
+        def change(row: ServerSettings) -> ServerSettings:
+            current = getattr(row, name)
+            return row if current is None else replace(row, **{name: current - {item_id}})
+
+        try:
+            await self.server_settings.update(guild_id, change, user_id=None)
+            log.info("guild %s: deleted %s %s left its %s", guild_id, name[:-1], item_id, name)
+        except StoreError as exc:
+            log.warning("could not forget deleted %s %s of guild %s: %s", name[:-1], item_id, guild_id, exc)
+
+    @commands.Cog.listener()
     async def on_guild_join(self, guild: discord.Guild) -> None:
         await self._back_in(guild)
 

@@ -181,6 +181,22 @@ class DiscordStub(UserEvents):
         payload = self.world.guild_payload(guild_id, include_all_members=False)
         return await self.gateway.dispatch("GUILD_CREATE", payload, guild_id=guild_id)
 
+    async def delete_channel(self, channel_id: int) -> int:
+        """A guild channel is deleted (CHANNEL_DELETE)."""
+        channel = self.world.channels.pop(int(channel_id))
+        guild_id = int(channel["guild_id"])
+        self.world.guild(guild_id).channel_ids.remove(int(channel_id))
+        return await self.gateway.dispatch("CHANNEL_DELETE", channel, guild_id=guild_id)
+
+    async def delete_role(self, guild_id: int, role_id: int) -> int:
+        """A role is deleted (GUILD_ROLE_DELETE); members lose it."""
+        state = self.world.guild(guild_id)
+        state.roles.pop(int(role_id))
+        for member in state.members.values():
+            member["roles"] = [r for r in member["roles"] if int(r) != int(role_id)]
+        data = {"guild_id": str(guild_id), "role_id": str(role_id)}
+        return await self.gateway.dispatch("GUILD_ROLE_DELETE", data, guild_id=guild_id)
+
     async def move_guild(self, guild_id: int, shard_id: int) -> int:
         """From now on the guild's events go to ``shard_id``, which receives its GUILD_CREATE first (as when
         Discord rebalances guilds between shards, or a process takes over another's shards)."""
