@@ -30,7 +30,14 @@ log = logging.getLogger(__name__)
 
 LAG_WINDOW = 5.0  # seconds of event-loop lag history that /healthz reports on
 
-COGS = ("bot.cogs.ask", "bot.cogs.headlines", "bot.cogs.admin", "bot.cogs.info", "bot.cogs.settings")
+COGS = (
+    "bot.cogs.ask",
+    "bot.cogs.headlines",
+    "bot.cogs.admin",
+    "bot.cogs.info",
+    "bot.cogs.settings",
+    "bot.cogs.server_upkeep",
+)
 
 
 class NotAdmin(app_commands.CheckFailure):
