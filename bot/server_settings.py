@@ -100,7 +100,9 @@ class ServerSettingsCache:
     def __init__(self, defaults: Settings, service: NewsService) -> None:
         self.defaults = defaults
         self.service = service
-        self._rows: dict[int, ServerSettings] = {}
+        # Every server's own settings, and the effective settings worked out from them so far: one tuple,
+        # replaced whole by a load, so that a reader never pairs new rows with old effective settings.
+        self._state: tuple[dict[int, ServerSettings], dict[int | None, Effective]] = ({}, {})
         self._version = -1
         self._store: Store | None = None
         # Loads run in worker threads (the watcher, a change made here): one at a time, so that a slower
@@ -108,9 +110,8 @@ class ServerSettingsCache:
         self._loading = threading.Lock()
 
     def _table(self) -> ServerSettingsTable:
-        return ServerSettingsTable(
-            self.service.store
-        )  # the service reopens its store when the file is replaced
+        # Through the service each time: it reopens its store when the database file is replaced.
+        return ServerSettingsTable(self.service.store)
 
     # -- reading the database (in a worker thread, except once at start) ---------------------------
     def load(self) -> None:
@@ -118,7 +119,8 @@ class ServerSettingsCache:
             table = self._table()
             version = table.version()
             rows = table.all()
-            self._rows, self._version, self._store = rows, version, table.store  # readers see old or new
+            self._state = (rows, {})
+            self._version, self._store = version, table.store
 
     def refresh_if_changed(self) -> bool:
         """Read the table again when another process changed it. True when it did."""
@@ -134,13 +136,19 @@ class ServerSettingsCache:
         return self._version
 
     def own(self, guild_id: int | None) -> ServerSettings | None:
-        return self._rows.get(guild_id) if guild_id is not None else None
+        return self._state[0].get(guild_id) if guild_id is not None else None
 
     def effective(self, guild_id: int | None) -> Effective:
-        return effective_settings(self.defaults, self.own(guild_id), guild_id)
+        """Read on every message: worked out once per server and load."""
+        rows, known = self._state
+        server = known.get(guild_id)
+        if server is None:
+            own = rows.get(guild_id) if guild_id is not None else None
+            server = known[guild_id] = effective_settings(self.defaults, own, guild_id)
+        return server
 
     def servers_with_settings(self) -> list[int]:
-        return list(self._rows)
+        return list(self._state[0])
 
     # -- changing ------------------------------------------------------------------------------
     async def update(
