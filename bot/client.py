@@ -217,6 +217,10 @@ def build_bot(settings: Settings, service: NewsService, **overrides: Any) -> New
     intents = discord.Intents.default()
     # Only needed to read Q&A channels (from the environment or a server's settings); mentions work without.
     intents.message_content = message_content_wanted(settings, service)
+    if settings.qa_channels and not intents.message_content:
+        log.warning(
+            "NEWSDESK_MESSAGE_CONTENT=off: messages in Q&A channels are answered only when they mention me"
+        )
     intents.members = False
     cls = ShardedNewsBot if settings.shard_count else NewsBot
     options: dict[str, Any] = {
