@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from retrieval.server_settings import ServerSettings, ServerSettingsTable
 from retrieval.service import NewsService
-from retrieval.store import Store
 
 from .config import Settings
 
@@ -84,14 +83,15 @@ def effective_settings(defaults: Settings, own: ServerSettings | None, guild_id:
     )
 
 
-def message_content_wanted(settings: Settings, store: Store) -> bool:
+def message_content_wanted(settings: Settings, service: NewsService) -> bool:
     """NEWSDESK_MESSAGE_CONTENT: ``on``, ``off``, or ``auto`` (on when any Q&A channel is configured, in the
     environment or in a server's settings)."""
     if settings.message_content != "auto":
         return settings.message_content == "on"
     if settings.qa_channels:
         return True
-    return any(row.qa_channels and row.left_at is None for row in ServerSettingsTable(store).all().values())
+    rows = service.server_settings.all().values()
+    return any(row.qa_channels and row.left_at is None for row in rows)
 
 
 class ServerSettingsCache:
@@ -104,14 +104,15 @@ class ServerSettingsCache:
         # replaced whole by a load, so that a reader never pairs new rows with old effective settings.
         self._state: tuple[dict[int, ServerSettings], dict[int | None, Effective]] = ({}, {})
         self._version = -1
-        self._store: Store | None = None
+        self._store: object | None = None  # the store last read, to notice a database file replaced
         # Loads run in worker threads (the watcher, a change made here): one at a time, so that a slower
         # older read never replaces a newer one.
         self._loading = threading.Lock()
 
     def _table(self) -> ServerSettingsTable:
-        # Through the service each time: it reopens its store when the database file is replaced.
-        return ServerSettingsTable(self.service.store)
+        return (
+            self.service.server_settings
+        )  # each time: the service reopens its store when the file is replaced
 
     # -- reading the database (in a worker thread, except once at start) ---------------------------
     def load(self) -> None:

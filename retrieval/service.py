@@ -36,6 +36,7 @@ from .links import LinkPolicy
 from .parse import DEFAULT_MAX_FILE_BYTES
 from .question import build_query
 from .quote import choose_quote, join_quotes
+from .server_settings import ServerSettingsTable
 from .spelling import Correction, Speller
 from .status import FeedbackSummary, IngestRun, RatedAnswer, ReloadStatus, ServiceStats
 from .store import CorpusState, Store, StoredArticle
@@ -628,6 +629,11 @@ class NewsService:
             latest=[RatedAnswer(r["created_at"], r["question"], r["article_ids"]) for r in latest],
             worst=worst,
         )
+
+    @property
+    def server_settings(self) -> ServerSettingsTable:
+        """Per-server settings, kept in the same database; reloads never touch them."""
+        return ServerSettingsTable(self.store)  # the current store: it is reopened when the file is replaced
 
     def close(self) -> None:
         self.store.close()

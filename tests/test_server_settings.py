@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -206,4 +207,5 @@ def test_message_content_intent(store, mode, env_channels, server_channels, left
         if left:
             table.mark_left(GUILD)
     settings = Settings(message_content=mode, qa_channels=frozenset(env_channels))
-    assert message_content_wanted(settings, store) is wanted
+    service = SimpleNamespace(server_settings=table)  # what the bot reads of the service
+    assert message_content_wanted(settings, service) is wanted

@@ -15,7 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from retrieval.server_settings import SETTING_NAMES, ServerSettings, ServerSettingsTable
+from retrieval.server_settings import SETTING_NAMES, ServerSettings
 
 from ..permissions import may_change_admins, refuse_unless_admin
 from ..render import clip, escape
@@ -176,7 +176,7 @@ class SettingsCog(
         )
         who: dict[str, tuple[str, str | None]] = {}
         if server.own is not None:
-            table = ServerSettingsTable(self.bot.service.store)  # type: ignore[attr-defined]
+            table = self.bot.service.server_settings  # type: ignore[attr-defined]
             for change in reversed(await asyncio.to_thread(table.changes, guild.id, 200)):
                 who[change.setting] = (change.changed_at, str(change.user_id) if change.user_id else None)
         embed = discord.Embed(title=f"newsdesk settings for {escape(clip(guild.name, 200))}", colour=0x2B6CB0)
