@@ -51,7 +51,7 @@ class ServerSettings:
         return all(getattr(self, name) is None for name in SETTING_NAMES)
 
     def without_own_values(self) -> ServerSettings:
-        return replace(self, **dict.fromkeys(SETTING_NAMES))
+        return replace(self, qa_channels=None, admin_roles=None, results=None, cooldown=None)
 
 
 @dataclass(frozen=True, slots=True)
