@@ -455,3 +455,13 @@ async def test_a_deleted_channel_or_role_leaves_the_servers_lists(world, bot, se
     assert stored(service).admin_roles == {EDITORS_ROLE}
     latest = ServerSettingsTable(service.store).changes(GUILD)[0]
     assert latest.setting == "admin_roles" and latest.user_id is None
+
+
+async def test_paging_steps_by_the_servers_answers_per_reply(world, bot):
+    await settings(world, "results", {"count": 1})
+    record = await ask(world)
+    more = button_ids(record.original)["More"]
+    click = await world.click_button(record.original, more, user_id=READER)
+    await click.wait_done()
+    page = embed_text(world.message(int(record.original["id"])))
+    assert re.findall(r"^\*\*(\d+)\. ", page, re.M) == ["2"]  # one answer per page: the second
