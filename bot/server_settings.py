@@ -12,8 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from retrieval.server_settings import ServerSettings, ServerSettingsTable
-from retrieval.service import NewsService
+from retrieval import NewsService, ServerSettings, ServerSettingsTable
 
 from .config import Settings
 

@@ -28,6 +28,7 @@ _PUBLIC = {
     "Headline": "service",
     "IngestRun": "status",
     "IngestSummary": "ingest",
+    "KEEP_AFTER_LEAVING": "server_settings",
     "LinkPolicy": "links",
     "LinkTemplateError": "links",
     "MAX_QUESTION_CHARS": "service",
@@ -43,7 +44,11 @@ _PUBLIC = {
     "ReloadInProgress": "errors",
     "ReloadStatus": "status",
     "Result": "service",
+    "SETTING_NAMES": "server_settings",
+    "ServerSettings": "server_settings",
+    "ServerSettingsTable": "server_settings",
     "ServiceStats": "status",
+    "SettingChange": "server_settings",
     "Snapshot": "service",
     "StoreError": "errors",
     "StoredArticle": "store",
@@ -83,6 +88,13 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .links import LinkPolicy, LinkTemplateError
     from .models import Article, Passage, Refusal, RelatedItem
     from .parse import DEFAULT_MAX_FILE_BYTES
+    from .server_settings import (
+        KEEP_AFTER_LEAVING,
+        SETTING_NAMES,
+        ServerSettings,
+        ServerSettingsTable,
+        SettingChange,
+    )
     from .service import (
         MAX_QUESTION_CHARS,
         Answer,

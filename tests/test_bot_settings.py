@@ -27,7 +27,7 @@ from tests.bot_harness import (
     running_bot,
     shown,
 )
-from tests.conftest import REPO
+from tests.data import REPO
 from tests.discord_stub import InteractionRejected
 from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture)
 

@@ -18,9 +18,9 @@ from dataclasses import replace
 import discord
 from discord.ext import commands
 
-from retrieval.errors import StoreError
-from retrieval.server_settings import KEEP_AFTER_LEAVING, ServerSettings
+from retrieval import KEEP_AFTER_LEAVING, ServerSettings, StoreError
 
+from ..client import NewsBot
 from ..tasks import spawn
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,9 @@ DROP_EXPIRED_EVERY = 3600.0  # seconds between looks for settings of servers lef
 
 
 class ServerUpkeepCog(commands.Cog):
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: NewsBot) -> None:
         self.bot = bot
-        self.server_settings = bot.server_settings  # type: ignore[attr-defined]
+        self.server_settings = bot.server_settings
         self._watch: asyncio.Task | None = None
 
     async def cog_load(self) -> None:
@@ -46,7 +46,7 @@ class ServerUpkeepCog(commands.Cog):
         settings version moves; now and then drop the settings of servers left long ago."""
         last_drop = 0.0
         while not self.bot.is_closed():
-            await asyncio.sleep(self.bot.settings.watch_every)  # type: ignore[attr-defined]
+            await asyncio.sleep(self.bot.settings.watch_every)
             try:
                 if await asyncio.to_thread(self.server_settings.refresh_if_changed):
                     log.info("picked up server settings version %s", self.server_settings.version)
@@ -76,7 +76,7 @@ class ServerUpkeepCog(commands.Cog):
                 await self._left(guild_id)
 
     def _runs_shard_of(self, guild_id: int) -> bool:
-        settings = self.bot.settings  # type: ignore[attr-defined]
+        settings = self.bot.settings
         if not settings.shard_count:
             return True
         return settings.shard_ids is None or (guild_id >> 22) % settings.shard_count in settings.shard_ids
@@ -137,5 +137,5 @@ class ServerUpkeepCog(commands.Cog):
         await self._back_in(guild)
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: NewsBot) -> None:
     await bot.add_cog(ServerUpkeepCog(bot))

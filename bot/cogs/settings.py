@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from typing import cast
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from retrieval.server_settings import SETTING_NAMES, ServerSettings
+from retrieval import SETTING_NAMES, ServerSettings
 
+from ..client import NewsBot
 from ..permissions import may_change_admins, refuse_unless_admin
 from ..render import clip, escape
 from ..server_settings import DEFAULT_FROM, Effective
@@ -120,17 +122,17 @@ class SettingsCog(
         name="admin-role", description="Roles whose members may run newsdesk's admin commands here"
     )
 
-    def __init__(self, bot: commands.Bot) -> None:
+    def __init__(self, bot: NewsBot) -> None:
         self.bot = bot
-        self.server_settings = bot.server_settings  # type: ignore[attr-defined]
+        self.server_settings = bot.server_settings
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return refuse_unless_admin(interaction)
+        return refuse_unless_admin(cast("discord.Interaction[NewsBot]", interaction))
 
     # -- helpers -------------------------------------------------------------------------------
     def _defaults_here(self, guild: discord.Guild) -> ServerSettings:
         """The environment's lists, narrowed to this server: where a server's own list starts from."""
-        defaults = self.bot.settings  # type: ignore[attr-defined]
+        defaults = self.bot.settings
         return ServerSettings(
             guild.id,
             qa_channels=frozenset(c for c in defaults.qa_channels if guild.get_channel_or_thread(c)),
@@ -176,7 +178,7 @@ class SettingsCog(
         )
         who: dict[str, tuple[str, str | None]] = {}
         if server.own is not None:
-            table = self.bot.service.server_settings  # type: ignore[attr-defined]
+            table = self.bot.service.server_settings
             for change in reversed(await asyncio.to_thread(table.changes, guild.id, 200)):
                 who[change.setting] = (change.changed_at, str(change.user_id) if change.user_id else None)
         embed = discord.Embed(title=f"newsdesk settings for {escape(clip(guild.name, 200))}", colour=0x2B6CB0)
@@ -242,7 +244,7 @@ class SettingsCog(
 
     # -- /settings admin-role ------------------------------------------------------------------
     async def _refuse_unless_may_change_admins(self, interaction: discord.Interaction) -> bool:
-        if may_change_admins(interaction):
+        if may_change_admins(cast("discord.Interaction[NewsBot]", interaction)):
             return False
         log.warning(
             "refused /%s for user %s in guild %s: needs Manage Server",
@@ -310,7 +312,9 @@ class SettingsCog(
         guild_id = interaction.guild_id
         assert guild_id is not None
         await self.server_settings.update(
-            guild_id, lambda row: replace(row, **{name: value}), user_id=interaction.user.id
+            guild_id,
+            lambda row: replace(row, results=value) if name == "results" else replace(row, cooldown=value),
+            user_id=interaction.user.id,
         )
         log.info("guild %s: %s = %s by user %s", guild_id, name, value, interaction.user.id)
         return True
@@ -360,5 +364,5 @@ class SettingsCog(
         view.message = await interaction.original_response()
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: NewsBot) -> None:
     await bot.add_cog(SettingsCog(bot))
