@@ -9,21 +9,8 @@ import sys
 
 import pytest
 
+from tests.cli_harness import newsdesk
 from tests.data import REPO
-
-
-def newsdesk(*args, cwd, stdin=None, env=None):
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSDESK_", "DISCORD_"))}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={**full_env, "PYTHONPATH": str(REPO)},
-        timeout=120,
-    )
 
 
 @pytest.fixture

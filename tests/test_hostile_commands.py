@@ -27,24 +27,15 @@ from retrieval.ingest import ingest_folder
 from retrieval.links import LinkPolicy, LinkTemplateError, validate_template
 from retrieval.store import Store
 
+from .cli_harness import newsdesk as run_newsdesk
 from .data import REPO
 
 BODY = "The comet passed close to the observatory at dawn, and astronomers recorded its tail."
 ONE_GB = 1024**3
 
 
-def newsdesk(*args, cwd, stdin=None, env=None, timeout=180):
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSDESK_", "DISCORD_"))}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={**full_env, "PYTHONPATH": str(REPO)},
-        timeout=timeout,
-    )
+def newsdesk(*args, timeout=180, **kwargs):
+    return run_newsdesk(*args, timeout=timeout, **kwargs)
 
 
 def one_line(result) -> str:
