@@ -54,6 +54,7 @@ NO_MATCH_TOP = 5
 MAX_QUERY_TERMS = 64
 _UNDATED = np.iinfo(np.int32).min
 _EPOCH = datetime.date(1970, 1, 1)
+_YEAR = re.compile(r"(?:1[89]|20)\d\d")
 
 
 class IndexLoadError(Exception):
@@ -529,7 +530,8 @@ class BM25Index:
         return float(self._a["term_idf"][t]) if t >= 0 else 0.0
 
     def terms_in_articles(self, terms: Iterable[str], article_ids: Iterable[str]) -> dict[str, set[str]]:
-        """Which of ``terms`` each article holds in any passage or its title, from the postings alone."""
+        """Which of ``terms`` each article holds in any passage or its title, from the postings alone; a
+        year counts as held by an article published in it."""
         ids = list(dict.fromkeys(article_ids))
         out: dict[str, set[str]] = {a: set() for a in ids}
         numbers = self._article_numbers()
@@ -551,6 +553,12 @@ class BM25Index:
             for (article_id, _), hit in zip(known, found.tolist(), strict=True):
                 if hit:
                     out[article_id].add(term)
+        years = {t for t in terms if _YEAR.fullmatch(t)}
+        if years:
+            for (article_id, _), group in zip(known, groups, strict=True):
+                day = int(a["doc_day"][group[0]])
+                if day != _UNDATED and str((_EPOCH + datetime.timedelta(days=day)).year) in years:
+                    out[article_id].add(str((_EPOCH + datetime.timedelta(days=day)).year))
         return out
 
     def _article_numbers(self) -> dict[str, int]:

@@ -176,3 +176,9 @@ def test_one_result_per_article(archive):
     answer = archive.search("Manbij civilians SDF ISIS", k=5)
     ids = [r.article_id for r in answer.results]
     assert len(ids) == len(set(ids))
+
+
+def test_a_year_counts_as_held_by_an_article_published_in_it(archive):
+    answer = archive.search("who surrounded Manbij in 2016?", k=1)
+    assert answer.results[0].article_id == "000_7259aed06ac303ba" and answer.results[0].missing == ()
+    assert archive.search("who surrounded Manbij in 2019?", k=1).results[0].missing == ("2019",)
