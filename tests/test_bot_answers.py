@@ -120,3 +120,20 @@ async def test_a_headline_only_record_is_found_by_its_title_and_listed_in_headli
     listing = await discord_stub.invoke_command("headlines", {"count": 3}, user_id=READER, channel_id=GENERAL)
     await listing.wait_done(timeout=10)
     assert "OPEC AGREES TO CUT OUTPUT" in shown(listing.original["embeds"][0]["description"]).split("\n")[0]
+
+
+async def test_a_reply_to_an_answer_not_remembered_reads_the_question_from_its_heading(
+    discord_stub,  # noqa: F811
+    bot,
+):
+    first = await discord_stub.send_message(
+        GENERAL, READER, "the SDF offensive to take Manbij", mentions_bot=True
+    )
+    answer = await _reply_to(discord_stub, GENERAL, first)
+    bot.answers = type(bot.answers)()  # as after a restart: no answer remembered
+    follow_up = await discord_stub.send_message(
+        GENERAL, READER, "what share of civilians managed to escape?", reference_message_id=int(answer["id"])
+    )
+    reply = await _reply_to(discord_stub, GENERAL, follow_up)
+    assert "following up on: the SDF offensive to take Manbij" in reply["embeds"][0]["title"]
+    assert "80 percent of civilians managed to escape" in _first_result(reply)

@@ -13,7 +13,7 @@ from discord.ext import commands
 
 from retrieval import Answer, EmptyArchive, QuestionError, clean_question
 
-from ..answer_buttons import AnswerButton, answer_buttons
+from ..answer_buttons import AnswerButton, answer_buttons, question_heading
 from ..client import NewsBot, sentence
 from ..cooldown import Cooldown
 from ..render import Reply, render_answer
@@ -29,6 +29,17 @@ FOLLOW_UP_CONTEXT_QUESTIONS = 3  # earlier questions a follow-up is searched wit
 # /ask answers in its first response when the answer is ready by then, and shows "thinking" otherwise: Discord
 # drops an interaction not acknowledged within 3 s, and the reply itself still has to travel.
 ANSWER_DEADLINE = 1.5
+
+
+_FOLLOWING_UP = re.compile(r"^(?P<question>.*) \(following up on: (?P<earlier>.*)\)$", re.DOTALL)
+
+
+def conversation_from_heading(heading: str | None) -> str | None:
+    """The conversation an answer's heading shows: "question (following up on: earlier)" -> two lines."""
+    if not heading:
+        return None
+    match = _FOLLOWING_UP.match(heading)
+    return f"{match['earlier']}\n{match['question']}" if match else heading
 
 
 class AskCog(commands.Cog):
@@ -122,6 +133,12 @@ class AskCog(commands.Cog):
             earlier = self.bot.answers.question_for(message.reference.message_id)
             if earlier:
                 return earlier
+            # Not remembered (yet, or not since a restart): read it back from our answer's heading.
+            answer = message.reference.resolved
+            if not isinstance(answer, discord.Message):
+                answer = discord.utils.get(self.bot.cached_messages, id=message.reference.message_id)
+            if isinstance(answer, discord.Message) and self.bot.user and answer.author.id == self.bot.user.id:
+                return conversation_from_heading(question_heading(answer))
         # A thread started from one of our answers has that answer's id: every message in it follows up.
         return self.bot.answers.question_for(message.channel.id)
 
