@@ -89,6 +89,17 @@ def question_heading(message: discord.Message | None) -> str | None:
     return _UNESCAPE.sub(r"\1", title).rstrip("…").strip() or None
 
 
+_FOLLOWING_UP = re.compile(r"^(?P<question>.*) \(following up on: (?P<earlier>.*)\)$", re.DOTALL)
+
+
+def conversation_from_heading(heading: str | None) -> str | None:
+    """The conversation an answer's heading shows: "question (following up on: earlier)" -> two lines."""
+    if not heading:
+        return None
+    match = _FOLLOWING_UP.match(heading)
+    return f"{match['earlier']}\n{match['question']}" if match else heading
+
+
 def _share_used(message: discord.Message | None) -> bool:
     if message is None:
         return False
@@ -160,7 +171,7 @@ class AnswerButton(
         bot: Any = interaction.client
         message = interaction.message
         remembered = bot.answers.question_for(message.id) if message is not None else None
-        return remembered or question_heading(message)
+        return remembered or conversation_from_heading(question_heading(message))
 
     async def _search(self, interaction: discord.Interaction, question: str, offset: int) -> Answer:
         cog: Any = interaction.client.get_cog("AskCog")  # type: ignore[attr-defined]

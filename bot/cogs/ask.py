@@ -13,7 +13,7 @@ from discord.ext import commands
 
 from retrieval import Answer, EmptyArchive, QuestionError, clean_question
 
-from ..answer_buttons import AnswerButton, answer_buttons, question_heading
+from ..answer_buttons import AnswerButton, answer_buttons, conversation_from_heading, question_heading
 from ..client import NewsBot, sentence
 from ..cooldown import Cooldown
 from ..render import Reply, render_answer
@@ -29,17 +29,6 @@ FOLLOW_UP_CONTEXT_QUESTIONS = 3  # earlier questions a follow-up is searched wit
 # /ask answers in its first response when the answer is ready by then, and shows "thinking" otherwise: Discord
 # drops an interaction not acknowledged within 3 s, and the reply itself still has to travel.
 ANSWER_DEADLINE = 1.5
-
-
-_FOLLOWING_UP = re.compile(r"^(?P<question>.*) \(following up on: (?P<earlier>.*)\)$", re.DOTALL)
-
-
-def conversation_from_heading(heading: str | None) -> str | None:
-    """The conversation an answer's heading shows: "question (following up on: earlier)" -> two lines."""
-    if not heading:
-        return None
-    match = _FOLLOWING_UP.match(heading)
-    return f"{match['earlier']}\n{match['question']}" if match else heading
 
 
 class AskCog(commands.Cog):
