@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from retrieval.analyze import Analyzer
 from retrieval.index import BM25Index, Hit
 from retrieval.question import Query
-from retrieval.quote import Quote
 from retrieval.spelling import Correction, Speller
 
 __all__ = ["Candidate", "Plan", "Verdict", "plan_query", "rerank", "verdict", "surface_words"]
@@ -80,7 +79,6 @@ class Candidate:
     hit: Hit
     score: float  # the re-ranked score
     present: set[str] = field(default_factory=set)  # query terms the article holds (title or body)
-    quote: Quote | None = None
 
 
 def rerank(

@@ -201,9 +201,8 @@ def _sentences(ordinal: int, text: str, analyzer: Analyzer, weights: dict[str, f
     ]
 
 
-def _mark_candidates(sentences: list[_Sentence], query: Query, analyzer: Analyzer) -> None:
-    """Flag the sentences holding an answer of the wanted type; only those a window can reach from a
-    sentence with one of the question's own words are looked at."""
+def _question_word_test(query: Query, analyzer: Analyzer) -> Callable[[str], bool]:
+    """Is a word of the text one of the question's own (all its terms among the query's)? Memoized."""
     own = query.terms
     memo: dict[str, bool] = {}
 
@@ -213,6 +212,13 @@ def _mark_candidates(sentences: list[_Sentence], query: Query, analyzer: Analyze
             memo[word] = bool(found) and all(t in own for t in found)
         return memo[word]
 
+    return is_question_word
+
+
+def _mark_candidates(sentences: list[_Sentence], query: Query, analyzer: Analyzer) -> None:
+    """Flag the sentences holding an answer of the wanted type; only those a window can reach from a
+    sentence with one of the question's own words are looked at."""
+    is_question_word = _question_word_test(query, analyzer)
     near: set[int] = set()
     for i, sentence in enumerate(sentences):
         if any(t in query.own for _, _, t in sentence.matches):
@@ -395,12 +401,8 @@ def _candidate_marks(
     window: list[_Sentence], base: int | None, query: Query, analyzer: Analyzer, weights: dict[str, float]
 ) -> list[tuple[int, int, float]]:
     """Answer-type candidates of the window as weighted spans, so a cut keeps the likely answer."""
-    own = query.terms
     weight = (sum(weights.values()) or 1.0) * _TYPE_BONUS[query.kind]
-
-    def is_question_word(word: str) -> bool:
-        found = analyzer.terms(word)
-        return bool(found) and all(t in own for t in found)
+    is_question_word = _question_word_test(query, analyzer)
 
     out = []
     offset = 0

@@ -8,7 +8,7 @@ long words; swapping two neighbouring letters is one edit) that occurs in the mo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,17 +78,6 @@ class Speller:
                 t for n in range(length - limit, length + limit + 1) for t in self._by_length.get(n, ())
             ]
         return found
-
-    def correct_all(self, terms: Sequence[str], known: Callable[[str], bool]) -> list[Correction]:
-        """Corrections for those of ``terms`` that ``known`` says the archive has never seen."""
-        out = []
-        for term in terms:
-            if known(term):
-                continue
-            fixed = self.correct(term)
-            if fixed is not None:
-                out.append(Correction(term, fixed))
-        return out
 
 
 def _has_digit(term: str) -> bool:

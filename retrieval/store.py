@@ -355,15 +355,6 @@ class Store:
         rows = self._query(f"SELECT {self._ARTICLE_COLUMNS} FROM articles WHERE id IN ({marks})", ids)
         return {row[0]: self._article_from_row(row) for row in rows}
 
-    def passages_by_id(self, passage_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
-        """passage id -> (ordinal, text). Ids missing from the store (a reload just removed them) are absent."""
-        ids = [int(i) for i in passage_ids]
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self._query(f"SELECT id, ordinal, text FROM passages WHERE id IN ({marks})", ids)
-        return {row[0]: (row[1], row[2]) for row in rows}
-
     def passages_for_article(self, article_id: str) -> list[tuple[int, str]]:
         """(ordinal, text) of an article's passages, in order."""
         return [
@@ -398,21 +389,6 @@ class Store:
             "SELECT a.id, p.ordinal, p.text FROM passages p JOIN articles a ON a.content_hash = p.text_hash"
             f" WHERE {where} ORDER BY a.id, p.ordinal",
             params,
-        ):
-            out[article_id].append((ordinal, text))
-        return out
-
-    def passages_for_articles(self, article_ids: Iterable[str]) -> dict[str, list[tuple[int, str]]]:
-        """article id -> (ordinal, text) of its passages in order, for several articles in one query."""
-        ids = list(dict.fromkeys(article_ids))
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        out: dict[str, list[tuple[int, str]]] = {i: [] for i in ids}
-        for article_id, ordinal, text in self._query(
-            "SELECT a.id, p.ordinal, p.text FROM passages p JOIN articles a ON a.content_hash = p.text_hash"
-            f" WHERE a.id IN ({marks}) ORDER BY a.id, p.ordinal",
-            ids,
         ):
             out[article_id].append((ordinal, text))
         return out
