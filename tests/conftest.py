@@ -13,6 +13,7 @@ import pytest
 
 from tests.data import BBC_TAR, SAMPLE_CORPUS, SHARED_CORPUS_MISSING, need, shared_corpora_present
 from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture for every test)
+from tests.postgres import pg_cluster, pg_url  # noqa: F401  (throwaway PostgreSQL, where installed)
 
 
 def pytest_collection_modifyitems(config, items):

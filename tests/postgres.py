@@ -1,0 +1,165 @@
+"""A throwaway PostgreSQL cluster for the tests: ``initdb`` in a temporary folder, a free port on 127.0.0.1,
+run as an unprivileged user, stopped at the end of the session.
+
+The server programs are looked up on ``PATH`` and then in Debian's ``/usr/lib/postgresql/<major>/bin``. On a
+machine without them, every test that asks for ``pg_cluster`` or ``pg_url`` skips with one reason
+(``POSTGRES_MISSING``); under CI (``CI=true``, where ``.ci/run`` installs them) that is a failure instead.
+
+PostgreSQL refuses to run as root. When the tests run as root, the cluster runs as the ``postgres`` user that
+Debian's package creates (or ``nobody``), with its folder handed over to that user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+POSTGRES_MISSING = "needs the PostgreSQL server programs (initdb, pg_ctl); .ci/run installs them"
+
+
+def server_bin_dir() -> Path | None:
+    """The folder holding ``initdb`` and ``pg_ctl``, or None when PostgreSQL's server is not installed."""
+    found = shutil.which("pg_ctl")
+    if found and shutil.which("initdb"):
+        return Path(found).resolve().parent
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
+    return debian[-1].parent if debian else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_as() -> pwd.struct_passwd | None:
+    """The user to run the server as: None for the current user, unless that is root."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    raise RuntimeError(
+        "running as root and neither a 'postgres' nor a 'nobody' user exists to run PostgreSQL"
+    )
+
+
+@dataclass
+class PgCluster:
+    """A running cluster. ``url()`` names its ``postgres`` database; ``new_database()`` makes a fresh one."""
+
+    folder: Path
+    port: int
+    user: str
+    bin_dir: Path
+    _names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        import psycopg
+
+        name = f"t{os.getpid()}_{next(self._names)}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def pg_ctl(self, *args: str) -> subprocess.CompletedProcess:
+        return _run(self, [str(self.bin_dir / "pg_ctl"), "-D", str(self.folder / "data"), *args])
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (as when the database machine goes away); ``start()`` brings it back."""
+        self.pg_ctl("stop", "-m", mode, "-w")
+
+    def start(self) -> None:
+        log = self.folder / "server.log"
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.pg_ctl("start", "-w", "-t", "60", "-l", str(log), "-o", options)
+
+
+def _run(cluster_or_user, argv: list[str]) -> subprocess.CompletedProcess:
+    account = _run_as()
+    kwargs = {}
+    if account is not None:
+        kwargs = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+    proc = subprocess.run(argv, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:2])} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return proc
+
+
+def start_cluster() -> PgCluster:
+    bin_dir = server_bin_dir()
+    if bin_dir is None:
+        raise FileNotFoundError(POSTGRES_MISSING)
+    folder = Path(tempfile.mkdtemp(prefix="newsdesk-pg-"))
+    account = _run_as()
+    user = account.pw_name if account else pwd.getpwuid(os.geteuid()).pw_name
+    if account is not None:
+        os.chown(folder, account.pw_uid, account.pw_gid)
+    folder.chmod(0o700)
+    cluster = PgCluster(folder=folder, port=_free_port(), user=user, bin_dir=bin_dir)
+    _run(
+        cluster,
+        [
+            str(bin_dir / "initdb"),
+            "-D",
+            str(folder / "data"),
+            "-U",
+            user,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+    )
+    for attempt in range(3):
+        try:
+            cluster.start()
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
+            cluster.port = _free_port()  # the port was taken meanwhile
+            time.sleep(0.2)
+    return cluster
+
+
+def stop_cluster(cluster: PgCluster) -> None:
+    with contextlib.suppress(RuntimeError):
+        cluster.pg_ctl("stop", "-m", "immediate", "-w")
+    shutil.rmtree(cluster.folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One PostgreSQL cluster for the session; skipped (failed under CI) where PostgreSQL is not installed."""
+    if server_bin_dir() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(POSTGRES_MISSING)
+        pytest.skip(POSTGRES_MISSING)
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        stop_cluster(cluster)
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PgCluster) -> str:
+    """A fresh, empty database of the session's cluster, as a ``postgresql://`` URL."""
+    return pg_cluster.new_database()
