@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 PREFIX = "nd:answer"
 ACTIONS = ("back", "more", "up", "down", "share")
 VOTES_REMEMBERED = 10_000
+VOTE_DEADLINE = (
+    1.5  # seconds to store a vote before showing "thinking" (Discord waits 3 s for a first response)
+)
+VOTE_NOT_KEPT = (
+    "Sorry, I couldn't record your vote just now: the database did not answer. Please try again in a minute."
+)
 _UNESCAPE = re.compile(r"\\(.)")
 
 
@@ -79,6 +85,11 @@ def remember_vote(votes: OrderedDict, message_id: int, user_id: int) -> bool:
     while len(votes) > VOTES_REMEMBERED:
         votes.popitem(last=False)
     return True
+
+
+def forget_vote(votes: OrderedDict, message_id: int, user_id: int) -> None:
+    """Undo ``remember_vote`` for a vote that could not be stored."""
+    votes.pop((message_id, user_id), None)
 
 
 def question_heading(message: discord.Message | None) -> str | None:
@@ -205,23 +216,40 @@ class AnswerButton(
             await interaction.response.send_message("You already rated this answer. Thanks!", ephemeral=True)
             return
         question = self._question(interaction) or ""
-        answer = await self._search(interaction, question, self.offset) if question else None
-        try:
-            await asyncio.to_thread(
-                bot.service.add_feedback,
-                guild_id=str(interaction.guild_id) if interaction.guild_id else None,
-                channel_id=str(interaction.channel_id) if interaction.channel_id else None,
-                user_id=str(interaction.user.id),
-                question=question,
-                article_ids=[r.article_id for r in answer.results] if answer else [],
-                vote=vote,
+
+        async def record() -> str:
+            answer = await self._search(interaction, question, self.offset) if question else None
+            try:
+                await asyncio.to_thread(
+                    bot.service.add_feedback,
+                    guild_id=str(interaction.guild_id) if interaction.guild_id else None,
+                    channel_id=str(interaction.channel_id) if interaction.channel_id else None,
+                    user_id=str(interaction.user.id),
+                    question=question,
+                    article_ids=[r.article_id for r in answer.results] if answer else [],
+                    vote=vote,
+                )
+            except StoreError as exc:
+                # Never thank for a vote that was not kept: say so, and let the member vote again later.
+                log.warning("could not store feedback: %s", exc)
+                forget_vote(bot.get_cog("AskCog").votes, message.id if message else 0, interaction.user.id)
+                return VOTE_NOT_KEPT
+            return (
+                "Thanks, glad it helped."
+                if vote > 0
+                else "Thanks, noted: the admins will see what went wrong."
             )
-        except StoreError as exc:
-            log.warning("could not store feedback: %s", exc)
-        text = (
-            "Thanks, glad it helped." if vote > 0 else "Thanks, noted: the admins will see what went wrong."
-        )
-        await interaction.response.send_message(text, ephemeral=True)
+
+        # Thanked only once the vote is stored; "thinking" first when the database is slow to say so.
+        pending = asyncio.ensure_future(record())
+        done, _ = await asyncio.wait((pending,), timeout=VOTE_DEADLINE)
+        if not done:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        text = await pending
+        if interaction.response.is_done():
+            await interaction.edit_original_response(content=text)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
 
     async def _share(self, interaction: discord.Interaction) -> None:
         message = interaction.message

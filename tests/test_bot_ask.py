@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 
 import pytest
 
@@ -230,6 +231,34 @@ async def test_feedback_buttons_store_the_vote_with_the_question(discord_stub, b
     latest, worst = service.store.feedback_summary()
     assert latest[0]["question"] == "school meals levy"
     assert worst[0][0] == "briefs/school-meals"
+
+
+async def test_a_vote_the_database_could_not_keep_is_never_thanked_for(discord_stub, bot, service):  # noqa: F811
+    record = await discord_stub.invoke_command(
+        "ask", {"question": "school meals levy"}, user_id=READER, channel_id=GENERAL
+    )
+    await record.wait_done(timeout=10)
+    blocker = sqlite3.connect(service.db_path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database past the busy timeout
+        vote = await discord_stub.click_button(
+            record.original, button_ids(record.original)["👎"], user_id=OTHER_READER
+        )
+        await vote.wait_done(timeout=10)
+        assert "couldn't record your vote" in vote.original["content"]
+        assert "Thanks" not in vote.original["content"]
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert service.store.feedback_summary()[0] == []
+    again = await discord_stub.click_button(
+        record.original, button_ids(record.original)["👎"], user_id=OTHER_READER
+    )
+    await again.wait_done(timeout=10)
+    assert again.original["content"].startswith(
+        "Thanks, noted"
+    )  # the member could vote again, and it was kept
+    assert service.store.feedback_summary()[0][0]["question"] == "school meals levy"
 
 
 async def test_hostile_article_text_is_escaped_and_pings_no_one(discord_stub, bot):  # noqa: F811
