@@ -4,6 +4,7 @@ one watcher that picks up a corpus reloaded by another process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -40,17 +41,40 @@ def open_service(
     )
 
 
+SAFETY_POLL = 60.0  # with a listener, the version is still read this often, in case a notification was missed
+
+
 async def watch_corpus_version(
     service: NewsService, every: float, *, running: Callable[[], bool] = lambda: True
 ) -> None:
-    """Every ``every`` seconds, swap in a reload made by another process (``newsdesk ingest``, another bot
-    process's ``/reload``, a database file copied into place). Start it with ``tasks.spawn``."""
-    while running():
-        await asyncio.sleep(every)
-        try:
-            if await asyncio.to_thread(service.refresh_if_changed):
-                log.info("picked up corpus version %s", service.snapshot.version)
-        except NewsdeskError as exc:
-            log.warning("could not load the new corpus version (%s); still serving the previous one", exc)
-        except Exception:
-            log.exception("could not load the new corpus version; still serving the previous one")
+    """Swap in a reload made by another process (``newsdesk ingest``, another bot process's ``/reload``, a
+    database file copied into place). Start it with ``tasks.spawn``.
+
+    On a shared PostgreSQL database the service hears each new version as it is committed and this swaps at
+    once; while that connection is down the listener asks for a check every ``every`` seconds (polling is the
+    fallback). On an SQLite file this checks every ``every`` seconds."""
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+
+    def heard(_version: int | None) -> None:  # in the listener's thread
+        loop.call_soon_threadsafe(wake.set)
+
+    listener = await asyncio.to_thread(service.listen_for_versions, heard, poll_every=every)
+    wait = every if listener is None else max(every, SAFETY_POLL)
+    try:
+        while running():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), wait)
+            wake.clear()
+            if not running():
+                break
+            try:
+                if await asyncio.to_thread(service.refresh_if_changed):
+                    log.info("picked up corpus version %s", service.snapshot.version)
+            except NewsdeskError as exc:
+                log.warning("could not load the new corpus version (%s); still serving the previous one", exc)
+            except Exception:
+                log.exception("could not load the new corpus version; still serving the previous one")
+    finally:
+        if listener is not None:
+            await asyncio.to_thread(listener.stop)

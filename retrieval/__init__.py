@@ -22,6 +22,7 @@ _PUBLIC = {
     "DEFAULT_MAX_ARTICLE_BYTES": "ingest",
     "DEFAULT_MAX_FILE_BYTES": "parse",
     "DamagedDatabase": "errors",
+    "DatabaseStatus": "status",
     "EmptyArchive": "errors",
     "Excerpt": "excerpt",
     "FeedbackSummary": "status",
@@ -105,5 +106,5 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         clean_question,
         set_aside_damaged_database,
     )
-    from .status import FeedbackSummary, IngestRun, RatedAnswer, ReloadStatus, ServiceStats
+    from .status import DatabaseStatus, FeedbackSummary, IngestRun, RatedAnswer, ReloadStatus, ServiceStats
     from .store import StoredArticle

@@ -14,10 +14,11 @@ import shutil
 import threading
 import time
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .analyze import Analyzer
 from .answering import POOL, plan_query, rerank, surface_words, verdict
@@ -38,8 +39,11 @@ from .question import build_query
 from .quote import choose_quote, join_quotes
 from .server_settings import ServerSettingsTable
 from .spelling import Correction, Speller
-from .status import FeedbackSummary, IngestRun, RatedAnswer, ReloadStatus, ServiceStats
+from .status import DatabaseStatus, FeedbackSummary, IngestRun, RatedAnswer, ReloadStatus, ServiceStats
 from .store import CorpusState, Store, StoredArticle
+
+if TYPE_CHECKING:
+    from .pg_sync import VersionListener
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +129,7 @@ class Snapshot:
     index: BM25Index | None  # None while the archive holds no passages
     loaded_at: float
     stamp: str = ""  # the database's corpus stamp: another database at the same version differs here
+    reader: Store | None = None  # a local copy of this version's corpus (shared databases); None: the store
 
     def require_index(self) -> BM25Index:
         if self.index is None:
@@ -207,6 +212,10 @@ class NewsService:
         self.started_at = time.time()
         self.last_reload: ReloadStatus | None = None  # the latest reload in this process
         self._spellers: tuple[BM25Index, Speller] | None = None
+        self._db_down: DatabaseStatus | None = None  # set while the database does not answer
+        self._db_status_lock = threading.Lock()
+        self._last_run_seen: dict | None = None
+        self._listener: VersionListener | None = None
 
     # -- snapshot ------------------------------------------------------------------------------
     def _index_dir(self, state: CorpusState) -> Path:
@@ -317,8 +326,10 @@ class NewsService:
             old.close()
         try:
             state = self.store.corpus_state()
-        except StoreError:
+        except StoreError as exc:
+            self._database_failed(exc)
             return False
+        self._database_answered()
         current = self._snapshot
         if current is not None and (current.version, current.stamp) == (state.version, state.stamp):
             return False
@@ -451,6 +462,7 @@ class NewsService:
         earlier = [c for c in (_clean_context(c, self.max_question_chars) for c in context) if c]
         snapshot = self.snapshot  # loaded outside the timing: the first question after start pays it once
         index = snapshot.require_index()
+        corpus = snapshot.reader or self.store  # the texts of the version this index was built from
         started = time.perf_counter()
         plan = plan_query(build_query(text, index.analyzer, context=earlier), index, self._speller(index))
         query = plan.query
@@ -462,7 +474,7 @@ class NewsService:
         present = index.terms_in_articles(query.terms, (h.article_id for h in hits))
         candidates = rerank(hits, query, index.idf, present)
         # One result per article, its quote chosen around the passages of it the search found.
-        ordinals = self.store.passage_ordinals(c.hit.passage_id for c in candidates)
+        ordinals = corpus.passage_ordinals(c.hit.passage_id for c in candidates)
         centers: dict[str, list[int]] = {}
         ranked = []
         for c in candidates:
@@ -474,9 +486,9 @@ class NewsService:
             centers.setdefault(c.hit.article_id, []).append(ordinal)
         judged = verdict(query, index.idf, plan.unknown, ranked, archive_passages=index.n_passages)
         shown = ranked[offset : offset + k]
-        articles = self.store.articles_by_id(c.hit.article_id for c in shown)
+        articles = corpus.articles_by_id(c.hit.article_id for c in shown)
         # The passages a quote may come from: those found, their neighbours, and the article's first.
-        passages = self.store.passages_at(
+        passages = corpus.passages_at(
             {
                 aid: {0} | {o + d for o in centers[aid][:QUOTE_CENTERS] for d in range(QUOTE_FOLLOWING + 1)}
                 for aid in articles
@@ -566,19 +578,26 @@ class NewsService:
                 return []
             ranking = index.search(text, k=200, per_article=1)
             ids = [] if ranking.no_match else [h.article_id for h in ranking.hits]
-        rows = self.store.headlines(n, offset=offset, since=since, until=until, ids=ids)
+        rows = self._corpus().headlines(n, offset=offset, since=since, until=until, ids=ids)
         return [Headline(a.id, a.title, a.published, self.article_url(a), a.category) for a in rows]
 
     def article(self, article_id: str) -> tuple[StoredArticle, list[tuple[int, str]]] | None:
-        article = self.store.article(article_id)
+        corpus = self._corpus()
+        article = corpus.article(article_id)
         if article is None:
             return None
-        return article, self.store.passages_for_article(article_id)
+        return article, corpus.passages_for_article(article_id)
 
     def known_article_ids(self, article_ids: Iterable[str]) -> set[str]:
         """Which of ``article_ids`` are in the archive (related items may name articles it lacks)."""
         ids = list(article_ids)
-        return set(self.store.articles_by_id(ids)) if ids else set()
+        return set(self._corpus().articles_by_id(ids)) if ids else set()
+
+    def _corpus(self) -> Store:
+        """Where the served corpus's articles and passages are read: the local copy beside the index on a
+        shared database, else the store."""
+        snapshot = self._snapshot
+        return snapshot.reader if snapshot is not None and snapshot.reader is not None else self.store
 
     def matched_spans(self, question: str, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         """For each text, the (start, end) spans of the words that match one of the question's terms."""
@@ -588,19 +607,83 @@ class NewsService:
         return [[(s, e) for s, e, term in self.analyzer.term_spans(text) if term in terms] for text in texts]
 
     def stats(self) -> ServiceStats:
-        counts = self.store.counts()
         snapshot = self._snapshot
-        run = self.store.last_run()
+        try:
+            counts = (snapshot.reader if snapshot and snapshot.reader else self.store).counts()
+            run = self.store.last_run()
+            version = snapshot.version if snapshot else self.store.corpus_version()
+        except StoreError as exc:
+            # The database does not answer: report what this process serves, from the index it loaded.
+            if snapshot is None:
+                raise
+            self._database_failed(exc)
+            index = snapshot.index
+            counts = {
+                "articles": index.n_articles if index else 0,
+                "passages": index.n_passages if index else 0,
+            }
+            run, version = self._last_run_seen, snapshot.version
+        else:
+            self._database_answered()
+            self._last_run_seen = run
         return ServiceStats(
             articles=counts["articles"],
             passages=counts["passages"],
-            corpus_version=snapshot.version if snapshot else self.store.corpus_version(),
+            corpus_version=version,
             index_loaded_at=snapshot.loaded_at if snapshot else None,
             uptime_seconds=round(time.time() - self.started_at, 1),
             last_run=IngestRun.from_row(run) if run else None,
             last_reload=self.last_reload,
             reloading=self.reloading,
+            database=self.database_status(),
         )
+
+    # -- several processes on one database -----------------------------------------------------
+    def listen_for_versions(
+        self, on_change: Callable[[int | None], None], *, poll_every: float
+    ) -> VersionListener | None:
+        """On a shared PostgreSQL database, start hearing new corpus versions as they are committed:
+        ``on_change`` is called in the listener's thread (see ``pg_sync.VersionListener``; with None when the
+        caller should check the version itself). Returns None for an SQLite file, which the caller polls."""
+        url = self._database_url()
+        if url is None:
+            return None
+        from .pg_sync import VersionListener
+
+        listener = VersionListener(url, on_change, poll_every=poll_every).start()
+        self._listener = listener
+        return listener
+
+    def _database_url(self) -> str | None:
+        """The PostgreSQL URL of a shared database; None for an SQLite file."""
+        return None
+
+    # -- the database's health -----------------------------------------------------------------
+    def database_status(self) -> DatabaseStatus:
+        """Whether the database answers, as this process last found it (its own calls, and the connection
+        that hears new versions on a shared database)."""
+        down = self._db_down
+        if down is not None:
+            return down
+        listener = self._listener
+        if listener is not None and not listener.connected and listener.last_error:
+            return DatabaseStatus(False, listener.last_error, listener.disconnected_since)
+        return DatabaseStatus()
+
+    def _database_failed(self, exc: BaseException) -> None:
+        error = " ".join(str(exc).split()) or type(exc).__name__
+        with self._db_status_lock:
+            if self._db_down is None:
+                log.warning("the database does not answer (%s); answering from the loaded index", error)
+                self._db_down = DatabaseStatus(False, error, time.time())
+            else:
+                self._db_down = DatabaseStatus(False, error, self._db_down.since)
+
+    def _database_answered(self) -> None:
+        with self._db_status_lock:
+            if self._db_down is not None:
+                log.info("the database answers again")
+                self._db_down = None
 
     # -- feedback ------------------------------------------------------------------------------
     def add_feedback(
@@ -613,15 +696,21 @@ class NewsService:
         article_ids: list[str],
         vote: int,
     ) -> None:
-        """Record a member's 👍 (``vote`` > 0) or 👎 (< 0) on an answer."""
-        self.store.add_feedback(
-            guild_id=guild_id,
-            channel_id=channel_id,
-            user_id=user_id,
-            question=question,
-            article_ids=article_ids,
-            vote=vote,
-        )
+        """Record a member's 👍 (``vote`` > 0) or 👎 (< 0) on an answer. Returns only once it is stored;
+        raises StoreError when it could not be."""
+        try:
+            self.store.add_feedback(
+                guild_id=guild_id,
+                channel_id=channel_id,
+                user_id=user_id,
+                question=question,
+                article_ids=article_ids,
+                vote=vote,
+            )
+        except StoreError as exc:
+            self._database_failed(exc)
+            raise
+        self._database_answered()
 
     def feedback_summary(self, limit: int = 10) -> FeedbackSummary:
         latest, worst = self.store.feedback_summary(limit)
@@ -636,6 +725,9 @@ class NewsService:
         return ServerSettingsTable(self.store)  # the current store: it is reopened when the file is replaced
 
     def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
         self.store.close()
 
 

@@ -82,6 +82,18 @@ class ReloadStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class DatabaseStatus:
+    """Whether this process reaches its database; while it does not, it answers from the index it loaded."""
+
+    reachable: bool = True
+    error: str | None = None  # the last failure, in one line
+    since: float | None = None  # time.time() when it stopped answering
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reachable": self.reachable, "error": self.error, "unreachable_since": self.since}
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceStats:
     articles: int
     passages: int
@@ -91,6 +103,7 @@ class ServiceStats:
     last_run: IngestRun | None  # the latest run in the database, made by any process
     last_reload: ReloadStatus | None  # the latest reload made by this process
     reloading: bool
+    database: DatabaseStatus = field(default_factory=DatabaseStatus)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
 import discord
 from discord import app_commands
 from discord.ext import commands
+
+from retrieval import DatabaseStatus
 
 from ..client import NewsBot
 from ..render import clip, escape
@@ -25,6 +28,16 @@ def uptime_text(seconds: float) -> str:
     if hours:
         return f"{hours}h {minutes}m"
     return f"{minutes}m {secs}s"
+
+
+def database_down_text(status: DatabaseStatus) -> str:
+    since = ""
+    if status.since is not None:
+        since = " since " + datetime.fromtimestamp(status.since, UTC).strftime("%H:%M UTC")
+    return (
+        f"Unreachable{since} ({status.error or 'no answer'}). Answering from the loaded index; votes and "
+        "settings changes can't be saved until it is back."
+    )
 
 
 class InfoCog(commands.Cog):
@@ -64,6 +77,10 @@ class InfoCog(commands.Cog):
                 name="Last reload failed",
                 inline=False,
                 value=escape(clip(f"{last_reload.error}. The previous corpus is still answering.", 1000)),
+            )
+        if not stats.database.reachable:
+            embed.add_field(
+                name="Database", inline=False, value=escape(clip(database_down_text(stats.database), 1000))
             )
         if stats.reloading:
             embed.add_field(name="Now", value="A reload is running.", inline=False)

@@ -132,7 +132,9 @@ async def healthz(request: web.Request) -> web.Response:
         log.warning("health check failed: %s", exc)
         return web.json_response({"status": "error", "error": str(exc)}, status=503)
     payload = {
-        "status": "ok",
+        # "degraded": the database does not answer; questions are still answered from the loaded index
+        "status": "ok" if stats.database.reachable else "degraded",
+        "database": stats.database.to_json(),
         "corpus_version": stats.corpus_version,
         "articles": stats.articles,
         "passages": stats.passages,
