@@ -7,7 +7,7 @@ import logging
 import os
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 LAG_WINDOW = 5.0  # seconds of event-loop lag history that /healthz reports on
 
@@ -99,6 +101,25 @@ async def send_private(interaction: discord.Interaction, text: str) -> None:
         log.warning("could not tell user %s about an error", interaction.user.id)
 
 
+ACK_DEADLINE = 1.5  # seconds of work before an interaction is acknowledged ("thinking"); Discord waits 3 s
+
+
+async def within_deadline(
+    interaction: discord.Interaction, work: Awaitable[T], *, component: bool = False
+) -> T:
+    """Await ``work`` (a database write); when it takes over ``ACK_DEADLINE`` (a database that is slow or gone),
+    acknowledge the interaction first, so that its outcome, saved or failed, still reaches the member.
+    ``component``: the interaction is a button press whose message the reply edits."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait((task,), timeout=ACK_DEADLINE)
+    if not done and not interaction.response.is_done():
+        if component:
+            await interaction.response.defer()
+        else:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+    return await task
+
+
 class AnswerMemory:
     """Which question each of our answer messages (and threads) answered, for follow-up questions."""
 
@@ -114,9 +135,6 @@ class AnswerMemory:
 
     def question_for(self, key: int | None) -> str | None:
         return self._questions.get(key) if key is not None else None
-
-
-T = TypeVar("T")
 
 
 class NewsBot(commands.Bot):

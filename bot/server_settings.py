@@ -8,13 +8,16 @@ process's within ``NEWSDESK_WATCH_EVERY`` seconds.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from retrieval import NewsService, ServerSettings, ServerSettingsTable
+from retrieval import NewsService, ServerSettings, ServerSettingsTable, StoreError
 
 from .config import Settings
+
+log = logging.getLogger(__name__)
 
 # Where each setting's default comes from, for /settings show.
 DEFAULT_FROM = {
@@ -158,7 +161,13 @@ class ServerSettingsCache:
 
         def write() -> ServerSettings:
             stored = self._table().update(guild_id, change, user_id=user_id)
-            self.load()
+            try:
+                self.load()
+            except StoreError as exc:  # saved: in force here now, and read in whole once the database answers
+                log.warning("saved a settings change but could not read the settings back: %s", exc)
+                rows = dict(self._state[0])
+                rows[guild_id] = stored
+                self._state = (rows, {})
             return stored
 
         return await asyncio.to_thread(write)

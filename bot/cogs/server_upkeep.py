@@ -58,6 +58,8 @@ class ServerUpkeepCog(commands.Cog):
                             guild_id,
                             KEEP_AFTER_LEAVING.days,
                         )
+            except StoreError as exc:  # the database does not answer: said once per outage by the service
+                log.debug("could not read the server settings (%s); the ones in force stay", exc)
             except Exception:
                 log.exception("could not read the server settings; the ones in force stay")
 

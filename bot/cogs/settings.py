@@ -18,7 +18,7 @@ from discord.ext import commands
 
 from retrieval import SETTING_NAMES, ServerSettings
 
-from ..client import NewsBot
+from ..client import NewsBot, within_deadline
 from ..permissions import may_change_admins, refuse_unless_admin
 from ..render import clip, escape
 from ..server_settings import DEFAULT_FROM, Effective
@@ -91,14 +91,21 @@ class ConfirmReset(OwnedView):
         for item in self.children:
             item.disabled = True  # type: ignore[attr-defined]
         self.stop()
-        await interaction.response.edit_message(content=text, view=self)
+        if interaction.response.is_done():  # acknowledged while the database was slow
+            await interaction.edit_original_response(content=text, view=self)
+        else:
+            await interaction.response.edit_message(content=text, view=self)
 
     @discord.ui.button(label="Reset to the defaults", style=discord.ButtonStyle.danger)
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         if not await self.refuse_unless_owner(interaction, "confirm"):
             return
-        await self.cog.server_settings.update(
-            self.guild_id, ServerSettings.without_own_values, user_id=interaction.user.id
+        await within_deadline(
+            interaction,
+            self.cog.server_settings.update(
+                self.guild_id, ServerSettings.without_own_values, user_id=interaction.user.id
+            ),
+            component=True,
         )
         log.info("settings of guild %s reset by user %s", self.guild_id, interaction.user.id)
         await self._finish(interaction, "Done: this server uses the default settings again.")
@@ -145,7 +152,10 @@ class SettingsCog(
         value = getattr(own, name) if own is not None else None
         return getattr(self._defaults_here(guild), name) if value is None else value
 
-    async def _change_list(self, guild: discord.Guild, name: str, user_id: int, *, add=(), remove=()) -> None:
+    async def _change_list(
+        self, interaction: discord.Interaction, guild: discord.Guild, name: str, *, add=(), remove=()
+    ) -> None:
+        user_id = interaction.user.id
         start = getattr(self._defaults_here(guild), name)
 
         def change(row: ServerSettings) -> ServerSettings:
@@ -153,14 +163,16 @@ class SettingsCog(
             current = start if current is None else current
             return replace(row, **{name: (current | frozenset(add)) - frozenset(remove)})
 
-        await self.server_settings.update(guild.id, change, user_id=user_id)
+        await within_deadline(interaction, self.server_settings.update(guild.id, change, user_id=user_id))
         log.info("guild %s: %s %s by user %s", guild.id, name, f"+{add}" if add else f"-{remove}", user_id)
 
     @staticmethod
     async def _reply(interaction: discord.Interaction, text: str) -> None:
-        await interaction.response.send_message(
-            text[:2000], ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-        )
+        none = discord.AllowedMentions.none()
+        if interaction.response.is_done():  # acknowledged while the database was slow
+            await interaction.followup.send(text[:2000], ephemeral=True, allowed_mentions=none)
+        else:
+            await interaction.response.send_message(text[:2000], ephemeral=True, allowed_mentions=none)
 
     def _intent_note(self) -> str:
         return "" if self.bot.intents.message_content else "\n\n" + MESSAGE_CONTENT_OFF
@@ -221,7 +233,7 @@ class SettingsCog(
                 interaction, f"A server can have up to {MAX_LISTED} Q&A channels; remove one first."
             )
             return
-        await self._change_list(guild, "qa_channels", interaction.user.id, add={channel.id})
+        await self._change_list(interaction, guild, "qa_channels", add={channel.id})
         await self._reply(
             interaction,
             f"{channel.mention} is now a Q&A channel: I answer every message posted there, as a reply."
@@ -236,7 +248,7 @@ class SettingsCog(
         if channel.id not in self.server_settings.effective(guild.id).qa_channels:
             await self._reply(interaction, f"{channel.mention} is not a Q&A channel here; nothing changed.")
             return
-        await self._change_list(guild, "qa_channels", interaction.user.id, remove={channel.id})
+        await self._change_list(interaction, guild, "qa_channels", remove={channel.id})
         await self._reply(
             interaction,
             f"{channel.mention} is no longer a Q&A channel. Members can still mention me or use /ask there.",
@@ -281,7 +293,7 @@ class SettingsCog(
                 interaction, f"A server can have up to {MAX_LISTED} admin roles; remove one first."
             )
             return
-        await self._change_list(guild, "admin_roles", interaction.user.id, add={role.id})
+        await self._change_list(interaction, guild, "admin_roles", add={role.id})
         await self._reply(
             interaction, f"Members of {role.mention} can now run newsdesk's admin commands here."
         )
@@ -296,7 +308,7 @@ class SettingsCog(
         if role.id not in self.server_settings.effective(guild.id).admin_roles:
             await self._reply(interaction, f"{role.mention} is not an admin role here; nothing changed.")
             return
-        await self._change_list(guild, "admin_roles", interaction.user.id, remove={role.id})
+        await self._change_list(interaction, guild, "admin_roles", remove={role.id})
         await self._reply(
             interaction,
             f"{role.mention} is no longer an admin role. Members with Manage Server are always admins.",
@@ -311,10 +323,15 @@ class SettingsCog(
             return False
         guild_id = interaction.guild_id
         assert guild_id is not None
-        await self.server_settings.update(
-            guild_id,
-            lambda row: replace(row, results=value) if name == "results" else replace(row, cooldown=value),
-            user_id=interaction.user.id,
+        await within_deadline(
+            interaction,
+            self.server_settings.update(
+                guild_id,
+                lambda row: (
+                    replace(row, results=value) if name == "results" else replace(row, cooldown=value)
+                ),
+                user_id=interaction.user.id,
+            ),
         )
         log.info("guild %s: %s = %s by user %s", guild_id, name, value, interaction.user.id)
         return True
