@@ -29,7 +29,7 @@ from .errors import CorpusError
 from .models import Article, Refusal
 from .parse import DEFAULT_MAX_FILE_BYTES, parse_file
 from .passages import split_passages
-from .store import CorpusState, KnownFile, Store, related_json, utcnow_iso
+from .store import CorpusState, KnownFile, Store, StoreWriter, related_json, utcnow_iso
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ MAX_FOLDER_DEPTH = 32
 Progress = Callable[[int, int], None]
 # Called inside the ingest transaction, after the writes and before COMMIT, with the new corpus
 # state; raising aborts the whole ingest.
-BeforeCommit = Callable[[CorpusState], None]
+# Called in the ingest's transaction once the version is bumped: the new state, and the writer of that transaction.
+BeforeCommit = Callable[[CorpusState, StoreWriter], None]
 
 
 @dataclass(slots=True)
@@ -356,7 +357,7 @@ def write_changes(
             state = writer.bump_version()
             version = state.version
             if before_commit:
-                before_commit(state)
+                before_commit(state, writer)
     return version
 
 

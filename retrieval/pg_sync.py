@@ -489,3 +489,48 @@ def prune_snapshots(conn: psycopg.Connection, keep: int = KEEP_SNAPSHOTS) -> lis
             [keep],
         ).fetchall()
     return sorted(r[0] for r in rows)
+
+
+# -- for the service: whole steps, each on a connection it is given or opens ---------------------------
+def stream_rows(conn: psycopg.Connection, sql: str, *, itersize: int = 5000) -> Iterator[tuple]:
+    """The rows of ``sql`` through a server-side cursor, in ``conn``'s open transaction: a large table is
+    never held whole in memory."""
+    with conn.cursor(name=f"newsdesk_{uuid.uuid4().hex[:8]}") as cursor:
+        cursor.itersize = itersize
+        cursor.execute(sql)
+        yield from cursor
+
+
+def fetch_snapshot(url: str, version: int, stamp: str, dest: Path) -> StoredSnapshot | None:
+    """Download the snapshot of ``version`` (of the corpus ``stamp``) into ``dest``; None when the database
+    holds none. Raises SnapshotError for a damaged one and StoreError when the database cannot be reached."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            return download_snapshot(conn, version, dest, stamp=stamp)
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot download the index of corpus version {version}: {_one_line(exc)}") from exc
+
+
+def store_snapshot_if_missing(url: str, version: int, stamp: str, folder: Path) -> bool:
+    """Upload ``folder`` as the snapshot of ``version`` unless one is stored already (an index a process had to
+    build from the rows, so that the next one need not). True when it uploaded. Never raises for a race with
+    another process doing the same."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            if stored_snapshot(conn, version) is not None:
+                return False
+            upload_snapshot(conn, version, stamp, folder)
+            return True
+    except psycopg.Error as exc:  # e.g. another process stored it a moment ago
+        log.info("did not store the index of corpus version %s: %s", version, _one_line(exc))
+        return False
+
+
+def prune_stored_snapshots(url: str, keep: int = KEEP_SNAPSHOTS) -> list[int]:
+    """``prune_snapshots`` on a connection of its own; an unreachable database prunes nothing (next time)."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            return prune_snapshots(conn, keep)
+    except psycopg.Error as exc:
+        log.warning("could not prune the stored index snapshots: %s", _one_line(exc))
+        return []

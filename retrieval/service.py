@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .analyze import Analyzer
 from .answering import POOL, plan_query, rerank, surface_words, verdict
@@ -40,7 +40,7 @@ from .quote import choose_quote, join_quotes
 from .server_settings import ServerSettingsTable
 from .spelling import Correction, Speller
 from .status import DatabaseStatus, FeedbackSummary, IngestRun, RatedAnswer, ReloadStatus, ServiceStats
-from .store import CorpusState, Store, StoredArticle
+from .store import CorpusState, Store, StoredArticle, StoreWriter
 
 if TYPE_CHECKING:
     from .pg_sync import VersionListener
@@ -177,6 +177,10 @@ def _corrected_word(
     return correction.corrected
 
 
+class _KnownDown(Exception):
+    """The database is known not to answer: ``stats`` reports from the loaded index without asking it."""
+
+
 class NewsService:
     def __init__(
         self,
@@ -215,6 +219,7 @@ class NewsService:
         self._db_down: DatabaseStatus | None = None  # set while the database does not answer
         self._db_status_lock = threading.Lock()
         self._last_run_seen: dict | None = None
+        self._db_answered_at = 0.0  # time.time() of the last call the database answered
         self._listener: VersionListener | None = None
 
     # -- snapshot ------------------------------------------------------------------------------
@@ -236,11 +241,16 @@ class NewsService:
         return index
 
     def open(self) -> Snapshot:
-        """Load the index of the store's current corpus, building it if it is missing or stale."""
+        """Load the index of the store's current corpus, building it if it is missing or stale.
+
+        On a shared database a missing index is downloaded from the database first (the process that
+        ingested stored it there), and built from the rows only when none is stored."""
         state = self.store.corpus_state()
         try:
             index: BM25Index | None = self._load_index(state)
         except IndexLoadError as exc:
+            if self._shared:
+                return self._open_shared(state, exc)
             # missing, stale or damaged: rebuild from the store, never from the files
             log.info("building the search index for corpus version %s (%s)", state.version, exc)
             index = self._build_index()
@@ -257,8 +267,93 @@ class NewsService:
                     )
         return self._swap(state, index)
 
+    def _open_shared(self, state: CorpusState, why: IndexLoadError) -> Snapshot:
+        """``open`` on a shared database when this machine lacks the index of ``state``."""
+        from .pg_sync import SnapshotError, fetch_snapshot, store_snapshot_if_missing
+
+        url = self._database_url()
+        assert url is not None
+        directory = self._index_dir(state)
+        shutil.rmtree(directory, ignore_errors=True)  # stale or damaged: it is replaced whole
+        started = time.perf_counter()
+        try:
+            stored = fetch_snapshot(url, state.version, state.stamp, directory)
+        except SnapshotError as exc:
+            log.warning(
+                "the stored index of corpus version %s is unusable (%s); building it", state.version, exc
+            )
+            stored = None
+        if stored is not None:
+            log.info(
+                "downloaded the index of corpus version %s (%.1f MB) in %.2f s",
+                state.version,
+                stored.total_bytes / 1e6,
+                time.perf_counter() - started,
+            )
+            return self._swap(state, self._load_index(state))
+        log.info("building the search index for corpus version %s (%s; none stored)", state.version, why)
+        state, index = self._build_shared()
+        if index is not None and store_snapshot_if_missing(
+            url, state.version, state.stamp, self._index_dir(state)
+        ):
+            log.info("stored the index of corpus version %s for the other processes", state.version)
+        return self._swap(state, index)
+
+    def _build_shared(self) -> tuple[CorpusState, BM25Index | None]:
+        """Build, save and load the index of a shared database's current corpus, with the local copy of its
+        articles and passages, both from one consistent view of the rows."""
+        with self.store.writer() as writer:
+            writer.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            meta = dict(
+                writer.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('corpus_version', 'corpus_stamp')"
+                ).fetchall()
+            )
+            state = CorpusState(int(meta.get("corpus_version") or 0), meta.get("corpus_stamp") or "")
+            index = self._build_index()
+            if index is None:
+                return state, None
+            self._save_index(index, state)
+            self._write_corpus_copy(writer, state)
+        return state, self._load_index(state)
+
+    def _write_corpus_copy(self, writer: Any, state: CorpusState) -> None:
+        from .corpus_copy import write_corpus_copy
+        from .pg_sync import stream_rows
+
+        conn = writer.connection
+        try:
+            write_corpus_copy(lambda sql: stream_rows(conn, sql), self._index_dir(state), state)
+        except OSError as exc:
+            raise StoreError(f"cannot write the local copy of the corpus: {exc.strerror or exc}") from exc
+
+    def _publish(self, writer: Any, state: CorpusState) -> None:
+        """In the ingest's transaction on a shared database: the local copy of the corpus beside the new
+        index, and the whole folder stored in the database, visible to others when the version commits."""
+        from .pg_sync import upload_snapshot
+
+        self._write_corpus_copy(writer, state)
+        started = time.perf_counter()
+        stored = upload_snapshot(writer.connection, state.version, state.stamp, self._index_dir(state))
+        log.info(
+            "stored the index of corpus version %s (%.1f MB) in %.2f s",
+            state.version,
+            stored.total_bytes / 1e6,
+            time.perf_counter() - started,
+        )
+
+    @property
+    def _shared(self) -> bool:
+        """True for a shared server database (PostgreSQL)."""
+        return getattr(self.store, "backend", "sqlite") == "postgres"
+
     def _swap(self, state: CorpusState, index: BM25Index | None) -> Snapshot:
-        snapshot = Snapshot(state.version, index, time.time(), state.stamp)
+        reader = None
+        if self._shared and index is not None:
+            from .corpus_copy import open_corpus_copy
+
+            reader = open_corpus_copy(self._index_dir(state))
+        snapshot = Snapshot(state.version, index, time.time(), state.stamp, reader)
         self._snapshot = snapshot  # one reference assignment: readers see the old or the new snapshot, whole
         return snapshot
 
@@ -379,10 +474,12 @@ class NewsService:
                 return self._reload_in_child(progress=progress, rebuild=rebuild, trigger=trigger)
             built: dict[int, CorpusState] = {}
 
-            def build_before_commit(state: CorpusState) -> None:
+            def build_before_commit(state: CorpusState, writer: StoreWriter) -> None:
                 index = self._build_index()
                 if index is not None:
                     self._save_index(index, state)
+                    if self._shared:
+                        self._publish(writer, state)
                 built[state.version] = state
 
             try:
@@ -401,6 +498,10 @@ class NewsService:
                     shutil.rmtree(self._index_dir(state), ignore_errors=True)
                 self.last_reload = ReloadStatus(ok=False, at=time.time(), error=str(exc))
                 raise
+            if self._shared and built:
+                from .pg_sync import prune_stored_snapshots
+
+                prune_stored_snapshots(str(self.db_path))
             if not swap:
                 self._prune_indexes(summary.corpus_version)
             elif (
@@ -609,14 +710,18 @@ class NewsService:
     def stats(self) -> ServiceStats:
         snapshot = self._snapshot
         try:
+            if snapshot is not None and not self.database_status().reachable:
+                # Known to be down: answer at once (the version watcher finds out when it is back).
+                raise _KnownDown()
             counts = (snapshot.reader if snapshot and snapshot.reader else self.store).counts()
             run = self.store.last_run()
             version = snapshot.version if snapshot else self.store.corpus_version()
-        except StoreError as exc:
+        except (StoreError, _KnownDown) as exc:
             # The database does not answer: report what this process serves, from the index it loaded.
             if snapshot is None:
                 raise
-            self._database_failed(exc)
+            if isinstance(exc, StoreError):
+                self._database_failed(exc)
             index = snapshot.index
             counts = {
                 "articles": index.n_articles if index else 0,
@@ -656,7 +761,7 @@ class NewsService:
 
     def _database_url(self) -> str | None:
         """The PostgreSQL URL of a shared database; None for an SQLite file."""
-        return None
+        return str(self.db_path) if self._shared else None
 
     # -- the database's health -----------------------------------------------------------------
     def database_status(self) -> DatabaseStatus:
@@ -666,7 +771,12 @@ class NewsService:
         if down is not None:
             return down
         listener = self._listener
-        if listener is not None and not listener.connected and listener.last_error:
+        if (
+            listener is not None
+            and not listener.connected
+            and listener.last_error
+            and (listener.disconnected_since or 0) > self._db_answered_at  # nothing answered since
+        ):
             return DatabaseStatus(False, listener.last_error, listener.disconnected_since)
         return DatabaseStatus()
 
@@ -680,6 +790,7 @@ class NewsService:
                 self._db_down = DatabaseStatus(False, error, self._db_down.since)
 
     def _database_answered(self) -> None:
+        self._db_answered_at = time.time()
         with self._db_status_lock:
             if self._db_down is not None:
                 log.info("the database answers again")

@@ -139,7 +139,7 @@ def test_failure_before_commit_leaves_the_database_as_it_was(tmp_path):
     before = (store.corpus_version(), store.counts(), store.known_files())
     write(folder, "b.txt", plain("Beta", LONG + " Beta."))
 
-    def explode(version):
+    def explode(state, writer):
         raise OSError("No space left on device")
 
     with pytest.raises(OSError):

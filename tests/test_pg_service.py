@@ -1,0 +1,187 @@
+"""The service on a shared PostgreSQL database: a reload stores the index snapshot and announces the version;
+another process (its own index folder) downloads that snapshot instead of rebuilding, answers from it and from
+the local corpus copy beside it, and keeps answering while the database is down."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import psycopg
+import pytest
+
+from retrieval.errors import IngestRunning, StoreError
+from retrieval.pg_sync import VersionListener, stored_snapshot, stored_versions
+from retrieval.service import NewsService
+from tests.bot_harness import corpus_file
+
+FERRY = (
+    "local/ferry.txt",
+    "Night Ferry Returns",
+    "The night ferry to Port Ellen returns on Friday after a winter.",
+)
+
+
+def service_on(url, corpus, index_root) -> NewsService:
+    return NewsService(url, corpus, index_root=index_root)
+
+
+def wait_until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def test_a_reload_stores_its_index_and_another_process_downloads_it(pg_url, sample_corpus, tmp_path, caplog):
+    writer = service_on(pg_url, sample_corpus, tmp_path / "a")
+    reader = None
+    try:
+        summary = writer.reload()
+        with psycopg.connect(pg_url) as conn:
+            stored = stored_snapshot(conn, summary.corpus_version)
+        assert stored is not None and stored.stamp == writer.snapshot.stamp
+        assert "corpus.db" in {f.name for f in stored.files}  # the texts travel with the index
+
+        caplog.set_level(logging.INFO, logger="retrieval.service")
+        reader = service_on(pg_url, tmp_path / "no-corpus-here", tmp_path / "b")
+        snapshot = reader.open()
+        assert snapshot.version == summary.corpus_version
+        assert "downloaded the index of corpus version" in caplog.text
+        assert "building the search index" not in caplog.text
+        for f in stored.files:
+            assert (tmp_path / "b" / f"v{summary.corpus_version}" / f.name).stat().st_size == f.size
+        a, b = writer.search("library repairs cost"), reader.search("library repairs cost")
+        assert [r.article_id for r in a.results] == [r.article_id for r in b.results]
+        assert b.results and b.results[0].excerpt.text == a.results[0].excerpt.text
+    finally:
+        writer.close()
+        if reader is not None:
+            reader.close()
+
+
+def test_a_new_version_is_announced_and_picked_up_at_once(pg_url, sample_corpus, tmp_path):
+    writer = service_on(pg_url, sample_corpus, tmp_path / "a")
+    writer.reload()
+    reader = service_on(pg_url, sample_corpus, tmp_path / "b")
+    reader.open()
+    heard: list[float] = []
+    listener = reader.listen_for_versions(
+        lambda v: heard.append(time.monotonic()) if v else None, poll_every=60
+    )
+    try:
+        assert isinstance(listener, VersionListener) and listener.wait_connected(10)
+        corpus_file(sample_corpus, *FERRY)
+        summary = writer.reload()
+        committed = time.monotonic()
+        assert wait_until(lambda: heard, 2.0)
+        assert heard[0] - committed < 1.0
+        assert reader.refresh_if_changed()
+        assert reader.snapshot.version == summary.corpus_version
+        assert reader.search("night ferry Port Ellen").results[0].title == "Night Ferry Returns"
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_only_the_two_newest_snapshots_are_kept(pg_url, sample_corpus, tmp_path):
+    writer = service_on(pg_url, sample_corpus, tmp_path / "a")
+    try:
+        versions = []
+        for n in range(4):
+            corpus_file(
+                sample_corpus, f"local/extra{n}.txt", f"Extra {n}", f"Extra story number {n} about kites."
+            )
+            versions.append(writer.reload().corpus_version)
+        with psycopg.connect(pg_url) as conn:
+            assert stored_versions(conn) == versions[:-3:-1]
+    finally:
+        writer.close()
+
+
+def test_without_a_stored_snapshot_the_index_is_built_from_the_rows_and_stored(
+    pg_url, sample_corpus, tmp_path
+):
+    writer = service_on(pg_url, sample_corpus, tmp_path / "a")
+    version = writer.reload().corpus_version
+    writer.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM index_snapshots")
+    reader = service_on(pg_url, sample_corpus, tmp_path / "b")
+    try:
+        assert reader.open().version == version
+        assert reader.search("library repairs cost").results
+        with psycopg.connect(pg_url) as conn:
+            assert stored_versions(conn) == [version]  # the next process downloads it
+    finally:
+        reader.close()
+
+
+def test_a_damaged_stored_snapshot_is_rebuilt_from_the_rows(pg_url, sample_corpus, tmp_path, caplog):
+    writer = service_on(pg_url, sample_corpus, tmp_path / "a")
+    version = writer.reload().corpus_version
+    writer.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE index_snapshot_chunks SET data = '\\x00'::bytea WHERE name = 'manifest.json'")
+    reader = service_on(pg_url, sample_corpus, tmp_path / "b")
+    try:
+        caplog.set_level(logging.INFO, logger="retrieval.service")
+        assert reader.open().version == version
+        assert "is unusable" in caplog.text and "building the search index" in caplog.text
+        assert reader.search("library repairs cost").results
+    finally:
+        reader.close()
+
+
+def test_one_reload_at_a_time_across_processes_says_where_the_other_runs(pg_url, sample_corpus, tmp_path):
+    first = service_on(pg_url, sample_corpus, tmp_path / "a")
+    second = service_on(pg_url, sample_corpus, tmp_path / "b")
+    try:
+        with (
+            first.store.ingest_lock(),
+            pytest.raises(IngestRunning, match=r"another ingest .*is running on .* \(process \d+, since"),
+        ):
+            second.reload()
+        second.reload()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_with_the_database_down_it_answers_from_what_it_loaded_and_says_so(
+    pg_cluster, pg_url, sample_corpus, tmp_path
+):
+    service = service_on(pg_url, sample_corpus, tmp_path / "a")
+    try:
+        service.reload()
+        before = service.search("library repairs cost")
+        assert service.stats().database.reachable
+        pg_cluster.stop()
+        try:
+            during = service.search("library repairs cost")  # the index and the corpus copy are local
+            assert [r.excerpt.text for r in during.results] == [r.excerpt.text for r in before.results]
+            assert service.article(before.results[0].article_id) is not None
+            assert service.headlines(3)
+            assert not service.refresh_if_changed()
+            stats = service.stats()
+            assert not stats.database.reachable and stats.database.since is not None
+            assert stats.articles > 0 and stats.passages > 0
+            with pytest.raises(StoreError, match="cannot reach"):
+                service.add_feedback(
+                    guild_id=None, channel_id=None, user_id="1", question="q", article_ids=[], vote=1
+                )
+        finally:
+            pg_cluster.start()
+        assert wait_until(
+            lambda: service.refresh_if_changed() is False and service.stats().database.reachable, 30
+        )
+        service.add_feedback(
+            guild_id=None, channel_id=None, user_id="1", question="q", article_ids=[], vote=1
+        )
+        assert service.feedback_summary().latest == []  # a 👍 is kept but not listed among the 👎
+        with psycopg.connect(pg_url) as conn:
+            assert conn.execute("SELECT count(*) FROM feedback").fetchone() == (1,)
+    finally:
+        service.close()
