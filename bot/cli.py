@@ -17,10 +17,12 @@ from retrieval import (
     NewsdeskError,
     NewsService,
     QuestionError,
+    is_database_url,
+    migrate_database,
     set_aside_damaged_database,
 )
 
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, Settings, database_setting, load_settings
 from .logs import setup_logging
 from .wiring import open_service
 
@@ -41,8 +43,8 @@ def _bold_spans(text: str, spans: list[tuple[int, int]], on: str, off: str) -> s
 def _open_service(
     settings: Settings, db: str | None, corpus: str | None = None, *, must_exist: bool = False
 ) -> NewsService:
-    db_path = Path(db) if db else settings.db
-    if must_exist and not db_path.exists():
+    db_path = database_setting("--db", db) if db else settings.db
+    if must_exist and not is_database_url(db_path) and not Path(db_path).exists():
         raise NewsdeskError(f"no database at {db_path}; run `newsdesk ingest` first (or pass --db FILE)")
     # reading commands never write into a file that is not a newsdesk database
     return open_service(settings, db=db_path, corpus_dir=corpus, create=not must_exist)
@@ -72,7 +74,7 @@ def _progress_bar(enabled: bool):
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     corpus = args.path
     if args.rebuild:
-        aside = set_aside_damaged_database(Path(args.db) if args.db else settings.db)
+        aside = set_aside_damaged_database(database_setting("--db", args.db) if args.db else settings.db)
         if aside is not None:
             print(f"moved the damaged database aside to {aside}", file=sys.stderr)
     service = _open_service(settings, args.db, corpus)
@@ -224,6 +226,17 @@ def _run_terminal(args: argparse.Namespace, settings: Settings) -> int:
         service.close()
 
 
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    report = migrate_database(database_setting("--db", args.db) if args.db else settings.db)
+    if report.applied:
+        print(
+            f"migrated {report.target} to schema version {report.version}: applied {', '.join(report.applied)}"
+        )
+    else:
+        print(f"{report.target} is up to date (schema version {report.version}); nothing to apply")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from .web import serve_forever
 
@@ -233,7 +246,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newsdesk", description="Answer questions from a news archive.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    db_help = "the SQLite database (default: NEWSDESK_DB, else data/newsdesk.db)"
+    db_help = (
+        "the database: an SQLite file or a postgresql:// URL (default: NEWSDESK_DB, else data/newsdesk.db)"
+    )
 
     p = sub.add_parser("ingest", help="read the corpus folder into the database")
     p.add_argument(
@@ -276,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help=db_help)
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser(
+        "migrate", help="apply the database's pending schema migrations (creating a new schema)"
+    )
+    p.add_argument("--db", help=db_help)
+    p.set_defaults(func=cmd_migrate)
+
     p = sub.add_parser("serve", help="serve the article pages and search page alone")
     p.add_argument("--db", help=db_help)
     p.add_argument("--host", help="address to bind (default: NEWSDESK_WEB_HOST, else 127.0.0.1)")
@@ -296,8 +317,14 @@ def main(argv: list[str] | None = None) -> int:
         settings.log_level if args.command == "run" else "WARNING",
         secrets=[settings.token] if settings.token else [],
     )
-    if args.command == "run" and args.db:
-        settings = _with_db(settings, args.db)
+    try:
+        if getattr(args, "db", None):
+            database_setting("--db", args.db)  # a malformed URL is a bad command line
+        if args.command == "run" and args.db:
+            settings = _with_db(settings, args.db)
+    except ConfigError as exc:
+        print(f"newsdesk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return args.func(args, settings)
     except NewsdeskError as exc:
@@ -310,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
 def _with_db(settings: Settings, db: str) -> Settings:
     from dataclasses import replace
 
-    return replace(settings, db=Path(db))
+    return replace(settings, db=database_setting("--db", db))
 
 
 if __name__ == "__main__":

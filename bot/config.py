@@ -20,10 +20,14 @@ from retrieval import (
     LinkPolicy,
     LinkTemplateError,
     NewsdeskError,
+    StoreError,
+    is_database_url,
+    parse_database_url,
 )
 
 DEFAULT_DB = "data/newsdesk.db"
 DEFAULT_CORPUS_DIR = "data/articles"
+DEFAULT_INDEX_CACHE = "data/index-cache"
 
 
 class ConfigError(NewsdeskError, ValueError):
@@ -71,7 +75,8 @@ class Settings:
     """Every setting with its default: the one place a default is written (``load_settings`` reads them here)."""
 
     token: str | None = field(default=None, repr=False)
-    db: Path = Path(DEFAULT_DB)
+    db: Path | str = Path(DEFAULT_DB)  # an SQLite file, or a postgresql:// URL (kept as text)
+    index_cache: Path = Path(DEFAULT_INDEX_CACHE)
     corpus_dir: Path = Path(DEFAULT_CORPUS_DIR)
     qa_channels: frozenset[int] = frozenset()
     admin_users: frozenset[int] = frozenset()
@@ -104,7 +109,10 @@ _DEFAULT = Settings()
 # (a test keeps them in step).
 SETTINGS: dict[str, str] = {
     "DISCORD_TOKEN": "the bot token from the Discord developer portal (required to run the bot)",
-    "NEWSDESK_DB": f"the SQLite database file (default {_DEFAULT.db})",
+    "NEWSDESK_DB": f"the database: an SQLite file, or a postgresql:// URL (default {_DEFAULT.db})",
+    "NEWSDESK_INDEX_CACHE": (
+        f"the folder for the local copy of a PostgreSQL database's search index (default {_DEFAULT.index_cache})"
+    ),
     "NEWSDESK_CORPUS_DIR": f"the folder of article files (default {_DEFAULT.corpus_dir})",
     "NEWSDESK_QA_CHANNELS": "channel ids where every message is a question (comma-separated)",
     "NEWSDESK_MESSAGE_CONTENT": "ask Discord for the Message Content intent: on, off or auto (default auto: "
@@ -132,6 +140,17 @@ SETTINGS: dict[str, str] = {
     "NEWSDESK_SHARD_IDS": "the shard ids this process runs (comma-separated; needs NEWSDESK_SHARD_COUNT)",
     "NEWSDESK_LOG_LEVEL": f"DEBUG, INFO, WARNING or ERROR (default {_DEFAULT.log_level})",
 }
+
+
+def database_setting(name: str, raw: str) -> Path | str:
+    """An SQLite path, or a PostgreSQL URL checked for its shape (ConfigError naming ``name`` when malformed)."""
+    if not is_database_url(raw):
+        return Path(raw)
+    try:
+        parse_database_url(raw)
+    except StoreError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return raw.strip()
 
 
 def read_env_file(path: Path = Path(".env")) -> dict[str, str]:
@@ -224,7 +243,8 @@ def load_settings(
 
     return Settings(
         token=token,
-        db=Path(get("NEWSDESK_DB")) if get("NEWSDESK_DB") else default.db,
+        db=database_setting("NEWSDESK_DB", get("NEWSDESK_DB")) if get("NEWSDESK_DB") else default.db,
+        index_cache=Path(get("NEWSDESK_INDEX_CACHE")) if get("NEWSDESK_INDEX_CACHE") else default.index_cache,
         corpus_dir=Path(get("NEWSDESK_CORPUS_DIR")) if get("NEWSDESK_CORPUS_DIR") else default.corpus_dir,
         qa_channels=_ids("NEWSDESK_QA_CHANNELS", get("NEWSDESK_QA_CHANNELS")),
         admin_users=_ids("NEWSDESK_ADMIN_USERS", get("NEWSDESK_ADMIN_USERS")),

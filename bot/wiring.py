@@ -24,12 +24,12 @@ def open_service(
     create: bool = True,
     reload_in_child: bool = False,
 ) -> NewsService:
-    """The service over ``settings.db`` and ``settings.corpus_dir`` (or the ``db`` and ``corpus_dir`` given
-    on a command line), with the settings' language, limits and links. ``create=False`` is for commands
+    """The service over ``settings.db`` (an SQLite file or a PostgreSQL URL) and ``settings.corpus_dir`` (or
+    the ``db`` and ``corpus_dir`` given on a command line), with the settings' language, limits and links. ``create=False`` is for commands
     that only read: they open an existing newsdesk database and never write into any other file.
     ``reload_in_child=True`` is for the bot: its reloads run in a child process."""
     return NewsService(
-        Path(db) if db else settings.db,
+        db or settings.db,
         Path(corpus_dir) if corpus_dir else settings.corpus_dir,
         language=settings.language,
         max_article_bytes=settings.max_article_bytes,
@@ -38,6 +38,7 @@ def open_service(
         max_question_chars=settings.max_question,
         create=create,
         reload_in_child=reload_in_child,
+        index_cache=settings.index_cache,
     )
 
 

@@ -1,4 +1,4 @@
-"""newsdesk retrieval: parse news articles, store them in SQLite, rank passages with BM25.
+"""newsdesk retrieval: parse news articles, store them in SQLite or PostgreSQL, rank passages with BM25.
 
 Nothing in this package knows about Discord; the CLI, the bot and the web pages all use it, through the
 names exported here and only those: ``NewsService`` (the one object they hold), the records it returns, and
@@ -33,6 +33,7 @@ _PUBLIC = {
     "LinkPolicy": "links",
     "LinkTemplateError": "links",
     "MAX_QUESTION_CHARS": "service",
+    "MigrationReport": "store",
     "NewsService": "service",
     "NewsdeskError": "errors",
     "NotNewsdeskDatabase": "errors",
@@ -54,6 +55,10 @@ _PUBLIC = {
     "StoreError": "errors",
     "StoredArticle": "store",
     "clean_question": "service",
+    "describe_target": "store",
+    "is_database_url": "store",
+    "migrate_database": "store",
+    "parse_database_url": "store",
     "set_aside_damaged_database": "service",
 }
 __all__ = sorted(_PUBLIC)
@@ -107,4 +112,11 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         set_aside_damaged_database,
     )
     from .status import DatabaseStatus, FeedbackSummary, IngestRun, RatedAnswer, ReloadStatus, ServiceStats
-    from .store import StoredArticle
+    from .store import (
+        MigrationReport,
+        StoredArticle,
+        describe_target,
+        is_database_url,
+        migrate_database,
+        parse_database_url,
+    )

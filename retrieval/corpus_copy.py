@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from .sqlite_store import SQLiteStore
 from .store import CorpusState, Store
 
 CORPUS_FILE = "corpus.db"
@@ -69,7 +70,7 @@ def write_corpus_copy(select: Select, folder: Path, state: CorpusState) -> Path:
     final = folder / CORPUS_FILE
     tmp = folder / f".{CORPUS_FILE}.{uuid.uuid4().hex[:8]}"
     try:
-        Store(tmp, create=True).close()  # the SQLite store's own schema
+        SQLiteStore(tmp, create=True).close()  # the SQLite store's own schema
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode = DELETE")  # one self-contained file to upload
@@ -110,4 +111,4 @@ def open_corpus_copy(folder: Path) -> Store | None:
     path = Path(folder) / CORPUS_FILE
     if not path.is_file():
         return None
-    return Store(path, create=False)
+    return SQLiteStore(path, create=False)

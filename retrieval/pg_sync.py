@@ -56,8 +56,8 @@ _SCHEMA_LOCK_KEY = RELOAD_LOCK_KEY + 1  # serializes CREATE TABLE IF NOT EXISTS 
 CHUNK_BYTES = 8 * 1024 * 1024
 KEEP_SNAPSHOTS = 2  # the current version and the one before
 
-# The tables of this module. At integration they move into the PostgreSQL migrations; until then
-# ensure_schema creates them where they are missing.
+# The tables of this module, as migration postgres/003_index_snapshots makes them in a newsdesk database;
+# ensure_schema makes them where they are missing (a bare database: the module's own tests and tools).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reload_holder (
     lock_key bigint PRIMARY KEY,
@@ -101,7 +101,7 @@ def ensure_schema(conn: psycopg.Connection) -> None:
 
 
 # -- one reload at a time ----------------------------------------------------------------------------
-def _holder_message(conn: psycopg.Connection) -> str:
+def _holder_message(conn: psycopg.Connection, what: str) -> str:
     """Who holds the reload lock, from ``reload_holder`` (only a row whose session still holds the lock)."""
     row = conn.execute(
         """
@@ -114,8 +114,8 @@ def _holder_message(conn: psycopg.Connection) -> str:
         [RELOAD_LOCK_KEY, RELOAD_LOCK_KEY, RELOAD_LOCK_KEY],
     ).fetchone()
     if row is None:
-        return "another reload is running in another newsdesk process; try again when it is done"
-    host, pid, what, started_at = row
+        return f"another {what} is running in another newsdesk process; try again when it is done"
+    host, pid, _, started_at = row
     since = started_at.strftime("%H:%M:%S UTC") if isinstance(started_at, datetime) else str(started_at)
     return f"another {what} is running on {host} (process {pid}, since {since}); try again when it is done"
 
@@ -126,6 +126,7 @@ def reload_lock(
     *,
     wait: float | None = None,
     what: str = "reload",
+    target: str | None = None,
     error: type[ReloadInProgress] = ReloadInProgress,
     connect_timeout: float = 10,
 ) -> Iterator[psycopg.Connection]:
@@ -134,7 +135,8 @@ def reload_lock(
     The lock lives on a connection of its own (yielded, for information only): it is released when the block
     ends, and by PostgreSQL itself when this process dies or loses its connection. Without ``wait`` a lock
     held elsewhere raises ``error`` at once, saying on which host and process the other reload runs; with
-    ``wait`` (seconds) it waits that long first. A database that cannot be reached raises StoreError."""
+    ``wait`` (seconds) it waits that long first. ``what`` and ``target`` name the work in that message
+    ("another ingest into postgresql://... is running on HOST (process PID, since 18:02:11 UTC)"). A database that cannot be reached raises StoreError."""
     try:
         conn = psycopg.connect(
             url,
@@ -159,7 +161,7 @@ def reload_lock(
                     got = False
                 conn.execute("RESET lock_timeout")
             if not got:
-                raise error(_holder_message(conn))
+                raise error(_holder_message(conn, f"{what} into {target}" if target else what))
             conn.execute(
                 """
                 INSERT INTO reload_holder (lock_key, host, pid, backend_pid, what, started_at)

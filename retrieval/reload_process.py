@@ -44,7 +44,7 @@ def summary_from_json(data: dict) -> IngestSummary:
 
 def reload_in_child(
     *,
-    db_path: Path,
+    db_path: Path | str,
     corpus_dir: Path,
     index_root: Path,
     language: str,

@@ -9,14 +9,16 @@ Tables a person can read with ``sqlite-utils`` or Datasette:
 - ``meta``: ``settings_version``, bumped by every change, so that other processes sharing the database
   know to read the table again.
 
-Every change is one transaction: the row, its log lines and the version commit together.
+Every change is one transaction: the row, its log lines and the version commit together. The SQL here is
+portable (``?`` placeholders, nothing specific to one back end) and runs through the store
+(:meth:`Store.query`) and its writer (:meth:`StoreWriter.execute`), on SQLite and PostgreSQL alike; the
+tables themselves are made by the store's migrations.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -24,8 +26,8 @@ from typing import TYPE_CHECKING
 
 from .errors import StoreError
 
-if TYPE_CHECKING:  # the store creates these tables, so it imports this module
-    from .store import Store
+if TYPE_CHECKING:
+    from .store import Store, StoreWriter
 
 # The settings a server can set, in the order they are shown.
 SETTING_NAMES = ("qa_channels", "admin_roles", "results", "cooldown")
@@ -102,32 +104,6 @@ def _from_row(row: tuple) -> ServerSettings:
     )
 
 
-def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the tables on a database made before they existed. A read-only file is left as it is."""
-    have = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if {"server_settings", "server_settings_changes"} <= have:
-        return
-    try:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS server_settings (guild_id TEXT PRIMARY KEY, qa_channels TEXT,"
-            " admin_roles TEXT, results INTEGER, cooldown INTEGER, changed_by TEXT, changed_at TEXT,"
-            " left_at TEXT)"
-        )
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS server_settings_changes (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-            " changed_at TEXT NOT NULL, guild_id TEXT NOT NULL, user_id TEXT, setting TEXT NOT NULL,"
-            " old_value TEXT, new_value TEXT)"
-        )
-        conn.execute(
-            "CREATE INDEX IF NOT EXISTS server_settings_changes_guild ON server_settings_changes (guild_id, id)"
-        )
-        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('settings_version', '0')")
-        conn.commit()
-    except sqlite3.OperationalError:
-        with contextlib.suppress(sqlite3.Error):
-            conn.rollback()
-
-
 class ServerSettingsTable:
     """Reads and writes of the per-server settings, through one ``Store``."""
 
@@ -136,27 +112,25 @@ class ServerSettingsTable:
 
     # -- reads ---------------------------------------------------------------------------------
     def version(self) -> int:
-        rows = self.store._query("SELECT value FROM meta WHERE key = 'settings_version'")
+        rows = self.store.query("SELECT value FROM meta WHERE key = 'settings_version'")
         return int(rows[0][0]) if rows else 0
 
     def all(self) -> dict[int, ServerSettings]:
         try:
-            rows = self.store._query(f"SELECT {_COLUMNS} FROM server_settings")
+            rows = self.store.query(f"SELECT {_COLUMNS} FROM server_settings")
         except StoreError as exc:
-            if "no such table" in str(exc):  # an old read-only database: nothing set anywhere
+            if "no such table" in str(exc):  # an old read-only SQLite file: nothing set anywhere
                 return {}
             raise
         return {int(row[0]): _from_row(row) for row in rows}
 
     def get(self, guild_id: int) -> ServerSettings | None:
-        rows = self.store._query(
-            f"SELECT {_COLUMNS} FROM server_settings WHERE guild_id = ?", [str(guild_id)]
-        )
+        rows = self.store.query(f"SELECT {_COLUMNS} FROM server_settings WHERE guild_id = ?", [str(guild_id)])
         return _from_row(rows[0]) if rows else None
 
     def changes(self, guild_id: int, limit: int = 50) -> list[SettingChange]:
         """The latest changes of one server, newest first."""
-        rows = self.store._query(
+        rows = self.store.query(
             "SELECT changed_at, guild_id, user_id, setting, old_value, new_value FROM server_settings_changes"
             " WHERE guild_id = ? ORDER BY id DESC LIMIT ?",
             [str(guild_id), int(limit)],
@@ -179,8 +153,8 @@ class ServerSettingsTable:
         bump ``settings_version``. ``change`` sees the row as committed, so two processes changing the
         same server one after the other both keep their change. Returns the settings now stored."""
         now = now or utcnow_iso()
-        with self._writing() as conn:
-            rows = conn.execute(
+        with self._writing() as writer:
+            rows = writer.execute(
                 f"SELECT {_COLUMNS} FROM server_settings WHERE guild_id = ?", [str(guild_id)]
             ).fetchall()
             before = _from_row(rows[0]) if rows else ServerSettings(guild_id)
@@ -191,12 +165,11 @@ class ServerSettingsTable:
             # A change made from the server means the bot is in it: nothing is waiting to be dropped.
             after = replace(after, guild_id=guild_id, changed_by=user_id, changed_at=now, left_at=None)
             for name in changed:
-                self._log(conn, now, guild_id, user_id, name, before, after)
-            if after.is_empty():
-                conn.execute("DELETE FROM server_settings WHERE guild_id = ?", [str(guild_id)])
-            else:
-                self._put(conn, after)
-            self._bump(conn)
+                self._log(writer, now, guild_id, user_id, name, before, after)
+            writer.execute("DELETE FROM server_settings WHERE guild_id = ?", [str(guild_id)])
+            if not after.is_empty():
+                self._put(writer, after)
+            self._bump(writer)
             return after
 
     def mark_left(self, guild_id: int, *, now: str | None = None) -> bool:
@@ -210,22 +183,24 @@ class ServerSettingsTable:
     def drop_left_before(self, cutoff: str, *, now: str | None = None) -> list[int]:
         """Delete the settings of servers the bot left before ``cutoff`` (ISO time); returns their ids."""
         now = now or utcnow_iso()
-        with self._writing() as conn:
+        with self._writing() as writer:
             gone = [
                 int(row[0])
-                for row in conn.execute(
-                    "SELECT guild_id FROM server_settings WHERE left_at IS NOT NULL AND left_at < ?", [cutoff]
-                )
+                for row in writer.execute(
+                    "SELECT guild_id FROM server_settings WHERE left_at IS NOT NULL AND left_at < ?"
+                    " ORDER BY guild_id",
+                    [cutoff],
+                ).fetchall()
             ]
             for guild_id in gone:
-                conn.execute(
+                writer.execute(
                     "INSERT INTO server_settings_changes (changed_at, guild_id, user_id, setting, old_value,"
                     " new_value) VALUES (?, ?, NULL, 'all', 'kept after the bot left', 'dropped')",
                     [now, str(guild_id)],
                 )
-                conn.execute("DELETE FROM server_settings WHERE guild_id = ?", [str(guild_id)])
+                writer.execute("DELETE FROM server_settings WHERE guild_id = ?", [str(guild_id)])
             if gone:
-                self._bump(conn)
+                self._bump(writer)
             return gone
 
     def drop_expired(self, *, now: datetime | None = None) -> list[int]:
@@ -235,27 +210,32 @@ class ServerSettingsTable:
 
     # -- helpers -------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
-        """One transaction: the row, its log lines and the version commit together or not at all."""
+    def _writing(self) -> Iterator[StoreWriter]:
+        """One transaction: the row, its log lines and the version commit together or not at all. Changes of
+        settings from any process wait for each other (they read, then write)."""
         with self.store.writer() as writer:
-            yield writer.connection
+            writer.serialize("server_settings")
+            yield writer
 
     def _set_left_at(self, guild_id: int, left_at: str | None) -> bool:
-        with self._writing() as conn:
-            cursor = conn.execute(
-                "UPDATE server_settings SET left_at = ? WHERE guild_id = ? AND left_at IS NOT ?",
-                [left_at, str(guild_id), left_at],
+        with self._writing() as writer:
+            rows = writer.execute(
+                "SELECT left_at FROM server_settings WHERE guild_id = ?", [str(guild_id)]
+            ).fetchall()
+            if not rows or rows[0][0] == left_at:
+                return False
+            writer.execute(
+                "UPDATE server_settings SET left_at = ? WHERE guild_id = ?", [left_at, str(guild_id)]
             )
-            if cursor.rowcount:
-                conn.execute(
-                    "INSERT INTO server_settings_changes (changed_at, guild_id, user_id, setting, old_value,"
-                    " new_value) VALUES (?, ?, NULL, 'left_at', NULL, ?)",
-                    [utcnow_iso(), str(guild_id), left_at],
-                )
-            return bool(cursor.rowcount)
+            writer.execute(
+                "INSERT INTO server_settings_changes (changed_at, guild_id, user_id, setting, old_value,"
+                " new_value) VALUES (?, ?, NULL, 'left_at', NULL, ?)",
+                [utcnow_iso(), str(guild_id), left_at],
+            )
+            return True
 
     @staticmethod
-    def _put(conn: sqlite3.Connection, settings: ServerSettings) -> None:
+    def _put(writer: StoreWriter, settings: ServerSettings) -> None:
         values = [
             str(settings.guild_id),
             *(_column_value(settings, name) for name in SETTING_NAMES),
@@ -263,11 +243,11 @@ class ServerSettingsTable:
             settings.changed_at,
             settings.left_at,
         ]
-        conn.execute(f"INSERT OR REPLACE INTO server_settings ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", values)
+        writer.execute(f"INSERT INTO server_settings ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", values)
 
     @staticmethod
     def _log(
-        conn: sqlite3.Connection,
+        writer: StoreWriter,
         now: str,
         guild_id: int,
         user_id: int | None,
@@ -276,7 +256,7 @@ class ServerSettingsTable:
         after: ServerSettings,
     ) -> None:
         old, new = _column_value(before, name), _column_value(after, name)
-        conn.execute(
+        writer.execute(
             "INSERT INTO server_settings_changes (changed_at, guild_id, user_id, setting, old_value, new_value)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             [
@@ -290,7 +270,7 @@ class ServerSettingsTable:
         )
 
     @staticmethod
-    def _bump(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'settings_version'",
+    def _bump(writer: StoreWriter) -> None:
+        writer.execute(
+            "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'settings_version'",
         )

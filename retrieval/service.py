@@ -40,7 +40,7 @@ from .quote import choose_quote, join_quotes
 from .server_settings import ServerSettingsTable
 from .spelling import Correction, Speller
 from .status import DatabaseStatus, FeedbackSummary, IngestRun, RatedAnswer, ReloadStatus, ServiceStats
-from .store import CorpusState, Store, StoredArticle, StoreWriter
+from .store import CorpusState, Store, StoredArticle, StoreWriter, is_database_url, open_store
 
 if TYPE_CHECKING:
     from .pg_sync import VersionListener
@@ -195,20 +195,26 @@ class NewsService:
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         create: bool = True,
         reload_in_child: bool = False,
+        index_cache: str | Path | None = None,
     ) -> None:
-        """``create=False`` (reading commands) opens only an existing newsdesk database."""
-        self.db_path = Path(db_path)
+        """``db_path``: an SQLite file, or a ``postgresql://`` URL (``retrieval.store.open_store``).
+        ``create=False`` (reading commands) opens only an existing newsdesk database. The search index lives in
+        ``index_root`` when given; else beside an SQLite file, or for PostgreSQL in a folder of its own under
+        ``index_cache`` (default ``data/index-cache``)."""
+        self.db_path: Path | str = str(db_path).strip() if is_database_url(db_path) else Path(db_path)
         # A server sets this: its reloads then run in a child process (see reload()).
         self.reload_in_child = reload_in_child
         self.corpus_dir = Path(corpus_dir)
-        self.store = Store(self.db_path, create=create)
+        self.store: Store = open_store(self.db_path, create=create)
         self._db_identity = self._file_identity()
         self.analyzer = Analyzer(language)
         self.max_article_bytes = max_article_bytes
         self.max_file_bytes = max_file_bytes
         self.links = links or LinkPolicy()
         self.index_root = (
-            Path(index_root) if index_root else self.db_path.with_name(self.db_path.name + ".index")
+            Path(index_root)
+            if index_root
+            else self.store.default_index_root(Path(index_cache) if index_cache else None)
         )
         self.max_question_chars = max_question_chars
         self._snapshot: Snapshot | None = None
@@ -413,7 +419,7 @@ class NewsService:
         new corpus) is reopened first."""
         if not self._reload_lock.locked() and self._db_file_replaced():
             try:
-                replacement = Store(self.db_path, create=False)
+                replacement = open_store(self.db_path, create=False)
             except StoreError as exc:
                 log.warning("the database file was replaced but cannot be opened yet: %s", exc)
                 return False
@@ -434,6 +440,8 @@ class NewsService:
         return True
 
     def _file_identity(self) -> tuple[int, int] | None:
+        if not isinstance(self.db_path, Path):
+            return None  # a PostgreSQL database: no file to be replaced
         try:
             st = self.db_path.stat()
         except OSError:
@@ -847,12 +855,14 @@ def set_aside_damaged_database(db_path: str | Path) -> Path | None:
     ``-wal`` and ``-shm``), so that a new one can be built in its place. Returns where it went, or None
     when there is nothing to move (no file, a database that opens fine, or an obstacle such as an empty
     file that the ingest itself reports). A file that is not a newsdesk database is never moved: this
-    raises NotNewsdeskDatabase."""
+    raises NotNewsdeskDatabase. A PostgreSQL database is never moved: this returns None."""
+    if is_database_url(db_path):
+        return None
     db_path = Path(db_path)
     if not db_path.exists():
         return None
     try:
-        Store(db_path, create=False).close()
+        open_store(db_path, create=False).close()
     except NotNewsdeskDatabase:
         raise
     except DamagedDatabase:

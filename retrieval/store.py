@@ -1,57 +1,34 @@
-"""The SQLite store: the one place that writes SQL.
+"""The store: everything newsdesk keeps, behind one interface with two implementations.
 
-Tables a person can read with ``sqlite-utils`` or Datasette:
+- ``SQLiteStore`` (``retrieval.sqlite_store``): one SQLite file, the embedded default that needs no server.
+- ``PostgresStore`` (``retrieval.pg_store``): a PostgreSQL database that processes on several machines share.
 
-- ``articles``: one row per article id (``business/312``), its metadata and ``content_hash``.
-- ``texts``: the body of each distinct ``content_hash``; the same text under two names is stored once.
-- ``passages``: the ranked and quoted units of each text (``text_hash``, ``ordinal``, ``text``).
-- ``files``: each corpus file seen, its hash and the article ids it produced (to skip unchanged files).
-- ``ingest_runs``: one row per ingest or reload, with its counts and failures.
-- ``feedback``: 👍 / 👎 votes on answers.
-- ``meta``: ``corpus_version`` (bumped by every ingest that changes anything), ``corpus_stamp`` (a random
-  token set with each new version, so that another database at the same version is told apart),
-  ``schema_version`` and ``settings_version`` (bumped by every change of a server's settings).
-- ``server_settings`` and ``server_settings_changes``: per-server settings and who changed them
-  (``retrieval.server_settings``); a reload never touches them.
-- view ``article_passages``: passages joined with their article, for reading.
-
-Writes of one ingest happen in a single transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``) made of plain
-statements, because sqlite-utils' table helpers commit on their own: :meth:`Store.writer` hands out a
-:class:`StoreWriter` for it. Reads and the schema go through sqlite-utils.
-
-A file that is not a newsdesk database is never changed: reading (``create=False``) opens only a
-newsdesk database, and writing creates the schema only in a new or empty file.
+``open_store(target)`` picks one: a ``postgresql://`` (or ``postgres://``) URL opens PostgreSQL, anything else
+is the path of an SQLite file. Both hold the same tables (articles, texts, passages, files, ingest runs,
+feedback, per-server settings and their change log, meta), made by the numbered migrations in
+``retrieval/migrations/<backend>/`` and recorded in ``schema_migrations``; opening a store applies the ones it
+lacks. The store modules are the only places that write SQL, with one exception kept small: the per-server
+settings (``retrieval.server_settings``) write portable SQL through :meth:`Store.query` and
+:meth:`StoreWriter.execute` (``?`` placeholders, no back-end specific syntax).
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import json
-import os
-import sqlite3
-import threading
-import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.request import pathname2url
+from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
 
-import sqlite_utils
-
-from . import server_settings
-from .errors import DamagedDatabase, IngestRunning, NotNewsdeskDatabase, StoreError
+from .errors import StoreError
 from .models import Article, Refusal, RelatedItem
 
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; one ingest at a time is then up to the user
-    fcntl = None  # type: ignore[assignment]
-
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 2000
-SQLITE_HEADER = b"SQLite format 3\x00"
+DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
+DEFAULT_INDEX_CACHE = Path("data/index-cache")
 
 
 def utcnow_iso() -> str:
@@ -87,6 +64,15 @@ class KnownFile:
     refusals: list[Refusal]  # records of it that were refused (a file with any is parsed again each time)
 
 
+@dataclass(frozen=True, slots=True)
+class MigrationReport:
+    """What ``migrate_database`` did: the migrations it applied (names, in order) and the schema version now."""
+
+    target: str
+    applied: list[str]
+    version: int
+
+
 def related_json(article: Article) -> str:
     """How an article's related items are stored (and compared between ingests)."""
     return json.dumps(
@@ -95,303 +81,102 @@ def related_json(article: Article) -> str:
     )
 
 
-# Primary SQLite result codes (the low byte of an extended code), by the name SQLite gives them.
-_BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
-_READONLY = ("SQLITE_READONLY",)
-_FULL = ("SQLITE_FULL",)
-_DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
-_CANTOPEN = ("SQLITE_CANTOPEN",)
+def article_from_row(row: Sequence[Any]) -> StoredArticle:
+    """A row of ``ARTICLE_COLUMNS`` as a StoredArticle."""
+    related = [RelatedItem(**item) for item in json.loads(row[7] or "[]")]
+    return StoredArticle(row[0], row[1], row[2], row[3], row[4], row[5], row[6], related)
 
 
-def _primary_name(exc: sqlite3.Error) -> str | None:
-    """``SQLITE_IOERR_WRITE`` -> ``SQLITE_IOERR``; None when SQLite gave no code (e.g. a closed connection)."""
-    name = getattr(exc, "sqlite_errorname", None)
-    if not name:
-        return None
-    return "_".join(name.split("_")[:2])
+ARTICLE_COLUMNS = "id, title, published, url, source, category, content_hash, related"
 
 
-def _sqlite_error(path: Path, exc: sqlite3.Error, *, newsdesk_file: bool = True) -> StoreError:
-    """The StoreError to raise for ``exc``, classified by SQLite's error code."""
-    name = _primary_name(exc)
-    if name in _BUSY:
-        return StoreError(f"the database {path} is locked by another writer; try again when it is done")
-    if name in _READONLY:
-        return StoreError(f"the database {path} is read-only; check its file and folder permissions")
-    if name in _FULL:
-        return StoreError(f"the disk holding {path} is full")
-    if name in _DAMAGED:
-        return _damaged(path, str(exc)) if newsdesk_file else _not_newsdesk(path, str(exc))
-    if name in _CANTOPEN:
-        return StoreError(f"cannot open the database {path}: check that its folder exists and is writable")
-    return StoreError(f"database error on {path}: {exc}")
-
-
-def _damaged(path: Path, why: str) -> DamagedDatabase:
-    return DamagedDatabase(
-        f"the database {path} is damaged ({why}); rebuild it with `newsdesk ingest --rebuild --db {path}`"
+def known_file(sha: str, ids: str | None, refusals: str | None) -> KnownFile:
+    return KnownFile(
+        sha,
+        json.loads(ids or "[]"),
+        [Refusal(r["path"], r["reason"]) for r in json.loads(refusals or "[]")],
     )
 
 
-def _not_newsdesk(path: Path, why: str) -> NotNewsdeskDatabase:
-    return NotNewsdeskDatabase(
-        f"{path} is not a newsdesk database ({why}); it was left as it is: pass another file with --db"
-    )
+# -- the interface ----------------------------------------------------------------------------------
 
 
-def _read_header(path: Path) -> bytes | None:
-    try:
-        with open(path, "rb") as f:
-            return f.read(len(SQLITE_HEADER))
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise StoreError(f"cannot read the database {path}: {exc.strerror or exc}") from exc
+class StoreWriter(Protocol):
+    """The writes of one transaction, opened by :meth:`Store.writer`: they commit together or not at all."""
+
+    def clear_corpus(self) -> None:
+        """Remove every article, text, passage and file row (``ingest --rebuild``); runs and feedback stay."""
+
+    def put_article(self, article: Article, *, now: str, new: bool) -> None: ...
+
+    def put_text(self, content_hash: str, body: str, passages: list[str]) -> None:
+        """Store a text and its passages unless that text is already stored."""
+
+    def delete_articles(self, ids: Iterable[str]) -> None: ...
+
+    def drop_orphan_texts(self) -> None: ...
+
+    def put_file(
+        self, path: str, sha256: str, size: int, article_ids: list[str], refusals: list[dict], now: str
+    ) -> None: ...
+
+    def delete_files(self, paths: Iterable[str]) -> None: ...
+
+    def bump_version(self) -> CorpusState:
+        """The next corpus version, with a new stamp."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run portable SQL (``?`` placeholders) in the transaction; returns a cursor (``fetchall``,
+        ``fetchone``, ``rowcount``)."""
+
+    def serialize(self, topic: str) -> None:
+        """Wait until no other transaction that serialized on ``topic`` is open, then hold it until this one
+        ends: read-modify-write sections (per-server settings) never lose a concurrent change."""
 
 
-def _has_index_beside(path: Path) -> bool:
-    """Evidence that a file no longer readable as SQLite was newsdesk's: its index folder beside it."""
-    return path.with_name(path.name + ".index").is_dir()
+class Store(Protocol):
+    """A newsdesk database. Safe to share between threads."""
 
+    backend: str  # "sqlite" or "postgres"
+    target: str  # what to call it in messages: the file's path, or the URL without its password
+    applied_migrations: list[str]  # the migrations this open applied
 
-def _classify(path: Path) -> str:
-    """``"new"`` (missing or empty), ``"newsdesk"``, or raises NotNewsdeskDatabase / DamagedDatabase.
+    def close(self) -> None: ...
 
-    Reads only: a read-only connection looks at the schema, so nothing is written to a file that turns
-    out not to be newsdesk's."""
-    header = _read_header(path)
-    if not header:
-        return "new"
-    if header != SQLITE_HEADER:
-        if _has_index_beside(path):
-            raise _damaged(path, "file is not a database")
-        raise _not_newsdesk(path, "not an SQLite file")
-    try:
-        conn = sqlite3.connect(f"file:{pathname2url(str(path.resolve()))}?mode=ro", uri=True)
-        try:
-            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        if _primary_name(exc) in _DAMAGED:
-            if _has_index_beside(path):
-                raise _damaged(path, str(exc)) from exc
-            raise _not_newsdesk(path, str(exc)) from exc
-        raise _sqlite_error(path, exc) from exc
-    if not names:
-        return "new"
-    if {"meta", "articles", "passages"} <= names:
-        return "newsdesk"
-    raise _not_newsdesk(path, "an SQLite database of something else")
+    def schema_version(self) -> int:
+        """The newest migration applied."""
 
+    def default_index_root(self, cache_dir: Path | None) -> Path:
+        """Where this database's search index lives on this machine when no folder is given."""
 
-class Store:
-    """A newsdesk database file. Safe to share between threads: each thread reads on its own
-    connection; writes are serialized by one lock."""
+    # reads
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        """Rows of portable SQL (``?`` placeholders)."""
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
-        """Open the newsdesk database at ``path``. With ``create`` a missing or empty file becomes a new
-        database; without it (reading commands) only an existing newsdesk database is opened.
-        Raises StoreError, NotNewsdeskDatabase or DamagedDatabase; never changes another file."""
-        self.path = Path(path)
-        if not create and not self.path.exists():
-            raise StoreError(f"no database at {self.path}; run `newsdesk ingest` first")
-        if not self.path.parent.exists():
-            raise StoreError(
-                f"cannot create the database {self.path}: the folder {self.path.parent} does not exist"
-            )
-        kind = _classify(self.path)
-        if kind == "new" and not create:
-            raise StoreError(f"the database {self.path} is empty; run `newsdesk ingest` first")
-        self._local = threading.local()
-        self._write_lock = threading.Lock()
-        try:
-            self.db = sqlite_utils.Database(self._connect())
-            self._ensure_schema()
-        except sqlite3.Error as exc:
-            raise _sqlite_error(self.path, exc) from exc
+    def corpus_version(self) -> int: ...
 
-    # -- connections ---------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        return conn
+    def corpus_state(self) -> CorpusState: ...
 
-    @property
-    def _reader(self) -> sqlite_utils.Database:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite_utils.Database(self._connect())
-            self._local.db = db
-        return db
-
-    def close(self) -> None:
-        self.db.close()
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
-
-    def _ensure_schema(self) -> None:
-        db = self.db
-        # Fail fast with a clear message on a file that is not a database, before writing anything.
-        db.execute("PRAGMA schema_version").fetchone()
-        if db.journal_mode != "wal":
-            with contextlib.suppress(sqlite3.OperationalError):  # a read-only file still serves as it is
-                db.enable_wal()
-        if "articles" in db.table_names():
-            server_settings.ensure_schema(db.conn)
-            return
-        db.table("articles").create(
-            {
-                "id": str,
-                "title": str,
-                "published": str,
-                "url": str,
-                "source": str,
-                "category": str,
-                "content_hash": str,
-                "related": str,
-                "added_at": str,
-                "updated_at": str,
-            },
-            pk="id",
-            not_null={"title", "source", "content_hash"},
-        )
-        db.table("articles").create_index(["content_hash"])
-        db.table("articles").create_index(["published"])
-        db.table("articles").create_index(["source"])
-        db.table("texts").create({"content_hash": str, "body": str}, pk="content_hash")
-        db.execute(
-            "CREATE TABLE passages (id INTEGER PRIMARY KEY AUTOINCREMENT, text_hash TEXT NOT NULL"
-            " REFERENCES texts(content_hash), ordinal INTEGER NOT NULL, text TEXT NOT NULL)"
-        )
-        db.table("passages").create_index(["text_hash", "ordinal"], unique=True)
-        db.table("files").create(
-            {"path": str, "sha256": str, "size": int, "article_ids": str, "refusals": str, "seen_at": str},
-            pk="path",
-        )
-        db.execute(
-            "CREATE TABLE ingest_runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT, finished_at TEXT,"
-            " trigger TEXT, corpus_dir TEXT, status TEXT, added INTEGER, changed INTEGER, unchanged INTEGER,"
-            " removed INTEGER, failed INTEGER, failures TEXT, error TEXT, corpus_version INTEGER, seconds REAL)"
-        )
-        db.execute(
-            "CREATE TABLE feedback (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT, guild_id TEXT,"
-            " channel_id TEXT, user_id TEXT, question TEXT, article_ids TEXT, vote INTEGER)"
-        )
-        db.table("meta").create({"key": str, "value": str}, pk="key")
-        db.execute(
-            "CREATE VIEW article_passages AS SELECT a.id AS article_id, a.title, a.published, p.ordinal, p.text,"
-            " p.id AS passage_id FROM passages p JOIN articles a ON a.content_hash = p.text_hash"
-        )
-        db.execute(
-            "INSERT INTO meta VALUES ('schema_version', ?), ('corpus_version', '0'), ('corpus_stamp', ?)",
-            [str(SCHEMA_VERSION), uuid.uuid4().hex],
-        )
-        db.conn.commit()
-        server_settings.ensure_schema(db.conn)
-
-    # -- reads ---------------------------------------------------------------------------------
-    def _query(self, sql: str, params: Iterable = ()) -> list[tuple]:
-        try:
-            return self._reader.execute(sql, list(params)).fetchall()
-        except sqlite3.Error as exc:
-            raise _sqlite_error(self.path, exc) from exc
-
-    def corpus_version(self) -> int:
-        return self.corpus_state().version
-
-    def corpus_state(self) -> CorpusState:
-        rows = dict(
-            self._query("SELECT key, value FROM meta WHERE key IN ('corpus_version', 'corpus_stamp')")
-        )
-        return CorpusState(int(rows.get("corpus_version") or 0), rows.get("corpus_stamp") or "")
-
-    def counts(self) -> dict[str, int]:
-        (articles,) = self._query("SELECT count(*) FROM articles")[0]
-        (passages,) = self._query("SELECT count(*) FROM passages")[0]
-        (texts,) = self._query("SELECT count(*) FROM texts")[0]
-        return {"articles": articles, "passages": passages, "texts": texts}
+    def counts(self) -> dict[str, int]: ...
 
     def known_files(self) -> dict[str, KnownFile]:
         """path -> what the last ingest recorded of that file."""
-        return {
-            path: KnownFile(
-                sha,
-                json.loads(ids or "[]"),
-                [Refusal(r["path"], r["reason"]) for r in json.loads(refusals or "[]")],
-            )
-            for path, sha, ids, refusals in self._query(
-                "SELECT path, sha256, article_ids, refusals FROM files"
-            )
-        }
 
     def article_fingerprints(self) -> dict[str, tuple]:
         """id -> the tuple of fields whose change makes an article "changed"."""
-        return {
-            row[0]: tuple(row[1:])
-            for row in self._query(
-                "SELECT id, title, published, url, category, content_hash, related, source FROM articles"
-            )
-        }
 
-    @staticmethod
-    def _article_from_row(row: tuple) -> StoredArticle:
-        related = [RelatedItem(**item) for item in json.loads(row[7] or "[]")]
-        return StoredArticle(row[0], row[1], row[2], row[3], row[4], row[5], row[6], related)
+    def article(self, article_id: str) -> StoredArticle | None: ...
 
-    _ARTICLE_COLUMNS = "id, title, published, url, source, category, content_hash, related"
-
-    def article(self, article_id: str) -> StoredArticle | None:
-        rows = self._query(f"SELECT {self._ARTICLE_COLUMNS} FROM articles WHERE id = ?", [article_id])
-        return self._article_from_row(rows[0]) if rows else None
-
-    def articles_by_id(self, ids: Iterable[str]) -> dict[str, StoredArticle]:
-        ids = list(dict.fromkeys(ids))
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self._query(f"SELECT {self._ARTICLE_COLUMNS} FROM articles WHERE id IN ({marks})", ids)
-        return {row[0]: self._article_from_row(row) for row in rows}
+    def articles_by_id(self, ids: Iterable[str]) -> dict[str, StoredArticle]: ...
 
     def passages_for_article(self, article_id: str) -> list[tuple[int, str]]:
         """(ordinal, text) of an article's passages, in order."""
-        return [
-            (ordinal, text)
-            for ordinal, text in self._query(
-                "SELECT p.ordinal, p.text FROM passages p JOIN articles a ON a.content_hash = p.text_hash"
-                " WHERE a.id = ? ORDER BY p.ordinal",
-                [article_id],
-            )
-        ]
 
     def passage_ordinals(self, passage_ids: Iterable[int]) -> dict[int, int]:
         """passage id -> its ordinal in its article, without the text."""
-        ids = [int(i) for i in passage_ids]
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        return dict(self._query(f"SELECT id, ordinal FROM passages WHERE id IN ({marks})", ids))
 
     def passages_at(self, wanted: dict[str, Iterable[int]]) -> dict[str, list[tuple[int, str]]]:
-        """article id -> (ordinal, text) of the passages at the given ordinals, in order, in one query."""
-        groups = [
-            (aid, sorted({int(o) for o in ordinals if int(o) >= 0})) for aid, ordinals in wanted.items()
-        ]
-        groups = [(aid, ordinals) for aid, ordinals in groups if ordinals]
-        out: dict[str, list[tuple[int, str]]] = {aid: [] for aid in wanted}
-        if not groups:
-            return out
-        where = " OR ".join(f"(a.id = ? AND p.ordinal IN ({','.join('?' * len(o))}))" for _, o in groups)
-        params = [v for aid, ordinals in groups for v in (aid, *ordinals)]
-        for article_id, ordinal, text in self._query(
-            "SELECT a.id, p.ordinal, p.text FROM passages p JOIN articles a ON a.content_hash = p.text_hash"
-            f" WHERE {where} ORDER BY a.id, p.ordinal",
-            params,
-        ):
-            out[article_id].append((ordinal, text))
-        return out
+        """article id -> (ordinal, text) of the passages at the given ordinals, in order."""
 
     def headlines(
         self,
@@ -403,111 +188,27 @@ class Store:
         ids: Iterable[str] | None = None,
     ) -> list[StoredArticle]:
         """Newest first by published date; undated articles last (then by id for a stable order)."""
-        where: list[str] = []
-        params: list[object] = []
-        if since:
-            where.append("published >= ?")
-            params.append(since)
-        if until:
-            where.append("published < ?")
-            params.append(until)
-        if ids is not None:
-            id_list = list(ids)
-            if not id_list:
-                return []
-            where.append(f"id IN ({','.join('?' * len(id_list))})")
-            params.extend(id_list)
-        sql = f"SELECT {self._ARTICLE_COLUMNS} FROM articles"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY published IS NULL, published DESC, id LIMIT ? OFFSET ?"
-        params.extend([int(limit), int(offset)])
-        return [self._article_from_row(row) for row in self._query(sql, params)]
 
     def index_docs_rows(self) -> Iterator[tuple]:
-        """Every passage with the article that shows it (the smallest id among articles sharing the text).
+        """Every passage with the article that shows it (the smallest id among articles sharing the text):
+        (passage_id, article_id, title, text, published, content_hash), in passage id order. Inside an open
+        :meth:`writer` of the same thread, it reads what that transaction is about to commit."""
 
-        Yields (passage_id, article_id, title, text, published, content_hash), in passage id order.
-        Runs on the writer connection so that an ingest can index what it is about to commit."""
-        yield from self.db.execute(
-            "WITH canon AS (SELECT content_hash, min(id) AS id FROM articles GROUP BY content_hash)"
-            " SELECT p.id, a.id, a.title, p.text, a.published, a.content_hash FROM passages p"
-            " JOIN canon c ON c.content_hash = p.text_hash JOIN articles a ON a.id = c.id ORDER BY p.id"
-        )
+    def last_run(self) -> dict | None: ...
 
-    def last_run(self) -> dict | None:
-        rows = self._reader.execute("SELECT * FROM ingest_runs ORDER BY id DESC LIMIT 1")
-        cols = [c[0] for c in rows.description]
-        row = rows.fetchone()
-        return dict(zip(cols, row, strict=True)) if row else None
+    def feedback_summary(self, limit: int = 10) -> tuple[list[dict], list[tuple[str, int]]]:
+        """The latest 👎 answers, and the articles most often shown in 👎 answers."""
 
-    def integrity_ok(self) -> bool:
-        return self._query("PRAGMA integrity_check")[0][0] == "ok"
-
-    # -- writes --------------------------------------------------------------------------------
-    @contextmanager
-    def writer(self) -> Iterator[StoreWriter]:
+    # writes
+    def writer(self) -> AbstractContextManager[StoreWriter]:
         """One write transaction: everything written through the writer commits together or not at all."""
-        with self._write_lock:
-            conn = self.db.conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise _sqlite_error(self.path, exc) from exc
-            try:
-                yield StoreWriter(conn)
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise _sqlite_error(self.path, exc) from exc
-                raise
 
-    @contextmanager
-    def ingest_lock(self) -> Iterator[None]:
-        """Held for a whole ingest, from the scan to the commit: a second ingest into the same database
-        (from any process) is refused with IngestRunning before it computes its changes, instead of
-        failing at the end on the first one's rows."""
-        lock_path = self.path.with_name(self.path.name + ".ingest-lock")
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
-            yield  # a read-only folder: the ingest will say so when it writes
-            return
-        try:
-            if fcntl is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    raise IngestRunning(
-                        f"another ingest into {self.path} is running; try again when it is done"
-                    ) from None
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
+    def ingest_lock(self) -> AbstractContextManager[None]:
+        """Held for a whole ingest: a second ingest into the same database, from any process (on any
+        machine, for PostgreSQL), is refused with IngestRunning."""
 
     def record_run(self, run: dict) -> None:
         """Log a finished ingest (outside the ingest's transaction, so failed runs are logged too)."""
-        columns = ",".join(run)
-        marks = ",".join("?" * len(run))
-        # A read-only or full database cannot log the run; the caller reports the failure itself.
-        with contextlib.suppress(sqlite3.Error):
-            self._write_one(f"INSERT INTO ingest_runs ({columns}) VALUES ({marks})", list(run.values()))
-
-    def _write_one(self, sql: str, params: list) -> None:
-        """One statement in its own transaction. When it fails, the implicit transaction Python opened
-        for it is rolled back: left open, it would make every later ``BEGIN IMMEDIATE`` fail."""
-        with self._write_lock:
-            conn = self.db.conn
-            try:
-                conn.execute(sql, params)
-                conn.commit()
-            except sqlite3.Error:
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.rollback()
-                raise
 
     def add_feedback(
         self,
@@ -518,121 +219,94 @@ class Store:
         question: str,
         article_ids: list[str],
         vote: int,
-    ) -> None:
-        try:
-            self._write_one(
-                "INSERT INTO feedback (created_at, guild_id, channel_id, user_id, question, article_ids, vote)"
-                " VALUES (?,?,?,?,?,?,?)",
-                [utcnow_iso(), guild_id, channel_id, user_id, question, json.dumps(article_ids), int(vote)],
-            )
-        except sqlite3.Error as exc:
-            raise _sqlite_error(self.path, exc) from exc
-
-    def feedback_summary(self, limit: int = 10) -> tuple[list[dict], list[tuple[str, int]]]:
-        """The latest 👎 answers, and the articles most often shown in 👎 answers."""
-        latest = [
-            {"created_at": c, "question": q, "article_ids": json.loads(ids or "[]")}
-            for c, q, ids in self._query(
-                "SELECT created_at, question, article_ids FROM feedback WHERE vote < 0 ORDER BY id DESC LIMIT ?",
-                [limit],
-            )
-        ]
-        worst = [
-            (article_id, n)
-            for article_id, n in self._query(
-                "SELECT j.value, count(*) AS n FROM feedback, json_each(feedback.article_ids) j WHERE vote < 0"
-                " GROUP BY j.value ORDER BY n DESC, j.value LIMIT ?",
-                [limit],
-            )
-        ]
-        return latest, worst
+    ) -> None: ...
 
 
-class StoreWriter:
-    """The writes of one ingest, inside the transaction :meth:`Store.writer` opened."""
+# -- choosing one -----------------------------------------------------------------------------------
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
+
+def is_database_url(target: str | Path) -> bool:
+    """True for a PostgreSQL URL (``postgresql://`` or ``postgres://``); anything else is an SQLite path."""
+    return isinstance(target, str) and target.strip().lower().startswith(DATABASE_URL_SCHEMES)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseURL:
+    """The parts of a PostgreSQL URL that name the database (never the password)."""
+
+    url: str
+    user: str
+    host: str
+    port: int | None
+    database: str
 
     @property
-    def connection(self) -> sqlite3.Connection:
-        """The transaction's connection, for the store's other sections (``server_settings``) to write
-        their own tables in the same transaction."""
-        return self._conn
+    def shown(self) -> str:
+        """The URL as messages show it: without password or options."""
+        user = f"{self.user}@" if self.user else ""
+        port = f":{self.port}" if self.port else ""
+        return f"postgresql://{user}{self.host}{port}/{self.database}"
 
-    def clear_corpus(self) -> None:
-        """Remove every article, text, passage and file row (``ingest --rebuild``); runs and feedback stay."""
-        for sql in ("DELETE FROM passages", "DELETE FROM texts", "DELETE FROM articles", "DELETE FROM files"):
-            self._conn.execute(sql)
+    @property
+    def cache_name(self) -> str:
+        """A folder name for this database's local index: readable, and distinct per server and database."""
+        key = f"{self.host}:{self.port or 5432}/{self.database}"
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in self.database or "postgres")
+        return f"{safe}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
-    def put_article(self, article: Article, *, now: str, new: bool) -> None:
-        related = related_json(article)
-        fields = [
-            article.title,
-            article.published,
-            article.url,
-            article.source,
-            article.category,
-            article.content_hash,
-            related,
-        ]
-        if new:
-            self._conn.execute(
-                "INSERT INTO articles (title, published, url, source, category, content_hash, related,"
-                " id, added_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [*fields, article.id, now, now],
-            )
-        else:
-            self._conn.execute(
-                "UPDATE articles SET title=?, published=?, url=?, source=?, category=?, content_hash=?, related=?,"
-                " updated_at=? WHERE id=?",
-                [*fields, now, article.id],
-            )
 
-    def put_text(self, content_hash: str, body: str, passages: list[str]) -> None:
-        """Store a text and its passages unless that text is already stored."""
-        conn = self._conn
-        if conn.execute("SELECT 1 FROM texts WHERE content_hash = ?", [content_hash]).fetchone():
-            return
-        conn.execute("INSERT INTO texts (content_hash, body) VALUES (?, ?)", [content_hash, body])
-        conn.executemany(
-            "INSERT INTO passages (text_hash, ordinal, text) VALUES (?, ?, ?)",
-            [(content_hash, i, text) for i, text in enumerate(passages)],
-        )
+def parse_database_url(url: str) -> DatabaseURL:
+    """Check a PostgreSQL URL's shape; raises StoreError with one line saying what is wrong."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise StoreError(
+            f"the database URL is malformed ({exc}); write postgresql://USER@HOST:PORT/DATABASE"
+        ) from None
+    if not is_database_url(url):
+        raise StoreError("a database URL starts with postgresql:// or postgres://")
+    database = unquote(parts.path.lstrip("/"))
+    if "/" in database:
+        raise StoreError(f"the database URL names {database!r}, which is not one database name")
+    return DatabaseURL(
+        url=url,
+        user=unquote(parts.username or ""),
+        host=parts.hostname or "localhost",
+        port=port,
+        database=database or unquote(parts.username or ""),
+    )
 
-    def delete_articles(self, ids: Iterable[str]) -> None:
-        self._conn.executemany("DELETE FROM articles WHERE id = ?", [(i,) for i in ids])
 
-    def drop_orphan_texts(self) -> None:
-        orphan = (
-            "SELECT content_hash FROM texts WHERE content_hash NOT IN (SELECT content_hash FROM articles)"
-        )
-        self._conn.execute(f"DELETE FROM passages WHERE text_hash IN ({orphan})")
-        self._conn.execute(f"DELETE FROM texts WHERE content_hash IN ({orphan})")
+def describe_target(target: str | Path) -> str:
+    """How messages name a database: an SQLite path as it is, a URL without its password."""
+    if is_database_url(target):
+        try:
+            return parse_database_url(str(target)).shown
+        except StoreError:
+            return "the database URL"
+    return str(target)
 
-    def put_file(
-        self, path: str, sha256: str, size: int, article_ids: list[str], refusals: list[dict], now: str
-    ) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO files (path, sha256, size, article_ids, refusals, seen_at) VALUES (?,?,?,?,?,?)",
-            [
-                path,
-                sha256,
-                size,
-                json.dumps(article_ids, ensure_ascii=False),
-                json.dumps(refusals, ensure_ascii=False),
-                now,
-            ],
-        )
 
-    def delete_files(self, paths: Iterable[str]) -> None:
-        self._conn.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+def open_store(target: str | Path, *, create: bool = True) -> Store:
+    """The store at ``target``: a PostgreSQL URL or an SQLite file path. With ``create`` a new database gets
+    the schema; without it (reading commands) only an existing newsdesk database is opened. Pending
+    migrations are applied either way. Raises StoreError (NotNewsdeskDatabase, DamagedDatabase) with one
+    line saying what is wrong."""
+    if is_database_url(target):
+        from .pg_store import PostgresStore
 
-    def bump_version(self) -> CorpusState:
-        """The next corpus version, with a new stamp."""
-        conn = self._conn
-        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'corpus_version'")
-        stamp = uuid.uuid4().hex
-        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('corpus_stamp', ?)", [stamp])
-        version = int(conn.execute("SELECT value FROM meta WHERE key = 'corpus_version'").fetchone()[0])
-        return CorpusState(version, stamp)
+        return PostgresStore(str(target).strip(), create=create)
+    from .sqlite_store import SQLiteStore
+
+    return SQLiteStore(target, create=create)
+
+
+def migrate_database(target: str | Path) -> MigrationReport:
+    """Apply the pending migrations of the database at ``target`` (creating its schema when it is new)."""
+    store = open_store(target, create=True)
+    try:
+        return MigrationReport(store.target, list(store.applied_migrations), store.schema_version())
+    finally:
+        store.close()

@@ -1,6 +1,7 @@
-"""Test fixtures used across modules: small corpus folders, services over them, the bot; and the
-``shared_corpus`` marker, which skips the tests that need the large corpora when they are absent.
-Where the data lives: ``tests/data.py``."""
+"""Test fixtures used across modules: small corpus folders, services over them, the bot; the
+``shared_corpus`` marker, which skips the tests that need the large corpora when they are absent; and the
+``both_stores`` marker, which runs a module's tests that use ``store_target`` (or ``service``, ``bot``) on
+SQLite and on PostgreSQL. Where the data lives: ``tests/data.py``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,21 @@ import pytest
 
 from tests.data import BBC_TAR, SAMPLE_CORPUS, SHARED_CORPUS_MISSING, need, shared_corpora_present
 from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture for every test)
-from tests.postgres import pg_cluster, pg_url  # noqa: F401  (throwaway PostgreSQL, where installed)
+from tests.postgres import POSTGRES_MISSING, pg_cluster, pg_url  # noqa: F401  (throwaway PostgreSQL)
+
+STORES = ("sqlite", "postgres")
+
+
+def pytest_generate_tests(metafunc):
+    """In a module (or test) marked ``both_stores``, each test that uses ``store_target`` runs once per back
+    end; ``sqlite_only`` keeps one test on SQLite alone (it looks at the file itself)."""
+    definition = metafunc.definition
+    if (
+        "store_target" in metafunc.fixturenames
+        and definition.get_closest_marker("both_stores")
+        and not definition.get_closest_marker("sqlite_only")
+    ):
+        metafunc.parametrize("store_target", STORES, indirect=True)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -34,6 +49,38 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(
             f"{len(skipped)} tests marked shared_corpus skipped: {SHARED_CORPUS_MISSING}"
         )
+    on_postgres = [
+        r for r in terminalreporter.stats.get("skipped", []) if POSTGRES_MISSING in str(r.longrepr)
+    ]
+    if on_postgres:
+        terminalreporter.write_line(f"{len(on_postgres)} PostgreSQL tests skipped: {POSTGRES_MISSING}")
+
+
+@pytest.fixture
+def stores():
+    """Open stores (``stores(target)``) that are closed when the test ends: a PostgreSQL store holds a
+    connection pool and its threads."""
+    from retrieval.store import open_store
+
+    opened = []
+
+    def open_one(target, **options):
+        store = open_store(target, **options)
+        opened.append(store)
+        return store
+
+    yield open_one
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store_target(request, tmp_path) -> str:
+    """Where the test's database lives: an SQLite file, or (the ``postgres`` run of a ``both_stores`` test)
+    a fresh database of the throwaway PostgreSQL cluster, as a URL."""
+    if getattr(request, "param", "sqlite") == "postgres":
+        return request.getfixturevalue("pg_url")
+    return str(tmp_path / "newsdesk.db")
 
 
 @pytest.fixture(scope="session")
@@ -56,10 +103,10 @@ def sample_corpus(tmp_path) -> Path:
 
 
 @pytest.fixture
-def service(tmp_path, sample_corpus):
+def service(store_target, tmp_path, sample_corpus):
     from retrieval.service import NewsService
 
-    svc = NewsService(tmp_path / "newsdesk.db", sample_corpus)
+    svc = NewsService(store_target, sample_corpus, index_cache=tmp_path / "index-cache")
     svc.reload()
     yield svc
     svc.close()

@@ -15,6 +15,7 @@ from tests.bot_harness import (
     GENERAL,
     LISTED_ADMIN,
     MANAGER,
+    OTHER_READER,
     READER,
     ROLE_ADMIN,
     build_world,
@@ -256,3 +257,32 @@ async def test_reload_in_a_child_process_is_swapped_in_by_the_bot(discord_stub, 
     assert "1 added" in final_text(record)
     answer = await run(discord_stub, "ask", {"question": "bridge over the Lark"})
     assert "New Bridge Opens" in shown(embed_text(answer.original))
+
+
+async def test_headline_buttons_work_after_the_bot_restarts_and_keep_the_filter(discord_stub, service):  # noqa: F811
+    wanted = [h.title for h in service.headlines(25, query="pounds", since="2000-01-01T00:00:00")]
+    assert len(wanted) >= 2  # the sample corpus has several dated stories about sums of money
+    build_world(discord_stub)
+    async with running_bot(discord_stub, service):
+        record = await run(discord_stub, "headlines", {"count": 1, "query": "pounds", "since": "2000-01-01"})
+    listing = record.original
+    assert record.callback_types == [4]  # listed in the first response, no deferral
+    assert wanted[0] in embed_text(listing) and wanted[1] not in embed_text(listing)
+    async with running_bot(discord_stub, service):  # a new process remembers no listing
+        stranger = await discord_stub.click_button(
+            listing, button_ids(listing)["Older"], user_id=OTHER_READER
+        )
+        await stranger.wait_done()
+        assert stranger.callbacks[0]["data"]["flags"] & EPHEMERAL
+        assert "Only the person who asked" in stranger.callbacks[0]["data"]["content"]
+        click = await discord_stub.click_button(listing, button_ids(listing)["Older"], user_id=READER)
+        await click.wait_done()
+        assert click.callbacks[0]["type"] == 7
+        page = discord_stub.message(int(listing["id"]))
+        assert wanted[1] in embed_text(page) and "` 2`" in embed_text(page)  # the query still applies
+        assert page["embeds"][0]["title"] == listing["embeds"][0]["title"]
+        buttons = {b.get("label"): b for row in page["components"] for b in row["components"]}
+        assert buttons["Newer"].get("disabled") is not True
+        newer = await discord_stub.click_button(page, button_ids(page)["Newer"], user_id=READER)
+        await newer.wait_done()
+        assert wanted[0] in embed_text(discord_stub.message(int(listing["id"])))

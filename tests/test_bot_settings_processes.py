@@ -11,7 +11,7 @@ import pytest
 
 from retrieval.server_settings import ServerSettings, ServerSettingsTable
 from retrieval.service import NewsService
-from retrieval.store import Store
+from retrieval.sqlite_store import SQLiteStore as Store
 from tests.bot_harness import embed_text, shown
 from tests.discord_stub import DiscordStub
 from tests.test_bot_processes import (

@@ -24,7 +24,8 @@ from retrieval.numba_cache import choose_cache_dir
 from retrieval.parse import parse_file
 from retrieval.parse.records import parse_jsonl
 from retrieval.service import NewsService
-from retrieval.store import Store, _sqlite_error
+from retrieval.sqlite_store import SQLiteStore as Store
+from retrieval.sqlite_store import _sqlite_error
 
 from .data import REPO
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from bot.config import ConfigError, load_settings
 from retrieval.ingest import ingest_folder
 from retrieval.links import LinkPolicy, LinkTemplateError, validate_template
-from retrieval.store import Store
+from retrieval.sqlite_store import SQLiteStore as Store
 
 from .cli_harness import newsdesk as run_newsdesk
 from .data import REPO

@@ -7,8 +7,10 @@ import pytest
 from retrieval.errors import CorpusError, StoreError
 from retrieval.ingest import ingest_folder
 from retrieval.service import NewsService
-from retrieval.store import Store
+from retrieval.sqlite_store import SQLiteStore
 from tests.data import SEED
+
+pytestmark = pytest.mark.both_stores
 
 
 def write(folder, name, text, encoding="utf-8"):
@@ -28,8 +30,10 @@ LONG = (
 
 
 @pytest.mark.shared_corpus
-def test_bbc_corpus_ingests_without_failures_and_second_run_changes_nothing(bbc_folder, tmp_path):
-    store = Store(tmp_path / "bbc.db")
+def test_bbc_corpus_ingests_without_failures_and_second_run_changes_nothing(
+    bbc_folder, stores, store_target, tmp_path
+):
+    store = stores(store_target)
     first = ingest_folder(store, bbc_folder)
     assert (first.added, first.failed) == (2225, 0), first.failures[:3]
     second = ingest_folder(store, bbc_folder)
@@ -49,7 +53,7 @@ def test_bbc_corpus_ingests_without_failures_and_second_run_changes_nothing(bbc_
     assert "£" in " ".join(text for _, text in store.passages_for_article("sport/199"))
 
 
-def test_readme_beside_articles_is_not_an_article(tmp_path):
+def test_readme_beside_articles_is_not_an_article(stores, store_target, tmp_path):
     folder = tmp_path / "bbc"  # the BBC layout: a README.TXT beside the category folders
     write(
         folder,
@@ -57,13 +61,13 @@ def test_readme_beside_articles_is_not_an_article(tmp_path):
         "Consists of 2225 documents from the BBC news website.\n\nClass labels: business",
     )
     write(folder, "business/001.txt", plain("Ad sales boost profit", LONG))
-    store = Store(tmp_path / "n.db")
+    store = stores(store_target)
     summary = ingest_folder(store, folder)
     assert (summary.added, summary.failed) == (1, 0)
     assert store.article("README") is None
 
 
-def test_hostile_folder_ingests_the_good_files_and_names_each_bad_one(tmp_path):
+def test_hostile_folder_ingests_the_good_files_and_names_each_bad_one(stores, store_target, tmp_path):
     folder = tmp_path / "corpus"
     seed = SEED.read_bytes()
     write(folder, "good/seed.txt", seed)
@@ -82,7 +86,7 @@ def test_hostile_folder_ingests_the_good_files_and_names_each_bad_one(tmp_path):
     write(folder, "bad/empty.txt", b"")
     write(folder, "bad/binary.txt", bytes(range(256)) * 20)
     write(folder, "bad/huge.txt", plain("Huge", "word " * 1_100_000))
-    summary = ingest_folder(Store(tmp_path / "n.db"), folder)
+    summary = ingest_folder(stores(store_target), folder)
     assert summary.added == 4
     failed = {f.path: f.reason for f in summary.failures}
     assert set(failed) == {"bad/empty.txt", "bad/binary.txt", "bad/huge.txt"}
@@ -91,11 +95,11 @@ def test_hostile_folder_ingests_the_good_files_and_names_each_bad_one(tmp_path):
     assert "MB" in failed["bad/huge.txt"]
 
 
-def test_added_changed_removed_are_counted_and_bump_the_version(tmp_path):
+def test_added_changed_removed_are_counted_and_bump_the_version(stores, store_target, tmp_path):
     folder = tmp_path / "corpus"
     write(folder, "a.txt", plain("Alpha", LONG))
     write(folder, "b.txt", plain("Beta", LONG + " Beta."))
-    store = Store(tmp_path / "n.db")
+    store = stores(store_target)
     v1 = ingest_folder(store, folder).corpus_version
     write(folder, "a.txt", plain("Alpha", LONG + " Changed."))
     (folder / "b.txt").unlink()
@@ -107,10 +111,10 @@ def test_added_changed_removed_are_counted_and_bump_the_version(tmp_path):
     assert "Changed" in store.passages_for_article("a")[-1][1]
 
 
-def test_a_file_that_breaks_keeps_what_it_gave_before(tmp_path):
+def test_a_file_that_breaks_keeps_what_it_gave_before(stores, store_target, tmp_path):
     folder = tmp_path / "corpus"
     write(folder, "a.txt", plain("Alpha", LONG))
-    store = Store(tmp_path / "n.db")
+    store = stores(store_target)
     ingest_folder(store, folder)
     write(folder, "a.txt", b"")
     summary = ingest_folder(store, folder)
@@ -118,11 +122,11 @@ def test_a_file_that_breaks_keeps_what_it_gave_before(tmp_path):
     assert store.article("a") is not None
 
 
-def test_the_same_text_under_two_names_is_stored_once(tmp_path):
+def test_the_same_text_under_two_names_is_stored_once(stores, store_target, tmp_path):
     folder = tmp_path / "corpus"
     write(folder, "x/1.txt", plain("Twin", LONG))
     write(folder, "y/2.txt", plain("Twin", LONG))
-    store = Store(tmp_path / "n.db")
+    store = stores(store_target)
     summary = ingest_folder(store, folder)
     assert summary.added == 2
     assert store.counts() == {"articles": 2, "texts": 1, "passages": len(store.passages_for_article("x/1"))}
@@ -131,10 +135,10 @@ def test_the_same_text_under_two_names_is_stored_once(tmp_path):
     assert store.passages_for_article("y/2"), "the remaining name still has the text"
 
 
-def test_failure_before_commit_leaves_the_database_as_it_was(tmp_path):
+def test_failure_before_commit_leaves_the_database_as_it_was(stores, store_target, tmp_path):
     folder = tmp_path / "corpus"
     write(folder, "a.txt", plain("Alpha", LONG))
-    store = Store(tmp_path / "n.db")
+    store = stores(store_target)
     ingest_folder(store, folder)
     before = (store.corpus_version(), store.counts(), store.known_files())
     write(folder, "b.txt", plain("Beta", LONG + " Beta."))
@@ -148,21 +152,21 @@ def test_failure_before_commit_leaves_the_database_as_it_was(tmp_path):
     assert store.last_run()["status"] == "failed"
 
 
-def test_missing_folder_is_a_clear_error(tmp_path):
+def test_missing_folder_is_a_clear_error(stores, store_target, tmp_path):
     with pytest.raises(CorpusError, match="does not exist"):
-        ingest_folder(Store(tmp_path / "n.db"), tmp_path / "nope")
+        ingest_folder(stores(store_target), tmp_path / "nope")
 
 
 def test_database_in_a_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(StoreError, match="does not exist"):
-        Store(tmp_path / "no" / "such" / "n.db")
+        SQLiteStore(tmp_path / "no" / "such" / "n.db")
 
 
 def test_a_file_that_is_not_a_database_is_refused_and_left_unchanged(tmp_path):
     bad = tmp_path / "n.db"
     bad.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="is not a newsdesk database") as refused:
-        Store(bad)
+        SQLiteStore(bad)
     assert "--rebuild" not in str(refused.value)
     assert bad.read_bytes() == b"this is not sqlite" * 100
 
@@ -172,11 +176,13 @@ def test_a_damaged_newsdesk_database_is_reported_with_how_to_rebuild(tmp_path):
     bad.write_bytes(b"this is not sqlite" * 100)
     (tmp_path / "n.db.index").mkdir()  # its index beside it: this was a newsdesk database
     with pytest.raises(StoreError, match="--rebuild"):
-        Store(bad)
+        SQLiteStore(bad)
 
 
-def test_reload_failure_keeps_the_previous_snapshot_serving(tmp_path, sample_corpus, monkeypatch):
-    service = NewsService(tmp_path / "n.db", sample_corpus)
+def test_reload_failure_keeps_the_previous_snapshot_serving(
+    store_target, tmp_path, sample_corpus, monkeypatch
+):
+    service = NewsService(store_target, sample_corpus, index_cache=tmp_path / "cache")
     service.reload()
     version = service.snapshot.version
     write(sample_corpus, "new.txt", plain("Brand new bridge", LONG))

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 
@@ -19,7 +16,7 @@ import psycopg
 import pytest
 
 from tests.bot_harness import button_ids, corpus_file, embed_text, shown
-from tests.data import REPO
+from tests.cli_harness import newsdesk
 from tests.discord_stub import DiscordStub
 from tests.test_bot_processes import (
     CHANNEL_A,
@@ -59,17 +56,8 @@ async def stub():
 
 def ingest(url: str, corpus, cwd) -> dict:
     """``newsdesk ingest --json`` in a process and a working folder of its own."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSDESK_", "DISCORD_"))}
-    env["PYTHONPATH"] = str(REPO)
     cwd.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "ingest", str(corpus), "--db", url, "--json"],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    done = newsdesk("ingest", str(corpus), "--db", url, "--json", cwd=cwd, timeout=240)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 

@@ -354,3 +354,21 @@ def test_the_schema_can_be_ensured_by_several_processes_at_once(pg_url):
             "AND attname = 'data'"
         ).fetchone()
     assert storage == "e"  # stored uncompressed
+
+
+def test_the_migration_makes_the_same_tables_as_ensure_schema(pg_url, pg_cluster):
+    from retrieval.pg_store import PostgresStore
+
+    def columns(url):
+        with psycopg.connect(url) as c:
+            return c.execute(
+                "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns"
+                " WHERE table_name IN ('reload_holder', 'index_snapshots', 'index_snapshot_chunks')"
+                " ORDER BY table_name, ordinal_position"
+            ).fetchall()
+
+    PostgresStore(pg_url).close()  # the migrations
+    bare = pg_cluster.new_database()
+    with psycopg.connect(bare, autocommit=True) as c:
+        ensure_schema(c)
+    assert columns(pg_url) and columns(pg_url) == columns(bare)

@@ -1,9 +1,11 @@
-"""Per-server settings in the store: one transaction per change, a log of who changed what, a version."""
+"""Per-server settings in the store: one transaction per change, a log of who changed what, a version.
+On SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -14,15 +16,18 @@ from bot.server_settings import effective_settings, message_content_wanted
 from retrieval.errors import StoreError
 from retrieval.server_settings import ServerSettings, ServerSettingsTable
 from retrieval.service import NewsService
-from retrieval.store import Store
+from retrieval.sqlite_store import SQLiteStore
+from retrieval.store import open_store
+
+pytestmark = pytest.mark.both_stores
 
 GUILD, OTHER_GUILD = 11, 12
 ADMIN, OTHER_ADMIN = 21, 22
 
 
 @pytest.fixture
-def store(tmp_path):
-    opened = Store(tmp_path / "n.db")
+def store(store_target):
+    opened = open_store(store_target)
     yield opened
     opened.close()
 
@@ -51,10 +56,10 @@ def test_a_change_is_stored_logged_and_bumps_the_version(store):
     assert change.changed_at == "2026-12-01T10:00:00Z"
 
 
-def test_the_table_reads_plainly_in_sqlite(store):
+def test_the_table_reads_plainly(store):
     ServerSettingsTable(store).update(GUILD, add_channel(300), user_id=ADMIN)
-    row = store.db.execute("SELECT guild_id, qa_channels, results FROM server_settings").fetchone()
-    assert row == (str(GUILD), '["300"]', None)
+    rows = store.query("SELECT guild_id, qa_channels, results FROM server_settings")
+    assert rows == [(str(GUILD), '["300"]', None)]
 
 
 def test_a_change_that_changes_nothing_is_not_written(store):
@@ -86,14 +91,34 @@ def test_a_failed_change_leaves_nothing_behind(store):
     assert table.all() == {} and table.version() == 0 and table.changes(GUILD) == []
 
 
-def test_two_processes_changing_one_server_both_keep_their_change(tmp_path):
-    first, second = Store(tmp_path / "n.db"), Store(tmp_path / "n.db")
+def test_two_processes_changing_one_server_both_keep_their_change(store_target):
+    first, second = open_store(store_target), open_store(store_target)
     ServerSettingsTable(first).update(GUILD, add_channel(300), user_id=ADMIN)
     ServerSettingsTable(second).update(GUILD, add_channel(301), user_id=OTHER_ADMIN)
     assert ServerSettingsTable(first).get(GUILD).qa_channels == {300, 301}
     assert ServerSettingsTable(first).version() == 2
     first.close()
     second.close()
+
+
+def test_changes_made_at_the_same_moment_by_several_connections_are_all_kept(store_target):
+    stores = [open_store(store_target) for _ in range(4)]
+    start = threading.Barrier(len(stores))
+
+    def change(store, channel):
+        start.wait()
+        for n in range(5):
+            ServerSettingsTable(store).update(GUILD, add_channel(channel * 100 + n), user_id=ADMIN)
+
+    threads = [threading.Thread(target=change, args=(s, i)) for i, s in enumerate(stores, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    table = ServerSettingsTable(stores[0])
+    assert len(table.get(GUILD).qa_channels) == 20 and table.version() == 20
+    for store in stores:
+        store.close()
 
 
 def test_settings_of_a_server_left_are_kept_then_dropped(store):
@@ -125,8 +150,8 @@ def test_a_change_from_the_server_cancels_its_leaving(store):
     assert table.update(GUILD, set_results(5), user_id=ADMIN).left_at is None
 
 
-def test_settings_survive_a_reload_and_a_rebuild(tmp_path, sample_corpus):
-    service = NewsService(tmp_path / "n.db", sample_corpus)
+def test_settings_survive_a_reload_and_a_rebuild(store_target, tmp_path, sample_corpus):
+    service = NewsService(store_target, sample_corpus, index_cache=tmp_path / "cache")
     service.reload()
     ServerSettingsTable(service.store).update(GUILD, set_results(4), user_id=ADMIN)
     (sample_corpus / "local" / "harbour-wind-farm.txt").unlink()
@@ -138,14 +163,15 @@ def test_settings_survive_a_reload_and_a_rebuild(tmp_path, sample_corpus):
 
 def test_a_database_made_before_server_settings_gets_the_tables(tmp_path):
     path = tmp_path / "old.db"
-    Store(path).close()
-    conn = sqlite3.connect(path)
+    SQLiteStore(path).close()
+    conn = sqlite3.connect(path)  # as newsdesk made it before migrations and server settings
     conn.execute("DROP TABLE server_settings")
     conn.execute("DROP TABLE server_settings_changes")
+    conn.execute("DROP TABLE schema_migrations")
     conn.execute("DELETE FROM meta WHERE key = 'settings_version'")
     conn.commit()
     conn.close()
-    store = Store(path)
+    store = SQLiteStore(path)
     table = ServerSettingsTable(store)
     assert table.version() == 0
     table.update(GUILD, set_results(4), user_id=ADMIN)
@@ -155,7 +181,7 @@ def test_a_database_made_before_server_settings_gets_the_tables(tmp_path):
 
 def test_a_database_without_the_tables_reads_as_no_settings_and_refuses_changes(tmp_path):
     path = tmp_path / "old.db"
-    store = Store(path)
+    store = SQLiteStore(path)
     conn = sqlite3.connect(path)  # e.g. a read-only copy made by an older newsdesk
     conn.execute("DROP TABLE server_settings")
     conn.commit()

@@ -1,12 +1,43 @@
-"""The service the bot holds: snapshots, versions, and readers that receive a copied database."""
+"""The service the bot holds: snapshots, versions, readers that share the database or receive a copy."""
 
 from __future__ import annotations
 
 import shutil
 import sqlite3
 
+import pytest
+
 from retrieval.service import NewsService
 from tests.bot_harness import corpus_file
+
+pytestmark = pytest.mark.both_stores
+
+
+def test_a_reader_sharing_the_database_picks_up_a_reload_made_by_another_process(
+    store_target, tmp_path, sample_corpus
+):
+    writer = NewsService(store_target, sample_corpus, index_cache=tmp_path / "writer-cache")
+    writer.reload()
+    # Another machine: its own folder for the index, the same database.
+    reader = NewsService(store_target, sample_corpus, index_cache=tmp_path / "reader-cache")
+    assert "Night Ferry" not in str(reader.search("night ferry Port Ellen").to_json())
+    corpus_file(
+        sample_corpus, "local/ferry.txt", "Night Ferry Returns", "The night ferry to Port Ellen returns."
+    )
+    writer.reload()
+    assert reader.refresh_if_changed() is True
+    assert reader.search("night ferry Port Ellen").results[0].title == "Night Ferry Returns"
+    assert (reader.snapshot.version, reader.snapshot.stamp) == (
+        writer.snapshot.version,
+        writer.snapshot.stamp,
+    )
+    assert reader.refresh_if_changed() is False
+    reader.add_feedback(
+        guild_id="1", channel_id="2", user_id="3", question="ferry?", article_ids=["local/ferry"], vote=-1
+    )
+    assert writer.feedback_summary().worst == [("local/ferry", 1)]
+    writer.close()
+    reader.close()
 
 
 def test_a_reader_picks_up_a_database_copied_into_place(tmp_path, sample_corpus):

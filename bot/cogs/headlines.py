@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -11,8 +12,9 @@ from discord.ext import commands
 
 from ..client import NewsBot
 from ..config import parse_span
+from ..headline_buttons import HeadlineButton, HeadlineFilter, HeadlineFilters, headline_buttons
 from ..render import render_headlines
-from ..views import OwnedView
+from .ask import ANSWER_DEADLINE
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?$")
 
@@ -42,50 +44,16 @@ def parse_when(value: str, *, option: str, now: datetime | None = None, end_of_d
     return (now - timedelta(seconds=seconds)).replace(microsecond=0).isoformat()
 
 
-class HeadlinesView(OwnedView):
-    def __init__(
-        self,
-        cog: HeadlinesCog,
-        owner_id: int,
-        *,
-        count: int,
-        query: str | None,
-        since: str | None,
-        until: str | None,
-        title: str,
-        has_more: bool,
-    ) -> None:
-        super().__init__(owner_id)
-        self.cog, self.count, self.query, self.since, self.until = cog, count, query, since, until
-        self.title, self.offset = title, 0
-        self.previous.disabled = True
-        self.next.disabled = not has_more
-
-    async def _go(self, interaction: discord.Interaction, offset: int) -> None:
-        if not await self.refuse_unless_owner(interaction):
-            return
-        headlines, has_more = await self.cog.fetch(
-            self.count, max(offset, 0), self.query, self.since, self.until
-        )
-        if headlines:
-            self.offset = max(offset, 0)
-        self.previous.disabled = self.offset == 0
-        self.next.disabled = not has_more
-        reply = render_headlines(headlines, offset=self.offset, title=self.title, more=has_more)
-        await interaction.response.edit_message(embeds=reply.embeds, view=self)
-
-    @discord.ui.button(label="Newer", emoji="◀", style=discord.ButtonStyle.secondary)
-    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._go(interaction, self.offset - self.count)
-
-    @discord.ui.button(label="Older", emoji="▶", style=discord.ButtonStyle.secondary)
-    async def next(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await self._go(interaction, self.offset + self.count)
-
-
 class HeadlinesCog(commands.Cog):
     def __init__(self, bot: NewsBot) -> None:
         self.bot = bot
+        self.filters = HeadlineFilters()
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(HeadlineButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(HeadlineButton)
 
     async def fetch(self, count: int, offset: int, query: str | None, since: str | None, until: str | None):
         """One page of headlines, and whether there are more after it."""
@@ -93,6 +61,12 @@ class HeadlinesCog(commands.Cog):
             self.bot.service.headlines, count + 1, offset=offset, query=query, since=since, until=until
         )
         return rows[:count], len(rows) > count
+
+    async def fetch_page(self, wanted: HeadlineFilter, count: int, offset: int):
+        """A page of a listing, its dates read again (a span like 7d counts back from now)."""
+        since = parse_when(wanted.since, option="since") if wanted.since else None
+        until = parse_when(wanted.until, option="until", end_of_day=True) if wanted.until else None
+        return await self.fetch(count, offset, wanted.query, since, until)
 
     @app_commands.command(name="headlines", description="The newest articles in the archive")
     @app_commands.describe(
@@ -117,25 +91,27 @@ class HeadlinesCog(commands.Cog):
             return
         if query is not None and not query.strip():
             query = None
-        await interaction.response.defer(thinking=True)
-        headlines, has_more = await self.fetch(count, 0, query, since_iso, until_iso)
-        title = "Latest headlines" + (f" about “{query[:80]}”" if query else "")
-        if since or until:
-            title += f" ({since or '…'} to {until or 'now'})"
-        view = HeadlinesView(
-            self,
-            interaction.user.id,
-            count=count,
-            query=query,
-            since=since_iso,
-            until=until_iso,
-            title=title,
-            has_more=has_more,
-        )
-        reply = render_headlines(headlines, offset=0, title=title, more=has_more)
-        view.message = await interaction.edit_original_response(
-            embeds=reply.embeds, view=view, allowed_mentions=discord.AllowedMentions.none()
-        )
+        wanted = HeadlineFilter(query=query, since=since, until=until)
+        pending = asyncio.ensure_future(self.fetch(count, 0, query, since_iso, until_iso))
+        done, _ = await asyncio.wait((pending,), timeout=ANSWER_DEADLINE)
+        if not done:
+            await interaction.response.defer(thinking=True)
+        headlines, has_more = await pending
+        reply = render_headlines(headlines, offset=0, title=wanted.title, more=has_more)
+        view = headline_buttons(owner_id=interaction.user.id, count=count, offset=0, has_more=has_more)
+        none = discord.AllowedMentions.none()
+        if interaction.response.is_done():
+            message = await interaction.edit_original_response(
+                embeds=reply.embeds, view=view, allowed_mentions=none
+            )
+            message_id: int | None = message.id
+        else:
+            sent = await interaction.response.send_message(
+                embeds=reply.embeds, view=view, allowed_mentions=none
+            )
+            message_id = sent.message_id
+        if message_id is not None:
+            self.filters.remember(message_id, wanted)
 
 
 async def setup(bot: NewsBot) -> None:

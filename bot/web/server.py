@@ -16,7 +16,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
-from retrieval import NewsdeskError, NewsService
+from retrieval import NewsdeskError, NewsService, is_database_url
 
 from ..config import Settings
 from ..wiring import open_service
@@ -100,10 +100,10 @@ def serve_forever(
     settings: Settings, *, db: str | Path | None = None, host: str | None = None, port: int | None = None
 ) -> int:
     """``newsdesk serve``: the web pages alone, until Ctrl-C or SIGTERM. Returns the exit status."""
-    db_path = Path(db) if db else settings.db
+    db_path = db or settings.db
     host = host or settings.web_host
     port = settings.web_port if port is None else port
-    if not db_path.exists():
+    if not is_database_url(db_path) and not Path(db_path).exists():
         print(
             f"newsdesk: no database at {db_path}; run `newsdesk ingest` first (or pass --db FILE)",
             file=sys.stderr,

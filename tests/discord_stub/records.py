@@ -12,9 +12,14 @@ T = TypeVar("T")
 
 DEFERRED_TYPES = {5, 6}
 
+# How long a test waits for something the bot should do. A wait ends as soon as its condition holds, so a generous
+# limit costs nothing when the bot works; it only keeps a busy machine (CI beside other jobs, numba compiling on a
+# first search) from failing a test that would have passed a few seconds later.
+WAIT_SECONDS = 20.0
+
 
 async def wait_for(
-    predicate: Callable[[], T], *, timeout: float = 5.0, interval: float = 0.01, what: str = ""
+    predicate: Callable[[], T], *, timeout: float = WAIT_SECONDS, interval: float = 0.01, what: str = ""
 ) -> T:
     """Poll ``predicate`` until it returns something truthy; return that value."""
     deadline = time.monotonic() + timeout
@@ -92,10 +97,10 @@ class InteractionRecord:
             return bool(self.followup_ids) or self.edits > 0
         return True
 
-    async def wait_acknowledged(self, timeout: float = 5.0) -> InteractionRecord:
+    async def wait_acknowledged(self, timeout: float = WAIT_SECONDS) -> InteractionRecord:
         await wait_for(lambda: self.acknowledged, timeout=timeout, what=f"interaction {self.id} acknowledged")
         return self
 
-    async def wait_done(self, timeout: float = 5.0) -> InteractionRecord:
+    async def wait_done(self, timeout: float = WAIT_SECONDS) -> InteractionRecord:
         await wait_for(lambda: self.done, timeout=timeout, what=f"interaction {self.id} answered")
         return self

@@ -14,7 +14,7 @@ from . import rest_core, rest_interactions, rest_messages
 from .faults import FaultRule, Faults
 from .gateway import Gateway, GatewaySession
 from .messages import EPHEMERAL, ApiError, MessageStore
-from .records import InteractionRecord, RecordedRequest, wait_for
+from .records import WAIT_SECONDS, InteractionRecord, RecordedRequest, wait_for
 from .router import RestCall, RouteTable, json_response, read_body
 from .snowflakes import SnowflakeFactory, shard_of
 from .user_events import UserEvents
@@ -247,10 +247,10 @@ class DiscordStub(UserEvents):
         pattern = re.compile(path_regex)
         return [r for r in self.requests if r.method == method.upper() and pattern.search(r.path)]
 
-    async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
+    async def wait_for(self, predicate: Callable[[], T], timeout: float = WAIT_SECONDS) -> T:
         return await wait_for(predicate, timeout=timeout)
 
-    async def wait_until_connected(self, shard_id: int | None = None, timeout: float = 5.0) -> None:
+    async def wait_until_connected(self, shard_id: int | None = None, timeout: float = WAIT_SECONDS) -> None:
         """Wait until a gateway session (for ``shard_id``, or any) has identified or resumed and is open."""
         await wait_for(
             lambda: self.gateway.connected(shard_id),
@@ -259,7 +259,7 @@ class DiscordStub(UserEvents):
         )
 
     async def wait_for_guild_session(
-        self, guild_id: int | None, timeout: float = 5.0
+        self, guild_id: int | None, timeout: float = WAIT_SECONDS
     ) -> list[GatewaySession]:
         def ready() -> list[GatewaySession]:
             return self.gateway.targets(guild_id)
@@ -296,7 +296,7 @@ class DiscordStub(UserEvents):
         shard_id: int | None = None,
         resumable: bool = True,
         wait: bool = True,
-        timeout: float = 5.0,
+        timeout: float = WAIT_SECONDS,
     ) -> None:
         """Close the gateway socket(s); with ``wait``, return once the client has resumed (or re-identified)."""
         resumes, identifies = len(self.gateway.resumes), len(self.gateway.identifies)

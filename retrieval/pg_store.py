@@ -1,0 +1,520 @@
+"""The PostgreSQL store: a database that processes on several machines share (see ``retrieval.store``).
+
+The same tables as the SQLite file, made by ``retrieval/migrations/postgres`` and recorded in
+``schema_migrations``. Connections come from a psycopg pool (autocommit; a write transaction is an explicit
+``BEGIN`` ... ``COMMIT`` on one pooled connection). The driver is imported only when a ``postgresql://`` URL
+is opened: SQLite users need nothing of it.
+
+Locks are PostgreSQL advisory locks, so they hold across machines: one ingest at a time per database
+(:meth:`PostgresStore.ingest_lock`, held on its own connection for the whole ingest), one migration run at a
+time, and the read-modify-write sections of per-server settings (:meth:`PostgresWriter.serialize`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import IngestRunning, NotNewsdeskDatabase, StoreError
+from .migrations import migrations
+from .models import Article
+from .pg_sync import announce_version, reload_lock
+from .store import (
+    ARTICLE_COLUMNS,
+    DEFAULT_INDEX_CACHE,
+    CorpusState,
+    KnownFile,
+    StoredArticle,
+    article_from_row,
+    known_file,
+    parse_database_url,
+    related_json,
+    utcnow_iso,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 5  # seconds to reach the server when opening
+POOL_TIMEOUT = 10.0  # seconds to wait for a pooled connection before saying the database is unreachable
+POOL_MIN, POOL_MAX = 1, 8  # an ingest holds two (its lock and its transaction); readers take the rest
+INSTALL_HINT = "install newsdesk[postgres] (pip install 'newsdesk[postgres]')"
+
+
+def advisory_key(name: str) -> int:
+    """A stable signed 64-bit key for ``pg_advisory_lock``, from a name (``"ingest"``)."""
+    digest = hashlib.sha256(f"newsdesk:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+MIGRATE_LOCK = advisory_key("migrate")
+
+
+@lru_cache(maxsize=512)
+def pg_sql(sql: str) -> str:
+    """Portable SQL (``?`` placeholders) in psycopg's form (``%s``; a literal ``%`` doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _driver() -> tuple[Any, Any]:
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:
+        raise StoreError(f"a postgresql:// database needs the PostgreSQL driver: {INSTALL_HINT}") from None
+    return psycopg, psycopg_pool
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
+class PostgresStore:
+    """A newsdesk database in PostgreSQL. Safe to share between threads: each call takes a pooled connection."""
+
+    backend = "postgres"
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        """Open the database at ``url``. With ``create`` an empty database gets the schema; without it only a
+        database that already holds newsdesk's tables is opened. Pending migrations are applied either way.
+        Raises StoreError (NotNewsdeskDatabase) with one line; never touches another program's tables."""
+        self._parsed = parse_database_url(url)
+        self.target = self._parsed.shown
+        self.applied_migrations: list[str] = []
+        psycopg, psycopg_pool = _driver()
+        self._psycopg = psycopg
+        self._pool_timeout_error = psycopg_pool.PoolTimeout
+        self._local = threading.local()
+        try:
+            psycopg.conninfo.conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise StoreError(f"the database URL {self.target} is malformed: {_first_line(exc)}") from None
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+                self.applied_migrations = self._migrate(conn, create=create)
+        except psycopg.Error as exc:
+            raise self._error(exc) from None
+        self._pool = psycopg_pool.ConnectionPool(
+            url,
+            min_size=POOL_MIN,
+            max_size=POOL_MAX,
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+            check=psycopg_pool.ConnectionPool.check_connection,
+            timeout=POOL_TIMEOUT,
+            name=f"newsdesk {self.target}",
+            open=True,
+        )
+
+    # -- errors and connections ----------------------------------------------------------------
+    def _error(self, exc: BaseException) -> StoreError:
+        """The StoreError to raise for a driver or pool error, in one line."""
+        psycopg = self._psycopg
+        errors = psycopg.errors
+        why = _first_line(exc)
+        if isinstance(exc, StoreError):
+            return exc
+        if isinstance(exc, self._pool_timeout_error | psycopg.OperationalError) and not isinstance(
+            exc, errors.DiskFull | errors.InsufficientResources
+        ):
+            return StoreError(f"cannot reach the PostgreSQL database {self.target}: {why}")
+        if isinstance(exc, errors.InsufficientPrivilege):
+            return StoreError(
+                f"the database role lacks a permission on {self.target} ({why}); "
+                "see the README's roles and grants"
+            )
+        if isinstance(exc, errors.ReadOnlySqlTransaction):
+            return StoreError(f"the database {self.target} is read-only ({why})")
+        if isinstance(exc, errors.DiskFull | errors.InsufficientResources):
+            return StoreError(f"the disk holding the database {self.target} is full ({why})")
+        if isinstance(exc, errors.UndefinedTable):
+            return StoreError(f"no such table in {self.target} ({why}); run `newsdesk migrate`")
+        return StoreError(f"database error on {self.target}: {why}")
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection; driver errors come out as StoreError."""
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except (self._psycopg.Error, self._pool_timeout_error) as exc:
+            raise self._error(exc) from exc
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # -- schema --------------------------------------------------------------------------------
+    def _migrate(self, conn: psycopg.Connection, *, create: bool) -> list[str]:
+        """Apply the pending migrations in one transaction, one process at a time; returns their names."""
+        known = migrations("postgres")
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATE_LOCK])
+            row = conn.execute(
+                "SELECT to_regclass('schema_migrations') IS NOT NULL, to_regclass('meta') IS NOT NULL,"
+                " to_regclass('articles') IS NOT NULL"
+            ).fetchone()
+            has_migrations, has_meta, has_articles = row or (False, False, False)
+            if not has_migrations:
+                if has_meta or has_articles:
+                    raise NotNewsdeskDatabase(
+                        f"{self.target} holds tables of something else (meta, articles); it was left as it is:"
+                        " give newsdesk a database (or a schema, with ?options=-csearch_path=NAME) of its own"
+                    )
+                if not create:
+                    raise StoreError(
+                        f"the database {self.target} has no newsdesk tables yet; run `newsdesk migrate` "
+                        "or `newsdesk ingest` first"
+                    )
+                conn.execute(
+                    "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                    " applied_at text NOT NULL)"
+                )
+                have: set[int] = set()
+            else:
+                have = {v for (v,) in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+            applied = []
+            for migration in known:
+                if migration.version in have:
+                    continue
+                conn.execute(migration.sql.encode())  # several statements: sent as one simple query
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (%s, %s, %s)",
+                    [migration.version, migration.name, utcnow_iso()],
+                )
+                applied.append(migration.name)
+        return applied
+
+    def schema_version(self) -> int:
+        (version,) = self.query("SELECT coalesce(max(version), 0) FROM schema_migrations")[0]
+        return int(version)
+
+    def default_index_root(self, cache_dir: Path | None) -> Path:
+        """A folder of its own under the index cache (``NEWSDESK_INDEX_CACHE``), named after the database."""
+        return (cache_dir or DEFAULT_INDEX_CACHE) / self._parsed.cache_name
+
+    # -- reads ---------------------------------------------------------------------------------
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
+        with self._connection() as conn:
+            return conn.execute(pg_sql(sql), list(params)).fetchall()
+
+    _query = query
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Rows of SQL already in psycopg's form (``%s``)."""
+        with self._connection() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def corpus_version(self) -> int:
+        return self.corpus_state().version
+
+    def corpus_state(self) -> CorpusState:
+        rows = dict(self._rows("SELECT key, value FROM meta WHERE key IN ('corpus_version', 'corpus_stamp')"))
+        return CorpusState(int(rows.get("corpus_version") or 0), rows.get("corpus_stamp") or "")
+
+    def counts(self) -> dict[str, int]:
+        ((articles, passages, texts),) = self._rows(
+            "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM passages),"
+            " (SELECT count(*) FROM texts)"
+        )
+        return {"articles": articles, "passages": passages, "texts": texts}
+
+    def known_files(self) -> dict[str, KnownFile]:
+        return {
+            path: known_file(sha, ids, refusals)
+            for path, sha, ids, refusals in self._rows(
+                "SELECT path, sha256, article_ids, refusals FROM files"
+            )
+        }
+
+    def article_fingerprints(self) -> dict[str, tuple]:
+        return {
+            row[0]: tuple(row[1:])
+            for row in self._rows(
+                "SELECT id, title, published, url, category, content_hash, related, source FROM articles"
+            )
+        }
+
+    def article(self, article_id: str) -> StoredArticle | None:
+        rows = self._rows(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = %s", [article_id])
+        return article_from_row(rows[0]) if rows else None
+
+    def articles_by_id(self, ids: Iterable[str]) -> dict[str, StoredArticle]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        rows = self._rows(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ANY(%s)", [wanted])
+        return {row[0]: article_from_row(row) for row in rows}
+
+    def passages_for_article(self, article_id: str) -> list[tuple[int, str]]:
+        return [
+            (ordinal, text)
+            for ordinal, text in self._rows(
+                "SELECT p.ordinal, p.text FROM passages p JOIN articles a ON a.content_hash = p.text_hash"
+                " WHERE a.id = %s ORDER BY p.ordinal",
+                [article_id],
+            )
+        ]
+
+    def passage_ordinals(self, passage_ids: Iterable[int]) -> dict[int, int]:
+        ids = [int(i) for i in passage_ids]
+        if not ids:
+            return {}
+        return dict(self._rows("SELECT id, ordinal FROM passages WHERE id = ANY(%s)", [ids]))
+
+    def passages_at(self, wanted: dict[str, Iterable[int]]) -> dict[str, list[tuple[int, str]]]:
+        pairs = [
+            (aid, o) for aid, ordinals in wanted.items() for o in sorted({int(o) for o in ordinals}) if o >= 0
+        ]
+        out: dict[str, list[tuple[int, str]]] = {aid: [] for aid in wanted}
+        if not pairs:
+            return out
+        for article_id, ordinal, text in self._rows(
+            "SELECT a.id, p.ordinal, p.text FROM unnest(%s::text[], %s::int[]) AS w(id, ordinal)"
+            " JOIN articles a ON a.id = w.id"
+            " JOIN passages p ON p.text_hash = a.content_hash AND p.ordinal = w.ordinal"
+            " ORDER BY a.id, p.ordinal",
+            [[aid for aid, _ in pairs], [o for _, o in pairs]],
+        ):
+            out[article_id].append((ordinal, text))
+        return out
+
+    def headlines(
+        self,
+        limit: int = 10,
+        *,
+        offset: int = 0,
+        since: str | None = None,
+        until: str | None = None,
+        ids: Iterable[str] | None = None,
+    ) -> list[StoredArticle]:
+        where: list[str] = []
+        params: list[object] = []
+        if since:
+            where.append("published >= %s")
+            params.append(since)
+        if until:
+            where.append("published < %s")
+            params.append(until)
+        if ids is not None:
+            id_list = list(ids)
+            if not id_list:
+                return []
+            where.append("id = ANY(%s)")
+            params.append(id_list)
+        sql = f"SELECT {ARTICLE_COLUMNS} FROM articles"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY published IS NULL, published DESC, id LIMIT %s OFFSET %s"
+        params.extend([int(limit), int(offset)])
+        return [article_from_row(row) for row in self._rows(sql, params)]
+
+    _INDEX_DOCS = (
+        "WITH canon AS (SELECT content_hash, min(id) AS id FROM articles GROUP BY content_hash)"
+        " SELECT p.id, a.id, a.title, p.text, a.published, a.content_hash FROM passages p"
+        " JOIN canon c ON c.content_hash = p.text_hash JOIN articles a ON a.id = c.id ORDER BY p.id"
+    )
+
+    def index_docs_rows(self) -> Iterator[tuple]:
+        conn = getattr(self._local, "writer", None)
+        if conn is not None:  # inside this thread's write transaction: what it is about to commit
+            yield from self._stream(conn)
+            return
+        with self._connection() as conn, conn.transaction():
+            yield from self._stream(conn)
+
+    def _stream(self, conn: psycopg.Connection) -> Iterator[tuple]:
+        """The rows in batches through a server-side cursor: a large corpus is never held whole."""
+        try:
+            with conn.cursor(name=f"index_docs_{uuid.uuid4().hex[:8]}") as cursor:
+                cursor.itersize = 5000
+                cursor.execute(self._INDEX_DOCS)
+                yield from cursor
+        except self._psycopg.Error as exc:
+            raise self._error(exc) from exc
+
+    def last_run(self) -> dict | None:
+        with self._connection() as conn:
+            cursor = conn.execute("SELECT * FROM ingest_runs ORDER BY id DESC LIMIT 1")
+            row = cursor.fetchone()
+            cols = [c.name for c in cursor.description or ()]
+        return dict(zip(cols, row, strict=True)) if row else None
+
+    def feedback_summary(self, limit: int = 10) -> tuple[list[dict], list[tuple[str, int]]]:
+        latest = [
+            {"created_at": c, "question": q, "article_ids": json.loads(ids or "[]")}
+            for c, q, ids in self._rows(
+                "SELECT created_at, question, article_ids FROM feedback WHERE vote < 0 ORDER BY id DESC LIMIT %s",
+                [limit],
+            )
+        ]
+        worst = [
+            (article_id, n)
+            for article_id, n in self._rows(
+                "SELECT j.value, count(*) AS n FROM feedback,"
+                " jsonb_array_elements_text(feedback.article_ids::jsonb) AS j(value) WHERE vote < 0"
+                ' GROUP BY j.value ORDER BY n DESC, j.value COLLATE "C" LIMIT %s',
+                [limit],
+            )
+        ]
+        return latest, worst
+
+    # -- writes --------------------------------------------------------------------------------
+    @contextmanager
+    def writer(self) -> Iterator[PostgresWriter]:
+        with self._connection() as conn, conn.transaction():
+            self._local.writer = conn
+            try:
+                yield PostgresWriter(conn)
+            finally:
+                self._local.writer = None
+
+    @contextmanager
+    def ingest_lock(self) -> Iterator[None]:
+        """A session advisory lock on a connection of its own, held for the whole ingest: one at a time across
+        every machine, and a refusal names the host and process of the one running. A process that dies (or
+        loses its connection) releases it with its session."""
+        with reload_lock(
+            self._parsed.url, what="ingest", error=IngestRunning, connect_timeout=CONNECT_TIMEOUT
+        ):
+            yield
+
+    def record_run(self, run: dict) -> None:
+        columns = ",".join(run)
+        marks = ",".join(["%s"] * len(run))
+        # An unreachable or read-only database cannot log the run; the caller reports the failure itself.
+        with suppress(StoreError):
+            self._rows(
+                f"INSERT INTO ingest_runs ({columns}) VALUES ({marks}) RETURNING id", list(run.values())
+            )
+
+    def add_feedback(
+        self,
+        *,
+        guild_id: str | None,
+        channel_id: str | None,
+        user_id: str,
+        question: str,
+        article_ids: list[str],
+        vote: int,
+    ) -> None:
+        self._rows(
+            "INSERT INTO feedback (created_at, guild_id, channel_id, user_id, question, article_ids, vote)"
+            " VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING id",
+            [utcnow_iso(), guild_id, channel_id, user_id, question, json.dumps(article_ids), int(vote)],
+        )
+
+
+class PostgresWriter:
+    """The writes of one transaction, on the pooled connection :meth:`PostgresStore.writer` holds."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+
+    @property
+    def connection(self) -> psycopg.Connection:
+        """The transaction's connection (the index snapshot of a new version is stored through it)."""
+        return self._conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor:
+        return self._conn.execute(pg_sql(sql), list(params))
+
+    def serialize(self, topic: str) -> None:
+        """A transaction-scoped advisory lock: released when this transaction ends."""
+        self._conn.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_key(topic)])
+
+    def clear_corpus(self) -> None:
+        # DELETE, not TRUNCATE: readers in other processes keep reading the old rows until the commit.
+        for sql in ("DELETE FROM passages", "DELETE FROM texts", "DELETE FROM articles", "DELETE FROM files"):
+            self._conn.execute(sql)
+
+    def put_article(self, article: Article, *, now: str, new: bool) -> None:
+        fields = [
+            article.title,
+            article.published,
+            article.url,
+            article.source,
+            article.category,
+            article.content_hash,
+            related_json(article),
+        ]
+        if new:
+            self._conn.execute(
+                "INSERT INTO articles (title, published, url, source, category, content_hash, related,"
+                " id, added_at, updated_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                [*fields, article.id, now, now],
+            )
+        else:
+            self._conn.execute(
+                "UPDATE articles SET title=%s, published=%s, url=%s, source=%s, category=%s, content_hash=%s,"
+                " related=%s, updated_at=%s WHERE id=%s",
+                [*fields, now, article.id],
+            )
+
+    def put_text(self, content_hash: str, body: str, passages: list[str]) -> None:
+        cursor = self._conn.execute(
+            "INSERT INTO texts (content_hash, body) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            [content_hash, body],
+        )
+        if not cursor.rowcount:
+            return  # already stored, with its passages
+        with self._conn.cursor() as many:
+            many.executemany(
+                "INSERT INTO passages (text_hash, ordinal, text) VALUES (%s, %s, %s)",
+                [(content_hash, i, text) for i, text in enumerate(passages)],
+            )
+
+    def delete_articles(self, ids: Iterable[str]) -> None:
+        doomed = list(ids)
+        if doomed:
+            self._conn.execute("DELETE FROM articles WHERE id = ANY(%s)", [doomed])
+
+    def drop_orphan_texts(self) -> None:
+        orphan = "SELECT t.content_hash FROM texts t WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.content_hash = t.content_hash)"
+        self._conn.execute(f"DELETE FROM passages WHERE text_hash IN ({orphan})")
+        self._conn.execute(f"DELETE FROM texts WHERE content_hash IN ({orphan})")
+
+    def put_file(
+        self, path: str, sha256: str, size: int, article_ids: list[str], refusals: list[dict], now: str
+    ) -> None:
+        self._conn.execute(
+            "INSERT INTO files (path, sha256, size, article_ids, refusals, seen_at) VALUES (%s,%s,%s,%s,%s,%s)"
+            " ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size,"
+            " article_ids = excluded.article_ids, refusals = excluded.refusals, seen_at = excluded.seen_at",
+            [
+                path,
+                sha256,
+                size,
+                json.dumps(article_ids, ensure_ascii=False),
+                json.dumps(refusals, ensure_ascii=False),
+                now,
+            ],
+        )
+
+    def delete_files(self, paths: Iterable[str]) -> None:
+        gone = list(paths)
+        if gone:
+            self._conn.execute("DELETE FROM files WHERE path = ANY(%s)", [gone])
+
+    def bump_version(self) -> CorpusState:
+        row = self._conn.execute(
+            "UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'corpus_version' RETURNING value"
+        ).fetchone()
+        stamp = uuid.uuid4().hex
+        self._conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('corpus_stamp', %s)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [stamp],
+        )
+        state = CorpusState(int(row[0]) if row else 0, stamp)
+        announce_version(self._conn, state.version)  # NOTIFY: heard by the other processes when this commits
+        return state
