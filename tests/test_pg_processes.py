@@ -15,7 +15,7 @@ import urllib.request
 import psycopg
 import pytest
 
-from tests.bot_harness import button_ids, corpus_file, embed_text, shown
+from tests.bot_harness import button_ids, callback_text, corpus_file, embed_text, shown
 from tests.cli_harness import newsdesk
 from tests.discord_stub import DiscordStub
 from tests.test_bot_processes import (
@@ -200,15 +200,18 @@ async def test_a_bot_keeps_answering_while_the_database_is_down_and_recovers(
             about = await stub.invoke_command("about", {}, user_id=READER, channel_id=CHANNEL_A)
             await about.wait_done(timeout=10)
             assert "Unreachable since" in embed_text(about.original)
-            # A vote is not thanked for unless it was stored.
+            # A vote, or a settings change, is not said to be saved unless it was.
             said = await vote(stub, reply, "👍")
             assert "couldn't record your vote" in said
+            change = await results_setting(stub, 1)
+            assert "didn't work" in change and "cannot reach the PostgreSQL database" in change
         finally:
             pg_cluster.start()
 
         health = await _wait_health(port, reachable=True, timeout=45)
         assert health["status"] == "ok"
         assert (await vote(stub, reply, "👍")).startswith("Thanks")  # voting again works, and is kept
+        assert "now show 1 answer" in await results_setting(stub, 1)
         # New versions are heard again.
         corpus_file(folder / "articles", *FERRY)
         ingest(pg_url, folder / "articles", tmp_path / "ingest")
@@ -218,9 +221,25 @@ async def test_a_bot_keeps_answering_while_the_database_is_down_and_recovers(
 
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT vote FROM feedback").fetchall() == [(1,)]
+        assert conn.execute("SELECT results FROM server_settings").fetchall() == [(1,)]
+        assert conn.execute("SELECT count(*) FROM server_settings_changes").fetchone() == (1,)
     log = (folder / "bot.log").read_text()
     assert "the database does not answer" in log and "the database answers again" in log
     assert "Traceback" not in log
+
+
+async def results_setting(stub, count: int) -> str:
+    """``/settings results count:N`` by an admin in guild A; what the bot said."""
+    record = await stub.invoke_command(
+        "settings",
+        {"count": count},
+        subcommand="results",
+        user_id=READER,
+        channel_id=CHANNEL_A,
+        enforce_permissions=False,
+    )
+    await record.wait_done(timeout=20)
+    return shown(callback_text(record))
 
 
 async def _wait_health(port: int, *, reachable: bool, timeout: float) -> dict:
