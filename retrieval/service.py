@@ -296,14 +296,17 @@ class NewsService:
                 stored.total_bytes / 1e6,
                 time.perf_counter() - started,
             )
-            return self._swap(state, self._load_index(state))
-        log.info("building the search index for corpus version %s (%s; none stored)", state.version, why)
-        state, index = self._build_shared()
-        if index is not None and store_snapshot_if_missing(
-            url, state.version, state.stamp, self._index_dir(state)
-        ):
-            log.info("stored the index of corpus version %s for the other processes", state.version)
-        return self._swap(state, index)
+            snapshot = self._swap(state, self._load_index(state))
+        else:
+            log.info("building the search index for corpus version %s (%s; none stored)", state.version, why)
+            state, index = self._build_shared()
+            if index is not None and store_snapshot_if_missing(
+                url, state.version, state.stamp, self._index_dir(state)
+            ):
+                log.info("stored the index of corpus version %s for the other processes", state.version)
+            snapshot = self._swap(state, index)
+        self._prune_indexes(state.version)  # this machine's cache keeps the newest versions only
+        return snapshot
 
     def _build_shared(self) -> tuple[CorpusState, BM25Index | None]:
         """Build, save and load the index of a shared database's current corpus, with the local copy of its

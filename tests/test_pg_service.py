@@ -185,3 +185,22 @@ def test_with_the_database_down_it_answers_from_what_it_loaded_and_says_so(
             assert conn.execute("SELECT count(*) FROM feedback").fetchone() == (1,)
     finally:
         service.close()
+
+
+def test_a_reader_keeps_only_the_newest_versions_in_its_cache(pg_url, sample_corpus, tmp_path):
+    writer = service_on(pg_url, sample_corpus, tmp_path / "a")
+    reader = service_on(pg_url, sample_corpus, tmp_path / "b")
+    try:
+        writer.reload()
+        reader.open()
+        for n in range(3):
+            corpus_file(
+                sample_corpus, f"local/extra{n}.txt", f"Extra {n}", f"Extra story number {n} about kites."
+            )
+            version = writer.reload().corpus_version
+            assert reader.refresh_if_changed() and reader.snapshot.version == version
+        kept = sorted(p.name for p in (tmp_path / "b").iterdir())
+        assert kept == [f"v{version - 1}", f"v{version}"]
+    finally:
+        writer.close()
+        reader.close()
