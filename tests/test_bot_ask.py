@@ -23,11 +23,13 @@ from tests.bot_harness import (
 from tests.data import REPO
 from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.both_stores  # on SQLite and on PostgreSQL
+
 SEED_TITLE = "ISIS Stronghold Fled Civilians Surrounded by US-Backed Forces"
 
 
 @pytest.fixture
-def service(tmp_path, sample_corpus):
+def service(store_target, tmp_path, sample_corpus):
     corpus_file(
         sample_corpus,
         "hostile.txt",
@@ -35,7 +37,7 @@ def service(tmp_path, sample_corpus):
         "Visitors to the harbour festival were told @everyone and @here and <@123456789012345678> "
         "should bring **umbrellas** and `coats` and [click here](https://evil.example) for tickets.",
     )
-    svc = NewsService(tmp_path / "n.db", sample_corpus)
+    svc = NewsService(store_target, sample_corpus, index_cache=tmp_path / "index-cache")
     svc.reload()
     yield svc
     svc.close()
