@@ -18,7 +18,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,7 +110,6 @@ class PostgresStore:
             min_size=POOL_MIN,
             max_size=POOL_MAX,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
-            check=psycopg_pool.ConnectionPool.check_connection,
             timeout=POOL_TIMEOUT,
             name=f"newsdesk {self.target}",
             open=True,
@@ -204,15 +203,46 @@ class PostgresStore:
 
     # -- reads ---------------------------------------------------------------------------------
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
-        with self._connection() as conn:
-            return conn.execute(pg_sql(sql), list(params)).fetchall()
+        return self._rows(pg_sql(sql), list(params))
 
     _query = query
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        """Rows of SQL already in psycopg's form (``%s``)."""
-        with self._connection() as conn:
-            return conn.execute(sql, params).fetchall()
+        """Rows of SQL already in psycopg's form (``%s``). A pooled connection that the server closed (it
+        restarted) fails once and is dropped by the pool: the statement is then tried once more on a fresh
+        one, so that a restart of the server costs no answer. (Connections are not checked on each checkout:
+        that would cost a round trip per statement.)"""
+        with self._started(lambda conn: conn.execute(sql, params)) as (_, cursor):
+            return cursor.fetchall()
+
+    @contextmanager
+    def _started(self, first: Any) -> Iterator[tuple[psycopg.Connection, Any]]:
+        """A pooled connection on which ``first(conn)`` has run: yields (connection, what it returned).
+        When the connection turns out closed by the server (it restarted), the pool drops it and ``first``
+        runs once more on a fresh one; driver errors come out as StoreError. A statement that fails that way
+        never reached the server, so running it again does not run it twice."""
+        psycopg = self._psycopg
+        for attempt in (1, 2):
+            stack = ExitStack()
+            conn = None
+            try:
+                conn = stack.enter_context(self._pool.connection())
+                started = first(conn)
+            except BaseException as exc:
+                with suppress(Exception):
+                    stack.close()
+                retry = isinstance(exc, psycopg.OperationalError) and conn is not None and conn.broken
+                if retry and attempt == 1:
+                    continue
+                if isinstance(exc, psycopg.Error | self._pool_timeout_error):
+                    raise self._error(exc) from exc
+                raise
+            try:
+                with stack:
+                    yield conn, started
+            except (psycopg.Error, self._pool_timeout_error) as exc:
+                raise self._error(exc) from exc
+            return
 
     def corpus_version(self) -> int:
         return self.corpus_state().version
@@ -325,9 +355,10 @@ class PostgresStore:
     )
 
     def index_docs_rows(self) -> Iterator[tuple]:
-        conn = getattr(self._local, "writer", None)
-        if conn is not None:  # inside this thread's write transaction: what it is about to commit
-            yield from self._stream(conn)
+        writer = getattr(self._local, "writer", None)
+        if writer is not None:  # inside this thread's write transaction: what it is about to commit
+            writer.end_pipeline()  # a server-side cursor does not run in pipeline mode
+            yield from self._stream(writer._conn)
             return
         with self._connection() as conn, conn.transaction():
             yield from self._stream(conn)
@@ -343,8 +374,8 @@ class PostgresStore:
             raise self._error(exc) from exc
 
     def last_run(self) -> dict | None:
-        with self._connection() as conn:
-            cursor = conn.execute("SELECT * FROM ingest_runs ORDER BY id DESC LIMIT 1")
+        latest = "SELECT * FROM ingest_runs ORDER BY id DESC LIMIT 1"
+        with self._started(lambda conn: conn.execute(latest)) as (_, cursor):
             row = cursor.fetchone()
             cols = [c.name for c in cursor.description or ()]
         return dict(zip(cols, row, strict=True)) if row else None
@@ -371,10 +402,28 @@ class PostgresStore:
     # -- writes --------------------------------------------------------------------------------
     @contextmanager
     def writer(self) -> Iterator[PostgresWriter]:
-        with self._connection() as conn, conn.transaction():
-            self._local.writer = conn
+        """One transaction on one pooled connection. The writes are sent in pipeline mode (without waiting for
+        each statement's answer) until something reads a result; a failed statement fails the whole
+        transaction all the same."""
+
+        def begin(conn: psycopg.Connection) -> Any:
+            transaction = conn.transaction()
+            transaction.__enter__()  # BEGIN
+            return transaction
+
+        with self._started(begin) as (conn, transaction):
+            writer = PostgresWriter(conn)
+            self._local.writer = writer
             try:
-                yield PostgresWriter(conn)
+                yield writer
+                writer.end_pipeline()
+            except BaseException as exc:
+                with suppress(self._psycopg.Error):
+                    writer.end_pipeline()
+                transaction.__exit__(type(exc), exc, exc.__traceback__)  # ROLLBACK
+                raise
+            else:
+                transaction.__exit__(None, None, None)  # COMMIT
             finally:
                 self._local.writer = None
 
@@ -384,7 +433,11 @@ class PostgresStore:
         every machine, and a refusal names the host and process of the one running. A process that dies (or
         loses its connection) releases it with its session."""
         with reload_lock(
-            self._parsed.url, what="ingest", error=IngestRunning, connect_timeout=CONNECT_TIMEOUT
+            self._parsed.url,
+            what="ingest",
+            target=self.target,
+            error=IngestRunning,
+            connect_timeout=CONNECT_TIMEOUT,
         ):
             yield
 
@@ -419,6 +472,13 @@ class PostgresWriter:
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self._conn = conn
+        self._pipeline = ExitStack()
+        self._pipeline.enter_context(conn.pipeline())
+
+    def end_pipeline(self) -> None:
+        """Send what is queued and wait for every answer (raising the first error); later statements run one
+        by one."""
+        self._pipeline.close()
 
     @property
     def connection(self) -> psycopg.Connection:
@@ -461,15 +521,15 @@ class PostgresWriter:
             )
 
     def put_text(self, content_hash: str, body: str, passages: list[str]) -> None:
-        cursor = self._conn.execute(
+        # A stored text already has its passages (the same text splits the same way): both inserts do nothing.
+        self._conn.execute(
             "INSERT INTO texts (content_hash, body) VALUES (%s, %s) ON CONFLICT DO NOTHING",
             [content_hash, body],
         )
-        if not cursor.rowcount:
-            return  # already stored, with its passages
         with self._conn.cursor() as many:
             many.executemany(
-                "INSERT INTO passages (text_hash, ordinal, text) VALUES (%s, %s, %s)",
+                "INSERT INTO passages (text_hash, ordinal, text) VALUES (%s, %s, %s)"
+                " ON CONFLICT (text_hash, ordinal) DO NOTHING",
                 [(content_hash, i, text) for i, text in enumerate(passages)],
             )
 

@@ -330,6 +330,9 @@ class NewsService:
         from .corpus_copy import write_corpus_copy
         from .pg_sync import stream_rows
 
+        end_pipeline = getattr(writer, "end_pipeline", None)
+        if end_pipeline is not None:
+            end_pipeline()  # the rows are read through server-side cursors, which do not run in pipeline mode
         conn = writer.connection
         try:
             write_corpus_copy(lambda sql: stream_rows(conn, sql), self._index_dir(state), state)

@@ -28,6 +28,8 @@ from tests.bot_harness import (
 )
 from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.both_stores  # on SQLite and on PostgreSQL
+
 
 async def run(stub, name, options=None, *, user=READER, enforce=True, timeout=15.0):
     record = await stub.invoke_command(
@@ -184,6 +186,7 @@ async def test_a_parser_that_raises_is_reported_and_the_rest_reloads(discord_stu
     assert "ISIS Stronghold" in shown(embed_text(answer.original))
 
 
+@pytest.mark.sqlite_only  # makes the SQLite connection read-only
 async def test_a_read_only_database_fails_the_reload_and_keeps_the_old_corpus(discord_stub, bot, service):  # noqa: F811
     version = service.snapshot.version
     corpus_file(
@@ -228,6 +231,7 @@ async def test_feedback_lists_disliked_answers_for_admins_only(discord_stub, bot
     assert "what about the comet" in text and "1× `briefs/comet`" in text
 
 
+@pytest.mark.sqlite_only  # makes the SQLite connection read-only
 async def test_scheduled_reload_picks_up_changes_and_about_shows_failures(discord_stub, service):  # noqa: F811
     build_world(discord_stub)
     version = service.snapshot.version

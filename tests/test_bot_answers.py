@@ -11,9 +11,11 @@ from retrieval.service import NewsService
 from tests.bot_harness import GENERAL, GUILD, READER, corpus_file, shown
 from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.both_stores  # on SQLite and on PostgreSQL
+
 
 @pytest.fixture
-def service(tmp_path, sample_corpus):
+def service(store_target, tmp_path, sample_corpus):
     # An article that shares a word with the earlier question ("offensive") and none with the follow-up.
     corpus_file(
         sample_corpus,
@@ -21,7 +23,7 @@ def service(tmp_path, sample_corpus):
         "Manager Apologises For Offensive Chant",
         "The football manager said the chant was offensive and apologised to the fans on Saturday.",
     )
-    svc = NewsService(tmp_path / "n.db", sample_corpus)
+    svc = NewsService(store_target, sample_corpus, index_cache=tmp_path / "index-cache")
     svc.reload()
     yield svc
     svc.close()

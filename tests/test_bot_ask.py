@@ -24,11 +24,13 @@ from tests.bot_harness import (
 from tests.data import REPO
 from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.both_stores  # on SQLite and on PostgreSQL
+
 SEED_TITLE = "ISIS Stronghold Fled Civilians Surrounded by US-Backed Forces"
 
 
 @pytest.fixture
-def service(tmp_path, sample_corpus):
+def service(store_target, tmp_path, sample_corpus):
     corpus_file(
         sample_corpus,
         "hostile.txt",
@@ -36,7 +38,7 @@ def service(tmp_path, sample_corpus):
         "Visitors to the harbour festival were told @everyone and @here and <@123456789012345678> "
         "should bring **umbrellas** and `coats` and [click here](https://evil.example) for tickets.",
     )
-    svc = NewsService(tmp_path / "n.db", sample_corpus)
+    svc = NewsService(store_target, sample_corpus, index_cache=tmp_path / "index-cache")
     svc.reload()
     yield svc
     svc.close()
@@ -233,6 +235,7 @@ async def test_feedback_buttons_store_the_vote_with_the_question(discord_stub, b
     assert worst[0][0] == "briefs/school-meals"
 
 
+@pytest.mark.sqlite_only  # another writer holds the file; PostgreSQL: tests/test_pg_processes.py
 async def test_a_vote_the_database_could_not_keep_is_never_thanked_for(discord_stub, bot, service):  # noqa: F811
     record = await discord_stub.invoke_command(
         "ask", {"question": "school meals levy"}, user_id=READER, channel_id=GENERAL

@@ -8,12 +8,14 @@ from retrieval.service import NewsService
 from tests.bot_harness import GENERAL, READER, callback_text, embed_text, shown
 from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.both_stores  # on SQLite and on PostgreSQL
+
 
 @pytest.fixture
-def service(tmp_path):
+def service(store_target, tmp_path):
     corpus = tmp_path / "articles"
     corpus.mkdir()
-    svc = NewsService(tmp_path / "n.db", corpus)
+    svc = NewsService(store_target, corpus, index_cache=tmp_path / "index-cache")
     svc.reload()
     svc.open()
     yield svc

@@ -81,21 +81,29 @@ async def ask(stub, channel, question):
     return (await stub.wait_for(reply, timeout=20))[0]
 
 
-async def test_two_shard_processes_answer_their_guilds_and_follow_a_reload(stub, tmp_path, sample_corpus):
-    db = tmp_path / "n.db"
-    service = NewsService(db, sample_corpus)
+@pytest.mark.both_stores
+async def test_two_shard_processes_answer_their_guilds_and_follow_a_reload(
+    stub, store_target, tmp_path, sample_corpus
+):
+    service = NewsService(store_target, sample_corpus, index_cache=tmp_path / "index-cache")
     service.reload()
     service.close()
     common = {
         "DISCORD_TOKEN": SECRET,
-        "NEWSDESK_DB": str(db),
+        "NEWSDESK_DB": store_target,
+        "NEWSDESK_INDEX_CACHE": str(tmp_path / "index-cache"),
         "NEWSDESK_CORPUS_DIR": str(sample_corpus),
         "NEWSDESK_SHARD_COUNT": "2",
         "NEWSDESK_ADMIN_USERS": str(READER),
     }
     async with (
         bot_process(stub, {**common, "NEWSDESK_SHARD_IDS": "0"}, tmp_path / "shard0.log"),
-        bot_process(stub, {**common, "NEWSDESK_SHARD_IDS": "1"}, tmp_path / "shard1.log"),
+        # Shard 1 keeps its index apart, as on another machine (an SQLite file keeps it beside the file).
+        bot_process(
+            stub,
+            {**common, "NEWSDESK_SHARD_IDS": "1", "NEWSDESK_INDEX_CACHE": str(tmp_path / "shard1-cache")},
+            tmp_path / "shard1.log",
+        ),
     ):
         await stub.wait_for(lambda: {i["shard_id"] for i in stub.gateway.identifies} == {0, 1}, timeout=30)
         assert "3.2 million" in shown(embed_text(await ask(stub, CHANNEL_A, "library repairs cost")))

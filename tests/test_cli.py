@@ -1,4 +1,5 @@
-"""The newsdesk command as a user runs it: real subprocesses, real database files."""
+"""The newsdesk command as a user runs it: real subprocesses, real databases (an SQLite file, and the same
+commands on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,19 @@ import pytest
 from tests.cli_harness import newsdesk
 from tests.data import REPO
 
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.fixture
-def db(tmp_path, sample_corpus):
-    path = tmp_path / "n.db"
-    result = newsdesk("ingest", str(sample_corpus), "--db", str(path), cwd=tmp_path)
+def db(store_target, tmp_path, sample_corpus):
+    result = newsdesk("ingest", str(sample_corpus), "--db", store_target, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    return path
+    return store_target
 
 
-def test_ingest_json_summary_has_the_promised_fields(tmp_path, sample_corpus):
+def test_ingest_json_summary_has_the_promised_fields(store_target, tmp_path, sample_corpus):
     (sample_corpus / "broken.txt").write_bytes(b"")
-    result = newsdesk("ingest", str(sample_corpus), "--db", str(tmp_path / "n.db"), "--json", cwd=tmp_path)
+    result = newsdesk("ingest", str(sample_corpus), "--db", store_target, "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert {"added", "changed", "unchanged", "removed", "failed", "failures"} <= summary.keys()
@@ -31,16 +33,17 @@ def test_ingest_json_summary_has_the_promised_fields(tmp_path, sample_corpus):
     assert summary["failures"] == [{"path": "broken.txt", "reason": summary["failures"][0]["reason"]}]
 
 
-def test_ingest_uses_the_settings_for_folder_and_database(tmp_path, sample_corpus):
-    env = {"NEWSDESK_DB": str(tmp_path / "env.db"), "NEWSDESK_CORPUS_DIR": str(sample_corpus)}
+def test_ingest_uses_the_settings_for_folder_and_database(store_target, tmp_path, sample_corpus):
+    env = {"NEWSDESK_DB": store_target, "NEWSDESK_CORPUS_DIR": str(sample_corpus)}
     result = newsdesk("ingest", "--json", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "env.db").exists()
+    listed = newsdesk("headlines", "--json", cwd=tmp_path, env={"NEWSDESK_DB": store_target})
+    assert len(json.loads(listed.stdout)) == json.loads(result.stdout)["added"]
 
 
 def test_ask_json_shape(db, tmp_path):
     result = newsdesk(
-        "ask", "when did the SDF encircle Manbij?", "--db", str(db), "--json", "-k", "2", cwd=tmp_path
+        "ask", "when did the SDF encircle Manbij?", "--db", db, "--json", "-k", "2", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
@@ -57,7 +60,7 @@ def test_ask_reads_questions_from_stdin_one_json_line_each(db, tmp_path):
     result = newsdesk(
         "ask",
         "--db",
-        str(db),
+        db,
         "--json",
         cwd=tmp_path,
         stdin="how much did the library repairs cost?\n\nwho discovered the comet?\n",
@@ -72,7 +75,7 @@ def test_ask_reads_questions_from_stdin_one_json_line_each(db, tmp_path):
 
 
 def test_ask_prints_quote_title_date_and_link(db, tmp_path):
-    result = newsdesk("ask", "how big is the rail pay rise?", "--db", str(db), cwd=tmp_path)
+    result = newsdesk("ask", "how big is the rail pay rise?", "--db", db, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Rail Workers Call Off Weekend Strike (2025-05-09)" in result.stdout
     assert "https://news.example.org/briefs/rail-strike" in result.stdout
@@ -80,16 +83,16 @@ def test_ask_prints_quote_title_date_and_link(db, tmp_path):
 
 
 def test_headlines_newest_first(db, tmp_path):
-    result = newsdesk("headlines", "-n", "3", "--db", str(db), "--json", cwd=tmp_path)
+    result = newsdesk("headlines", "-n", "3", "--db", db, "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     dates = [h["published"] for h in json.loads(result.stdout)]
     assert len(dates) == 3 and dates == sorted(dates, reverse=True)
 
 
 def test_empty_and_overlong_questions_are_refused_with_the_reason(db, tmp_path):
-    empty = newsdesk("ask", "   ", "--db", str(db), cwd=tmp_path)
+    empty = newsdesk("ask", "   ", "--db", db, cwd=tmp_path)
     assert empty.returncode == 2 and "empty" in empty.stderr
-    long = newsdesk("ask", "word " * 400, "--db", str(db), cwd=tmp_path)
+    long = newsdesk("ask", "word " * 400, "--db", db, cwd=tmp_path)
     assert long.returncode == 2 and "limit is 500" in long.stderr
 
 
@@ -117,16 +120,16 @@ def test_rebuild_sets_a_damaged_database_aside(tmp_path, sample_corpus):
     db = tmp_path / "n.db"
     db.write_bytes(b"garbage" * 1000)
     (tmp_path / "n.db.index").mkdir()  # its index folder beside it: this was a newsdesk database
-    broken = newsdesk("ask", "x", "--db", str(db), cwd=tmp_path)
+    broken = newsdesk("ask", "x", "--db", db, cwd=tmp_path)
     assert broken.returncode == 1 and "--rebuild" in broken.stderr and "Traceback" not in broken.stderr
-    rebuilt = newsdesk("ingest", str(sample_corpus), "--db", str(db), "--rebuild", "--json", cwd=tmp_path)
+    rebuilt = newsdesk("ingest", str(sample_corpus), "--db", db, "--rebuild", "--json", cwd=tmp_path)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert json.loads(rebuilt.stdout)["added"] >= 6
     assert (tmp_path / "n.db.damaged").exists()
 
 
-def test_run_without_token_answers_in_the_terminal(tmp_path, sample_corpus):
-    env = {"NEWSDESK_DB": str(tmp_path / "n.db"), "NEWSDESK_CORPUS_DIR": str(sample_corpus)}
+def test_run_without_token_answers_in_the_terminal(store_target, tmp_path, sample_corpus):
+    env = {"NEWSDESK_DB": store_target, "NEWSDESK_CORPUS_DIR": str(sample_corpus)}
     result = newsdesk("run", cwd=tmp_path, env=env, stdin="who discovered the comet?\n")
     assert result.returncode == 0, result.stderr
     assert "DISCORD_TOKEN is not set" in result.stderr
@@ -160,7 +163,7 @@ def test_ask_context_searches_a_follow_up_with_the_earlier_question(db, tmp_path
         "--context",
         "the SDF offensive to take Manbij",
         "--db",
-        str(db),
+        db,
         "--json",
         cwd=tmp_path,
     )
@@ -182,7 +185,7 @@ def test_ask_reads_json_objects_with_context_and_plain_lines_from_stdin(db, tmp_
         "how much did the riverside libary repairs cost?",
         "{not json, so a plain question",
     ]
-    result = newsdesk("ask", "--db", str(db), "--json", cwd=tmp_path, stdin="\n".join(lines) + "\n")
+    result = newsdesk("ask", "--db", db, "--json", cwd=tmp_path, stdin="\n".join(lines) + "\n")
     assert result.returncode == 0, result.stderr
     answers = [json.loads(line) for line in result.stdout.splitlines()]
     assert [a["question"] for a in answers] == [
@@ -198,8 +201,54 @@ def test_ask_reads_json_objects_with_context_and_plain_lines_from_stdin(db, tmp_
 
 def test_ask_text_output_shows_the_correction_and_missing_words(db, tmp_path):
     result = newsdesk(
-        "ask", "how much did the riverside libary repairs cost in qatar", "--db", str(db), cwd=tmp_path
+        "ask", "how much did the riverside libary repairs cost in qatar", "--db", db, cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
     assert "Showing results for library (not libary)" in result.stdout
     assert "Missing: qatar" in result.stdout
+
+
+def test_migrate_applies_the_schema_once_and_says_so(store_target, tmp_path):
+    first = newsdesk("migrate", "--db", store_target, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "to schema version 2: applied 001_initial, 002_server_settings" in first.stdout
+    again = newsdesk("migrate", "--db", store_target, cwd=tmp_path)
+    assert again.returncode == 0 and "is up to date (schema version 2); nothing to apply" in again.stdout
+
+
+def test_the_index_of_a_postgres_database_goes_to_the_index_cache(pg_url, tmp_path, sample_corpus):
+    env = {"NEWSDESK_INDEX_CACHE": str(tmp_path / "cache")}
+    result = newsdesk("ingest", str(sample_corpus), "--db", pg_url, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    (folder,) = (tmp_path / "cache").iterdir()
+    assert folder.name.startswith(pg_url.rsplit("/", 1)[1] + "-") and (folder / "v1").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("postgresql://bot@db.example.org:port/news", "--db: the database URL is malformed"),
+        ("postgresql://bot@db.example.org/a/b", "is not one database name"),
+    ],
+)
+def test_a_malformed_database_url_is_a_bad_command_line(tmp_path, url, said):
+    result = newsdesk("ask", "anything", "--db", url, cwd=tmp_path)
+    assert result.returncode == 2 and said in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_malformed_database_url_setting_names_the_variable(tmp_path):
+    result = newsdesk("headlines", cwd=tmp_path, env={"NEWSDESK_DB": "postgres://bot@host:99999/news"})
+    assert result.returncode == 2 and result.stderr.startswith(
+        "newsdesk: NEWSDESK_DB: the database URL is malformed"
+    )
+
+
+@pytest.mark.parametrize("args", [["ask", "anything"], ["headlines"], ["ingest"], ["migrate"]])
+def test_an_unreachable_postgres_server_is_one_line_without_the_password(tmp_path, args):
+    result = newsdesk(*args, "--db", "postgresql://bot:s3cret@127.0.0.1:1/news", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(
+        "newsdesk: cannot reach the PostgreSQL database postgresql://bot@127.0.0.1:1/news"
+    )
+    assert "s3cret" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

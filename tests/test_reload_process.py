@@ -10,6 +10,8 @@ import pytest
 from retrieval.errors import CorpusError
 from tests.bot_harness import corpus_file
 
+pytestmark = pytest.mark.both_stores  # on SQLite and on PostgreSQL
+
 QUESTION = "lighthouse keeper seals Orkney"
 TITLE = "Lighthouse Keeper Counts Seals"
 

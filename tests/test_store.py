@@ -241,3 +241,21 @@ def test_a_role_with_the_documented_grants_runs_on_a_schema_migrated_by_the_owne
         writer.drop_orphan_texts()
     assert state.version == 1 and store.counts()["articles"] == 0 and store.last_run()["status"] == "ok"
     store.close()
+
+
+def test_a_restart_of_the_server_costs_no_read_and_no_write(pg_cluster, pg_url):
+    store = open_store(pg_url)
+    write(store, article("a", "A", "x"))
+    assert store.counts()["articles"] == 1
+    pg_cluster.stop()
+    with pytest.raises(StoreError, match="cannot reach the PostgreSQL database"):
+        store.counts()
+    pg_cluster.start()
+    # The pooled connections died with the server: each is dropped and the statement runs on a fresh one.
+    assert store.counts()["articles"] == 1
+    store.add_feedback(guild_id="1", channel_id="2", user_id="3", question="q", article_ids=["a"], vote=-1)
+    write(store, article("b", "B", "y"))
+    with store.ingest_lock():
+        pass
+    assert store.counts()["articles"] == 2 and store.feedback_summary()[1] == [("a", 1)]
+    store.close()
