@@ -58,7 +58,8 @@ async def watch_corpus_version(
     wake = asyncio.Event()
 
     def heard(_version: int | None) -> None:  # in the listener's thread
-        loop.call_soon_threadsafe(wake.set)
+        with contextlib.suppress(RuntimeError):  # the event loop closed: the bot is stopping
+            loop.call_soon_threadsafe(wake.set)
 
     listener = await asyncio.to_thread(service.listen_for_versions, heard, poll_every=every)
     wait = every if listener is None else max(every, SAFETY_POLL)
