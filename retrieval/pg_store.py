@@ -75,6 +75,13 @@ def _driver() -> tuple[Any, Any]:
     return psycopg, psycopg_pool
 
 
+@lru_cache(maxsize=1)
+def _pipeline_supported() -> bool:
+    import psycopg
+
+    return bool(psycopg.Pipeline.is_supported())
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0].strip() if text else type(exc).__name__
@@ -473,7 +480,8 @@ class PostgresWriter:
     def __init__(self, conn: psycopg.Connection) -> None:
         self._conn = conn
         self._pipeline = ExitStack()
-        self._pipeline.enter_context(conn.pipeline())
+        if _pipeline_supported():  # libpq 14 or later (the binary wheel has it)
+            self._pipeline.enter_context(conn.pipeline())
 
     def end_pipeline(self) -> None:
         """Send what is queued and wait for every answer (raising the first error); later statements run one
