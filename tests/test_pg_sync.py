@@ -97,13 +97,13 @@ def test_the_lock_of_another_process_names_that_process_and_dies_with_it(pg_url)
 
 
 def test_waiting_for_the_lock_gets_it_when_the_other_reload_ends(pg_url):
-    released = threading.Event()
+    done = threading.Event()  # set by the holder just before it lets go of the lock
 
     def hold_briefly():
         with reload_lock(pg_url):
             started.set()
             time.sleep(0.5)
-        released.set()
+            done.set()
 
     started = threading.Event()
     thread = threading.Thread(target=hold_briefly)
@@ -112,7 +112,7 @@ def test_waiting_for_the_lock_gets_it_when_the_other_reload_ends(pg_url):
     with pytest.raises(ReloadInProgress), reload_lock(pg_url, wait=0.1):
         pass
     with reload_lock(pg_url, wait=10):
-        assert released.is_set()
+        assert done.is_set()  # it got the lock only once the other one had finished
     thread.join()
 
 
