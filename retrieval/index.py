@@ -298,21 +298,25 @@ def _collect(
     chunk_terms = analyzer.chunk_terms
     words: dict[str, tuple[int, ...]] = {}  # whitespace-separated word -> its term ids
     tokens: dict[str, tuple[str, ...]] = {}  # a word's tokens (without punctuation) -> their terms
-    get = words.get
+    lookup = words.__getitem__
+    chain = itertools.chain.from_iterable
 
-    def term_ids(text: str) -> list[tuple[int, ...]]:
+    def learn(pieces: list[str]) -> None:
+        new = set(pieces).difference(words)
+        if len(words) + len(new) > word_cache:
+            words.clear()
+            tokens.clear()
+            new = set(pieces)
+        for piece in new:
+            words[piece] = tuple([setdefault(t, len(vocab)) for t in chunk_terms(piece, tokens)])
+
+    def term_ids(text: str) -> list[int]:
         pieces = text.split()
-        found = list(map(get, pieces))
-        if None in found:
-            new = set(pieces).difference(words)
-            if len(words) + len(new) > word_cache:
-                words.clear()
-                tokens.clear()
-                new = set(pieces)
-            for piece in new:
-                words[piece] = tuple([setdefault(t, len(vocab)) for t in chunk_terms(piece, tokens)])
-            found = list(map(get, pieces))
-        return found  # type: ignore[return-value]
+        try:
+            return list(chain(map(lookup, pieces)))
+        except KeyError:
+            learn(pieces)
+            return list(chain(map(lookup, pieces)))
 
     parts = _Parts(
         vocab=vocab,
@@ -336,8 +340,7 @@ def _collect(
     chunk_start = 0
     posted = 0
     last_art = -1
-    title_ids: tuple[int, ...] = ()
-    chain = itertools.chain.from_iterable
+    title_ids: list[int] = []
 
     def flush() -> None:
         nonlocal flat, chunk_start, posted
@@ -371,16 +374,15 @@ def _collect(
             parts.title_blob += title
             parts.title_off.append(len(parts.title_blob))
             parts.title_hash.append(hash(title))
-            first = sorted(set(chain(found)))
+            first = sorted(set(found))
             spill.append("first", array("i", first).tobytes())
             parts.first_off.append(parts.first_off[-1] + len(first))
         if art != last_art:
-            title_ids = tuple(chain(term_ids(doc.title))) if include_title else ()
+            title_ids = term_ids(doc.title) if include_title else []
             last_art = art
-        before = len(flat)
-        flat.extend(chain(found))
+        flat.extend(found)
         flat.extend(title_ids)
-        doc_len.append(len(flat) - before)
+        doc_len.append(len(found) + len(title_ids))
         doc_article.append(art)
         doc_pid.append(doc.passage_id)
         n += 1
