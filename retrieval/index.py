@@ -176,9 +176,9 @@ _ARRAYS = (
 # building in bounded memory
 # ---------------------------------------------------------------------------------------------
 
-# Passages whose postings are sorted together before they are spilled to disk: about 30 MB of
+# Passages whose postings are sorted together before they are spilled to disk: about 40 MB of
 # scratch memory per chunk, whatever the corpus size.
-BUILD_CHUNK = 100_000
+BUILD_CHUNK = 50_000
 # Distinct whitespace-separated words whose term ids are remembered while building.
 WORD_CACHE = 400_000
 
@@ -233,6 +233,19 @@ class _Spill:
             kept += data
             self._memory[name] = kept
 
+    def read(self, name: str, dtype: type, start: int, end: int) -> np.ndarray:
+        """Items ``start:end`` of what was appended to ``name``, read into memory (a file is read, not
+        mapped, so the pages read do not stay in the process's memory)."""
+        if name in self._memory:
+            return np.frombuffer(self._memory[name], dtype)[start:end]
+        f = self._files.get(name)
+        if f is not None:
+            f.flush()
+        if end <= start or self._dir is None:
+            return np.zeros(0, dtype)
+        size = np.dtype(dtype).itemsize
+        return np.fromfile(Path(self._dir.name) / name, dtype, count=end - start, offset=start * size)
+
     def array(self, name: str, dtype: type) -> np.ndarray:
         """Everything appended to ``name``, as a read-only array (memory-mapped from its file)."""
         if name in self._memory:
@@ -271,7 +284,9 @@ class _Parts:
 def _chunk_postings(flat: np.ndarray, lengths: np.ndarray, first_doc: int) -> tuple[np.ndarray, ...]:
     """(vocabulary id, passage, term frequency) of one chunk, sorted by id then passage."""
     n = len(lengths)
-    key = flat.astype(np.int64) * n + np.repeat(np.arange(n, dtype=np.int64), lengths)
+    key = flat.astype(np.int64)
+    key *= n
+    key += np.repeat(np.arange(n, dtype=np.int64), lengths)
     if not len(key):
         return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.uint16)
     key.sort()
@@ -478,21 +493,18 @@ def _finish(
     post_doc = np.empty(total, np.int32)
     post_tf = np.empty(total, np.uint16)
     cursor = term_ptr[:-1].copy()
-    all_terms, all_docs, all_tf = (
-        spill.array(k, t) for k, t in (("term", np.int32), ("doc", np.int32), ("tf", np.uint16))
-    )
     for lo, hi in parts.runs:
-        term = np.asarray(all_terms[lo:hi])
+        term = spill.read("term", np.int32, lo, hi)
         if not len(term):
             continue
         starts = np.flatnonzero(np.concatenate(([True], term[1:] != term[:-1])))
         counts = np.diff(np.append(starts, len(term)))
         mapped = remap[term[starts]]
-        dest = np.repeat(cursor[mapped] - starts, counts) + np.arange(len(term))
-        post_doc[dest] = all_docs[lo:hi]
-        post_tf[dest] = all_tf[lo:hi]
+        del term
+        dest = np.repeat(cursor[mapped] - starts, counts) + np.arange(hi - lo)
+        post_doc[dest] = spill.read("doc", np.int32, lo, hi)
+        post_tf[dest] = spill.read("tf", np.uint16, lo, hi)
         cursor[mapped] += counts
-    del all_terms, all_docs, all_tf
     per_doc = {
         name: np.frombuffer(values, np.int64 if values.typecode == "q" else np.int32).copy()
         for name, values in parts.per_doc.items()
