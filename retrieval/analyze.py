@@ -292,12 +292,25 @@ class Analyzer:
         for chunk in text.split():
             found = cache.get(chunk)
             if found is None:
-                found = tuple(t for token in _TOKEN.findall(chunk) for _, _, t in self._analyze_token(token))
+                found = self.chunk_terms(chunk)
                 if len(cache) >= _CACHE_LIMIT:
                     cache.clear()
                 cache[chunk] = found
             out.extend(found)
         return out
+
+    def chunk_terms(self, chunk: str, tokens: dict[str, tuple[str, ...]] | None = None) -> tuple[str, ...]:
+        """Index terms of one whitespace-free piece of text (``terms`` of a text is the concatenation of
+        its pieces' terms). ``tokens``: the caller's cache of each token's terms, filled as it goes."""
+        if tokens is None:
+            return tuple(t for token in _TOKEN.findall(chunk) for _, _, t in self._analyze_token(token))
+        out: list[str] = []
+        for token in _TOKEN.findall(chunk):
+            found = tokens.get(token)
+            if found is None:
+                found = tokens[token] = tuple(t for _, _, t in self._analyze_token(token))
+            out.extend(found)
+        return tuple(out)
 
     def term_spans(self, text: str) -> list[tuple[int, int, str]]:
         """``(start, end, term)`` for each term of ``text``; offsets index into ``text``."""

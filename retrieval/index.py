@@ -20,15 +20,20 @@ verdict when the best passages cover too little of the question's idf weight.
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
+import logging
 import os
 import re
 import shutil
+import tempfile
 import threading
 import uuid
+from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -55,6 +60,7 @@ MAX_QUERY_TERMS = 64
 _UNDATED = np.iinfo(np.int32).min
 _EPOCH = datetime.date(1970, 1, 1)
 _YEAR = re.compile(r"(?:1[89]|20)\d\d")
+log = logging.getLogger(__name__)
 
 
 class IndexLoadError(Exception):
@@ -124,23 +130,6 @@ def _idf_table(variant: str, df: np.ndarray, n: int, epsilon: float) -> np.ndarr
     return np.log(n + 1) - np.log(df + 0.5)
 
 
-class _UnionFind:
-    def __init__(self, n: int) -> None:
-        self.parent = list(range(n))
-
-    def find(self, x: int) -> int:
-        parent = self.parent
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
-
-
 def _monotonic_from_zero(offsets: np.ndarray, end: int) -> bool:
     return (
         len(offsets) > 0
@@ -181,6 +170,386 @@ _ARRAYS = (
     "art_blob",
     "art_off",
 )
+
+
+# ---------------------------------------------------------------------------------------------
+# building in bounded memory
+# ---------------------------------------------------------------------------------------------
+
+# Passages whose postings are sorted together before they are spilled to disk: about 40 MB of
+# scratch memory per chunk, whatever the corpus size.
+BUILD_CHUNK = 50_000
+# Distinct whitespace-separated words whose term ids are remembered while building.
+WORD_CACHE = 400_000
+
+
+class _Spill:
+    """Temporary files for a build (in the system's temporary folder); held in memory instead
+    when they cannot be written (a full disk), so a build never fails for want of scratch space."""
+
+    def __init__(self) -> None:
+        self._dir: tempfile.TemporaryDirectory | None = None
+        self._memory: dict[str, bytearray] = {}
+        self._files: dict[str, BinaryIO] = {}
+        self._sizes: dict[str, int] = {}
+
+    def __enter__(self) -> _Spill:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+        self._memory.clear()
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+    def append(self, name: str, data: bytes | memoryview) -> None:
+        """Append raw bytes to the spill file ``name``."""
+        if name in self._memory:
+            self._memory[name] += data
+            return
+        try:
+            f = self._files.get(name)
+            if f is None:
+                if self._dir is None:
+                    self._dir = tempfile.TemporaryDirectory(prefix="newsdesk-index-build-")
+                f = self._files[name] = open(Path(self._dir.name) / name, "wb")  # noqa: SIM115
+            f.write(data)
+            self._sizes[name] = self._sizes.get(name, 0) + len(data)
+        except OSError as exc:
+            log.warning("keeping the index build's %s in memory: %s", name, exc)
+            f = self._files.pop(name, None)
+            kept = bytearray()
+            if f is not None:
+                f.close()
+                if self._dir is not None:
+                    with open(Path(self._dir.name) / name, "rb") as back:
+                        kept += back.read(self._sizes.get(name, 0))
+            kept += data
+            self._memory[name] = kept
+
+    def read(self, name: str, dtype: type, start: int, end: int) -> np.ndarray:
+        """Items ``start:end`` of what was appended to ``name``, read into memory (a file is read, not
+        mapped, so the pages read do not stay in the process's memory)."""
+        if name in self._memory:
+            return np.frombuffer(self._memory[name], dtype)[start:end]
+        f = self._files.get(name)
+        if f is not None:
+            f.flush()
+        if end <= start or self._dir is None:
+            return np.zeros(0, dtype)
+        size = np.dtype(dtype).itemsize
+        return np.fromfile(Path(self._dir.name) / name, dtype, count=end - start, offset=start * size)
+
+    def array(self, name: str, dtype: type) -> np.ndarray:
+        """Everything appended to ``name``, as a read-only array (memory-mapped from its file)."""
+        if name in self._memory:
+            return np.frombuffer(self._memory[name], dtype)
+        f = self._files.pop(name, None)
+        if f is None:
+            return np.zeros(0, dtype)
+        f.close()
+        assert self._dir is not None
+        if not self._sizes.get(name):
+            return np.zeros(0, dtype)
+        return np.memmap(Path(self._dir.name) / name, dtype=dtype, mode="r")
+
+
+@dataclass(slots=True)
+class _Parts:
+    """What one pass over the documents leaves for the merge: the vocabulary, the per-passage and
+    per-article arrays, and where each chunk's postings were spilled."""
+
+    vocab: dict[str, int]
+    df: np.ndarray  # postings per vocabulary id
+    runs: list[tuple[int, int]]  # (first posting, end) of each chunk in the spilled postings
+    per_doc: dict[str, array]  # doc_len, doc_article, doc_pid: one value per passage
+    art_blob: bytearray
+    art_off: array
+    art_day: array
+    dup_blob: bytearray
+    dup_off: array
+    dup_hash: array
+    title_blob: bytearray
+    title_off: array
+    title_hash: array
+    first_off: array  # each article's first passage's distinct term ids, spilled as "first"
+
+
+def _chunk_postings(flat: np.ndarray, lengths: np.ndarray, first_doc: int) -> tuple[np.ndarray, ...]:
+    """(vocabulary id, passage, term frequency) of one chunk, sorted by id then passage."""
+    n = len(lengths)
+    key = flat.astype(np.int64)
+    key *= n
+    key += np.repeat(np.arange(n, dtype=np.int64), lengths)
+    if not len(key):
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.uint16)
+    key.sort()
+    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    tf = np.diff(np.append(starts, len(key)))
+    key = key[starts]
+    term = key // n
+    doc = (key - term * n + first_doc).astype(np.int32)
+    return term.astype(np.int32), doc, np.minimum(tf, np.iinfo(np.uint16).max).astype(np.uint16)
+
+
+def _collect(
+    docs: Iterable[IndexDoc],
+    analyzer: Analyzer,
+    spill: _Spill,
+    progress: Callable[[int], None] | None,
+    include_title: bool,
+    chunk_passages: int,
+    word_cache: int,
+) -> _Parts:
+    """One pass over ``docs``: term ids of every passage, each chunk's postings spilled as it fills."""
+    vocab: dict[str, int] = {}
+    setdefault = vocab.setdefault
+    chunk_terms = analyzer.chunk_terms
+    words: dict[str, tuple[int, ...]] = {}  # whitespace-separated word -> its term ids
+    tokens: dict[str, tuple[str, ...]] = {}  # a word's tokens (without punctuation) -> their terms
+    lookup = words.__getitem__
+    chain = itertools.chain.from_iterable
+
+    def learn(pieces: list[str]) -> None:
+        new = set(pieces).difference(words)
+        if len(words) + len(new) > word_cache:
+            words.clear()
+            tokens.clear()
+            new = set(pieces)
+        for piece in new:
+            words[piece] = tuple([setdefault(t, len(vocab)) for t in chunk_terms(piece, tokens)])
+
+    def term_ids(text: str) -> list[int]:
+        pieces = text.split()
+        try:
+            return list(chain(map(lookup, pieces)))
+        except KeyError:
+            learn(pieces)
+            return list(chain(map(lookup, pieces)))
+
+    parts = _Parts(
+        vocab=vocab,
+        df=np.zeros(0, np.int64),
+        runs=[],
+        per_doc={"doc_len": array("i"), "doc_article": array("i"), "doc_pid": array("q")},
+        art_blob=bytearray(),
+        art_off=array("q", [0]),
+        art_day=array("i"),
+        dup_blob=bytearray(),
+        dup_off=array("q", [0]),
+        dup_hash=array("q"),
+        title_blob=bytearray(),
+        title_off=array("q", [0]),
+        title_hash=array("q"),
+        first_off=array("q", [0]),
+    )
+    doc_len, doc_article, doc_pid = (parts.per_doc[k] for k in ("doc_len", "doc_article", "doc_pid"))
+    art_index: dict[str, int] = {}
+    flat = array("i")
+    chunk_start = 0
+    posted = 0
+    last_art = -1
+    title_ids: list[int] = []
+
+    def flush() -> None:
+        nonlocal flat, chunk_start, posted
+        lengths = np.frombuffer(doc_len[chunk_start:], np.int32)  # a copy: doc_len grows on
+        term, doc, tf = _chunk_postings(np.frombuffer(flat, np.int32), lengths, chunk_start)
+        counts = np.bincount(term, minlength=len(vocab))
+        if len(parts.df) < len(counts):
+            parts.df = np.concatenate((parts.df, np.zeros(len(counts) - len(parts.df), np.int64)))
+        parts.df += counts
+        for name, values in (("term", term), ("doc", doc), ("tf", tf)):
+            spill.append(name, values.tobytes())
+        parts.runs.append((posted, posted + len(term)))
+        posted += len(term)
+        chunk_start = len(doc_len)
+        flat = array("i")
+
+    n = 0
+    for doc in docs:
+        found = term_ids(doc.text)
+        art = art_index.get(doc.article_id)
+        if art is None:
+            art = art_index[doc.article_id] = len(art_index)
+            parts.art_blob += doc.article_id.encode("utf-8")
+            parts.art_off.append(len(parts.art_blob))
+            parts.art_day.append(_day_number(doc.published))
+            dup = doc.dup_key.encode("utf-8")
+            parts.dup_blob += dup
+            parts.dup_off.append(len(parts.dup_blob))
+            parts.dup_hash.append(hash(dup))
+            title = _normalized_title(doc.title).encode("utf-8")
+            parts.title_blob += title
+            parts.title_off.append(len(parts.title_blob))
+            parts.title_hash.append(hash(title))
+            first = sorted(set(found))
+            spill.append("first", array("i", first).tobytes())
+            parts.first_off.append(parts.first_off[-1] + len(first))
+        if art != last_art:
+            title_ids = term_ids(doc.title) if include_title else []
+            last_art = art
+        flat.extend(found)
+        flat.extend(title_ids)
+        doc_len.append(len(found) + len(title_ids))
+        doc_article.append(art)
+        doc_pid.append(doc.passage_id)
+        n += 1
+        if n - chunk_start >= chunk_passages:
+            flush()
+        if progress is not None and n % 10_000 == 0:
+            progress(n)
+    if progress is not None and n % 10_000:
+        progress(n)
+    if n == 0:
+        raise ValueError("cannot build an index without passages")
+    if n > chunk_start:
+        flush()
+    return parts
+
+
+def _duplicate_groups(parts: _Parts, spill: _Spill) -> np.ndarray:
+    """Each article's duplicate group (the smallest article number in it): articles with the same
+    ``dup_key``, or the same normalized title and a near-identical first passage (Jaccard >= 0.8 of
+    their distinct terms, among the next 49 articles of that title)."""
+    n = len(parts.art_day)
+    parent = np.arange(n, dtype=np.int64)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = int(parent[x])
+        return x
+
+    def union(a: int, c: int) -> None:
+        ra, rc = find(a), find(c)
+        if ra != rc:
+            parent[max(ra, rc)] = min(ra, rc)
+
+    def same_value(hashes: array, blob: bytearray, off: array) -> list[list[int]]:
+        """Articles with equal non-empty values, in article order, in groups of two or more."""
+        h = np.frombuffer(hashes, np.int64)
+        offsets = np.frombuffer(off, np.int64)
+        candidates = np.flatnonzero(offsets[1:] > offsets[:-1])
+        order = candidates[np.argsort(h[candidates], kind="stable")]
+        sh = h[order]
+        bounds = np.flatnonzero(np.concatenate(([True], sh[1:] != sh[:-1], [True])))
+        groups: list[list[int]] = []
+        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            if hi - lo < 2:
+                continue
+            by_value: dict[bytes, list[int]] = {}
+            for a in order[lo:hi].tolist():
+                by_value.setdefault(bytes(blob[off[a] : off[a + 1]]), []).append(a)
+            groups.extend(g for g in by_value.values() if len(g) > 1)
+        return groups
+
+    for group in same_value(parts.dup_hash, parts.dup_blob, parts.dup_off):
+        for a in group[1:]:
+            union(group[0], a)
+    first_ids = spill.array("first", np.int32)
+    first_off = parts.first_off
+
+    def first(a: int) -> frozenset[int]:
+        return frozenset(first_ids[first_off[a] : first_off[a + 1]].tolist())
+
+    for group in same_value(parts.title_hash, parts.title_blob, parts.title_off):
+        sets = {a: first(a) for a in group}
+        for i, a in enumerate(group):
+            for c in group[i + 1 : i + 50]:
+                sa, sc = sets[a], sets[c]
+                if sa == sc or (sa and sc and len(sa & sc) >= 0.8 * len(sa | sc)):
+                    union(a, c)
+    while True:  # every article points at its group's root
+        up = parent[parent]
+        if np.array_equal(up, parent):
+            break
+        parent = up
+    return parent.astype(np.int32)
+
+
+def _finish(
+    parts: _Parts, spill: _Spill, variant: str, k1: float, b: float, delta: float, epsilon: float
+) -> tuple[dict[str, np.ndarray], float]:
+    """Merge the spilled chunks into the final arrays (term-major, passages ascending in each term)."""
+    art_group = _duplicate_groups(parts, spill)
+    vocab = parts.vocab
+    # sort the vocabulary so a loaded index can look terms up by binary search
+    terms = sorted(vocab, key=lambda t: t.encode("utf-8"))
+    remap = np.empty(len(vocab), np.int64)
+    remap[np.fromiter((vocab[t] for t in terms), np.int64, len(terms))] = np.arange(len(terms))
+    vocab.clear()
+    df = np.zeros(len(terms), np.int64)
+    df[remap[: len(parts.df)]] = parts.df
+    term_ptr = np.zeros(len(terms) + 1, np.int64)
+    np.cumsum(df, out=term_ptr[1:])
+    total = int(term_ptr[-1])
+    post_doc = np.empty(total, np.int32)
+    post_tf = np.empty(total, np.uint16)
+    cursor = term_ptr[:-1].copy()
+    for lo, hi in parts.runs:
+        term = spill.read("term", np.int32, lo, hi)
+        if not len(term):
+            continue
+        starts = np.flatnonzero(np.concatenate(([True], term[1:] != term[:-1])))
+        counts = np.diff(np.append(starts, len(term)))
+        mapped = remap[term[starts]]
+        del term
+        dest = np.repeat(cursor[mapped] - starts, counts) + np.arange(hi - lo)
+        post_doc[dest] = spill.read("doc", np.int32, lo, hi)
+        post_tf[dest] = spill.read("tf", np.uint16, lo, hi)
+        cursor[mapped] += counts
+    per_doc = {
+        name: np.frombuffer(values, np.int64 if values.typecode == "q" else np.int32).copy()
+        for name, values in parts.per_doc.items()
+    }
+    lengths = per_doc["doc_len"]
+    n = len(lengths)
+    avgdl = float(lengths.sum()) / n
+    idf = _idf_table(variant, df, n, epsilon)
+    post_w = np.empty(total, np.float32)
+    term_ub = np.empty(len(terms), np.float64)
+    _postings_weights(
+        _VARIANT_CODE[variant],
+        term_ptr,
+        post_doc,
+        post_tf,
+        idf,
+        lengths,
+        avgdl,
+        float(k1),
+        float(b),
+        float(delta),
+        post_w,
+        term_ub,
+    )
+    # float32 rounding: keep the bounds safely above any stored weight
+    term_ub = term_ub * (1 + 1e-6) + 1e-9
+    term_blob, term_off = _blob(terms)
+    del terms
+    art_day = np.frombuffer(parts.art_day, np.int32)
+    arrays = {
+        "term_ptr": term_ptr,
+        "term_idf": idf,
+        "term_ub": term_ub,
+        "term_blob": term_blob,
+        "term_off": term_off,
+        "post_doc": post_doc,
+        "post_w": post_w,
+        "post_tf": post_tf,
+        **per_doc,
+        "doc_day": art_day[per_doc["doc_article"]],
+        "art_group": art_group,
+        "art_blob": np.frombuffer(bytes(parts.art_blob), np.uint8),
+        "art_off": np.frombuffer(parts.art_off, np.int64).copy(),
+    }
+    return arrays, avgdl
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,141 +597,22 @@ class BM25Index:
         epsilon: float = 0.25,
         include_title: bool = DEFAULT_INCLUDE_TITLE,
         min_coverage: float = DEFAULT_MIN_COVERAGE,
+        chunk_passages: int = BUILD_CHUNK,
+        word_cache: int = WORD_CACHE,
     ) -> BM25Index:
+        """Index ``docs`` (read once, in order) in bounded memory: the postings of each ``chunk_passages``
+        passages are sorted and spilled to a temporary folder, then merged into the final arrays, so the
+        build holds the finished index plus one chunk, whatever the number of passages. The result does
+        not depend on ``chunk_passages`` or ``word_cache``."""
         if variant not in VARIANTS:
             raise ValueError(f"unknown BM25 variant {variant!r}; choose one of {', '.join(VARIANTS)}")
         if delta is None:
             delta = 1.0 if variant == "plus" else 0.5
-        vocab: dict[str, int] = {}
-        flat: list[int] = []
-        doc_len: list[int] = []
-        doc_article: list[int] = []
-        doc_pid: list[int] = []
-        art_index: dict[str, int] = {}
-        art_ids: list[str] = []
-        art_title_ids: list[list[int]] = []
-        art_day: list[int] = []
-        art_dup: list[str] = []
-        art_title: list[str] = []
-        art_first: list[frozenset[int] | None] = []
-        terms_of = analyzer.terms
-        setdefault = vocab.setdefault
-        n = 0
-        for doc in docs:
-            art = art_index.get(doc.article_id)
-            if art is None:
-                art = len(art_ids)
-                art_index[doc.article_id] = art
-                art_ids.append(doc.article_id)
-                art_title_ids.append(
-                    [setdefault(t, len(vocab)) for t in terms_of(doc.title)] if include_title else []
-                )
-                art_day.append(_day_number(doc.published))
-                art_dup.append(doc.dup_key)
-                art_title.append(doc.title)
-                art_first.append(None)
-            ids = [setdefault(t, len(vocab)) for t in terms_of(doc.text)]
-            if art_first[art] is None:
-                art_first[art] = frozenset(ids)
-            ids.extend(art_title_ids[art])
-            flat.extend(ids)
-            doc_len.append(len(ids))
-            doc_article.append(art)
-            doc_pid.append(doc.passage_id)
-            n += 1
-            if progress is not None and n % 10_000 == 0:
-                progress(n)
-        if progress is not None and n % 10_000:
-            progress(n)
-        if n == 0:
-            raise ValueError("cannot build an index without passages")
-
-        # sort the vocabulary so a loaded index can look terms up by binary search
-        terms = sorted(vocab, key=lambda t: t.encode("utf-8"))
-        remap = np.empty(len(vocab), np.int64)
-        remap[np.fromiter((vocab[t] for t in terms), np.int64, len(terms))] = np.arange(len(terms))
-        del vocab
-        lengths = np.asarray(doc_len, np.int32)
-        token_terms = remap[np.asarray(flat, np.int64)]
-        del flat
-        key = token_terms * n + np.repeat(np.arange(n, dtype=np.int64), lengths)
-        del token_terms
-        key.sort()
-        starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
-        tf = np.diff(np.append(starts, len(key)))
-        key = key[starts]
-        post_term = key // n
-        post_doc = (key - post_term * n).astype(np.int32)
-        del key
-        term_ptr = np.zeros(len(terms) + 1, np.int64)
-        np.cumsum(np.bincount(post_term, minlength=len(terms)), out=term_ptr[1:])
-        del post_term
-        post_tf = np.minimum(tf, np.iinfo(np.uint16).max).astype(np.uint16)
-        df = np.diff(term_ptr)
-        avgdl = float(lengths.sum()) / n
-        idf = _idf_table(variant, df, n, epsilon)
-        post_w = np.empty(len(post_doc), np.float32)
-        term_ub = np.empty(len(terms), np.float64)
-        _postings_weights(
-            _VARIANT_CODE[variant],
-            term_ptr,
-            post_doc,
-            post_tf,
-            idf,
-            lengths,
-            avgdl,
-            float(k1),
-            float(b),
-            float(delta),
-            post_w,
-            term_ub,
-        )
-        # float32 rounding: keep the bounds safely above any stored weight
-        term_ub = term_ub * (1 + 1e-6) + 1e-9
-
-        # duplicates: the same dup_key, or the same title and a near-identical first passage
-        uf = _UnionFind(len(art_ids))
-        first_by_key: dict[str, int] = {}
-        by_title: dict[str, list[int]] = {}
-        for a, dup in enumerate(art_dup):
-            if dup:
-                if dup in first_by_key:
-                    uf.union(first_by_key[dup], a)
-                else:
-                    first_by_key[dup] = a
-            title = _normalized_title(art_title[a])
-            if title:
-                by_title.setdefault(title, []).append(a)
-        for group in by_title.values():
-            if len(group) < 2:
-                continue
-            for i, a in enumerate(group):
-                for c in group[i + 1 : i + 50]:
-                    sa, sc = art_first[a] or frozenset(), art_first[c] or frozenset()
-                    if sa == sc or (sa and sc and len(sa & sc) >= 0.8 * len(sa | sc)):
-                        uf.union(a, c)
-        art_group = np.array([uf.find(a) for a in range(len(art_ids))], np.int32)
-        art_day_arr = np.asarray(art_day, np.int32)
-        doc_article_arr = np.asarray(doc_article, np.int32)
-        term_blob, term_off = _blob(terms)
-        art_blob, art_off = _blob(art_ids)
-        arrays = {
-            "term_ptr": term_ptr,
-            "term_idf": idf,
-            "term_ub": term_ub,
-            "term_blob": term_blob,
-            "term_off": term_off,
-            "post_doc": post_doc,
-            "post_w": post_w,
-            "post_tf": post_tf,
-            "doc_len": lengths,
-            "doc_article": doc_article_arr,
-            "doc_pid": np.asarray(doc_pid, np.int64),
-            "doc_day": art_day_arr[doc_article_arr],
-            "art_group": art_group,
-            "art_blob": art_blob,
-            "art_off": art_off,
-        }
+        with _Spill() as spill:
+            parts = _collect(
+                docs, analyzer, spill, progress, include_title, max(1, chunk_passages), word_cache
+            )
+            arrays, avgdl = _finish(parts, spill, variant, k1, b, delta, epsilon)
         params = {
             "variant": variant,
             "k1": float(k1),

@@ -1,5 +1,6 @@
-"""Ingest a corpus folder into the store in three steps: scan the folder, diff it against what the
-store recorded (parsing what changed), write the changes in one transaction.
+"""Ingest a corpus folder into the store: scan the folder, then read it file by file in path order,
+parsing what changed and writing each file's articles as soon as they are decided, all in one
+transaction that commits at the end (so memory stays flat however large the corpus).
 
 A broken file never stops an ingest and never removes what that file gave before; it is reported with
 its reason. The promise is per article: while a record of a file is refused, the articles that file
@@ -15,6 +16,7 @@ reported failure.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -41,8 +43,7 @@ MAX_FOLDER_DEPTH = 32
 
 Progress = Callable[[int, int], None]
 # Called inside the ingest transaction, after the writes and before COMMIT, with the new corpus
-# state; raising aborts the whole ingest.
-# Called in the ingest's transaction once the version is bumped: the new state, and the writer of that transaction.
+# state and the transaction's writer; raising aborts the whole ingest.
 BeforeCommit = Callable[[CorpusState, StoreWriter], None]
 
 
@@ -203,21 +204,6 @@ def _fingerprint(article: Article) -> tuple:
     )
 
 
-@dataclass(slots=True)
-class Plan:
-    """What an ingest will write: the diff between the folder and the store."""
-
-    summary: IngestSummary
-    writes: list[tuple[Article, bool]] = field(default_factory=list)  # (article, new)
-    removed: list[str] = field(default_factory=list)
-    file_rows: list[tuple[str, str, int, list[str], list[dict]]] = field(default_factory=list)
-    gone_files: list[str] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.writes or self.removed or self.file_rows or self.gone_files)
-
-
 def _read(file: CorpusFile, limit: int) -> bytes:
     """The file's bytes; raises ValueError with the reason when it is over ``limit`` (checked before
     reading, and again while reading a file that grew meanwhile)."""
@@ -230,7 +216,36 @@ def _read(file: CorpusFile, limit: int) -> bytes:
     return data
 
 
-def plan_changes(
+def _digest(fingerprint: tuple) -> bytes:
+    """A fingerprint in 16 bytes: what an ingest keeps in memory per stored article."""
+    return hashlib.blake2b(repr(fingerprint).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+class _Changes:
+    """The writes of one ingest, in one transaction opened at the first write (an ingest that changes
+    nothing writes nothing, and works on a read-only database)."""
+
+    def __init__(self, store: Store, stack: contextlib.ExitStack, *, rebuild: bool) -> None:
+        self._store = store
+        self._stack = stack
+        self._rebuild = rebuild
+        self._writer: StoreWriter | None = None
+        self.now = utcnow_iso()
+
+    @property
+    def opened(self) -> bool:
+        return self._writer is not None
+
+    @property
+    def writer(self) -> StoreWriter:
+        if self._writer is None:
+            self._writer = self._stack.enter_context(self._store.writer())
+            if self._rebuild:
+                self._writer.clear_corpus()
+        return self._writer
+
+
+def apply_changes(
     store: Store,
     scan: Scan,
     *,
@@ -238,15 +253,19 @@ def plan_changes(
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     rebuild: bool = False,
     progress: Progress | None = None,
-) -> Plan:
-    """Read and parse what changed, and decide what to add, change and remove."""
+    before_commit: BeforeCommit | None = None,
+) -> IngestSummary:
+    """Read and parse what changed, file by file in path order, and write each file's articles and
+    passages as soon as they are decided, in one transaction; then remove what is gone and commit.
+
+    Memory stays flat as the corpus grows: one file's articles at a time, plus a few small values per
+    stored article (its id, a 16-byte digest of its fields, the file that gives it)."""
     summary = IngestSummary(files=len(scan.files))
     summary.failures.extend(scan.refusals)
-    plan = Plan(summary)
     known: dict[str, KnownFile] = {} if rebuild else store.known_files()
-    old = {} if rebuild else store.article_fingerprints()
+    old: dict[str, bytes] = {} if rebuild else {i: _digest(f) for i, f in store.iter_article_fingerprints()}
 
-    incoming: dict[str, Article] = {}
+    incoming: set[str] = set()  # ids written (or found unchanged) from the files read this time
     owner: dict[str, str] = {}  # article id -> the file that gives it
     kept_ids: set[str] = set()  # ids kept as they are in the store
 
@@ -260,105 +279,102 @@ def plan_changes(
         if scan.covers_unreadable(rel):
             keep(rel, record.article_ids)
 
-    for done, file in enumerate(scan.files, 1):
-        rel = file.rel
-        previous = known.get(rel)
-        if progress:
-            progress(done, len(scan.files))
-        try:
-            data = _read(file, max_file_bytes)
-        except (OSError, ValueError) as exc:
-            reason = f"cannot read the file: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
-            summary.failures.append(Refusal(rel, reason))
-            if previous:
-                keep(rel, previous.article_ids)
-            continue
-        sha = hashlib.sha256(data).hexdigest()
-        if (
-            previous
-            and previous.sha256 == sha
-            and not previous.refusals
-            and not any(owner.get(i, rel) != rel for i in previous.article_ids)
-        ):
-            keep(rel, previous.article_ids)  # unchanged
-            continue
-        try:
-            result = parse_file(rel, data, max_article_bytes=max_article_bytes, max_file_bytes=max_file_bytes)
-        except Exception as exc:  # a parser bug must not cost the rest of the corpus
-            log.exception("parser failed on %s", rel)
-            summary.failures.append(Refusal(rel, f"parser error: {type(exc).__name__}: {exc}"))
-            if previous:
-                keep(rel, previous.article_ids)
-            continue
-        del data
-        refusals = list(result.refusals)
-        ids = []
-        for article in result.articles:
-            other = owner.get(article.id)
-            if other is not None and other != rel:
-                refusals.append(Refusal(rel, f"article id {article.id!r} is also given by {other}"))
-                continue
-            if article.id in incoming:
-                refusals.append(Refusal(rel, f"article id {article.id!r} is given twice in this file"))
-                continue
-            incoming[article.id] = article
-            owner[article.id] = rel
-            ids.append(article.id)
-        summary.failures.extend(refusals)
-        if result.articles or not result.refusals:
-            if refusals and previous:
-                # Some record of the file is refused: what the file gave before stays until it parses whole.
-                ids.extend(keep(rel, [i for i in previous.article_ids if i not in ids]))
-            plan.file_rows.append(
-                (rel, sha, file.size, ids, [{"path": r.path, "reason": r.reason} for r in refusals])
-            )
-        elif previous:
-            keep(rel, previous.article_ids)  # nothing usable now: keep what it gave, retry next time
-
-    final_ids = kept_ids | incoming.keys()
-    plan.removed = [i for i in old if i not in final_ids]
-    summary.removed = len(plan.removed)
-    summary.unchanged = len(kept_ids & old.keys())
-    for article_id, article in incoming.items():
-        if article_id not in old:
-            summary.added += 1
-            plan.writes.append((article, True))
-        elif old[article_id] != _fingerprint(article):
-            summary.changed += 1
-            plan.writes.append((article, False))
-        else:
-            summary.unchanged += 1
-    present = {f.rel for f in scan.files}
-    plan.gone_files = [p for p in known if p not in present and not scan.covers_unreadable(p)]
-    return plan
-
-
-def write_changes(
-    store: Store, plan: Plan, *, rebuild: bool = False, before_commit: BeforeCommit | None = None
-) -> int:
-    """Apply the plan in one transaction; returns the new corpus version (0 when nothing changed)."""
-    summary = plan.summary
-    if not (rebuild or not plan.empty):
-        return 0
-    now = utcnow_iso()
     version = 0
-    with store.writer() as writer:
-        if rebuild:
-            writer.clear_corpus()
-        writer.delete_articles(plan.removed)
-        for article, new in plan.writes:
-            writer.put_article(article, now=now, new=new)
-            writer.put_text(article.content_hash, article.body, [p.text for p in split_passages(article)])
-        writer.drop_orphan_texts()
-        writer.delete_files(plan.gone_files)
-        for rel, sha, size, ids, refusals in plan.file_rows:
-            writer.put_file(rel, sha, size, ids, refusals, now)
-        if rebuild or summary.changed_anything:
-            state = writer.bump_version()
-            version = state.version
-            if before_commit:
-                before_commit(state, writer)
-    return version
+    with contextlib.ExitStack() as stack:
+        changes = _Changes(store, stack, rebuild=rebuild)
+        for done, file in enumerate(scan.files, 1):
+            rel = file.rel
+            previous = known.get(rel)
+            if progress:
+                progress(done, len(scan.files))
+            try:
+                data = _read(file, max_file_bytes)
+            except (OSError, ValueError) as exc:
+                reason = (
+                    f"cannot read the file: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
+                )
+                summary.failures.append(Refusal(rel, reason))
+                if previous:
+                    keep(rel, previous.article_ids)
+                continue
+            sha = hashlib.sha256(data).hexdigest()
+            if (
+                previous
+                and previous.sha256 == sha
+                and not previous.refusals
+                and not any(owner.get(i, rel) != rel for i in previous.article_ids)
+            ):
+                keep(rel, previous.article_ids)  # unchanged
+                continue
+            try:
+                result = parse_file(
+                    rel, data, max_article_bytes=max_article_bytes, max_file_bytes=max_file_bytes
+                )
+            except Exception as exc:  # a parser bug must not cost the rest of the corpus
+                log.exception("parser failed on %s", rel)
+                summary.failures.append(Refusal(rel, f"parser error: {type(exc).__name__}: {exc}"))
+                if previous:
+                    keep(rel, previous.article_ids)
+                continue
+            del data
+            refusals = list(result.refusals)
+            ids = []
+            for article in result.articles:
+                other = owner.get(article.id)
+                if other is not None and other != rel:
+                    refusals.append(Refusal(rel, f"article id {article.id!r} is also given by {other}"))
+                    continue
+                if article.id in incoming:
+                    refusals.append(Refusal(rel, f"article id {article.id!r} is given twice in this file"))
+                    continue
+                incoming.add(article.id)
+                owner[article.id] = rel
+                ids.append(article.id)
+                stored = old.get(article.id)
+                if stored is not None and stored == _digest(_fingerprint(article)):
+                    summary.unchanged += 1
+                    continue
+                if stored is None:
+                    summary.added += 1
+                else:
+                    summary.changed += 1
+                writer = changes.writer
+                writer.put_article(article, now=changes.now, new=stored is None)
+                writer.put_text(article.content_hash, article.body, [p.text for p in split_passages(article)])
+            summary.failures.extend(refusals)
+            if result.articles or not result.refusals:
+                if refusals and previous:
+                    # Some record of the file is refused: what the file gave before stays until it parses whole.
+                    ids.extend(keep(rel, [i for i in previous.article_ids if i not in ids]))
+                changes.writer.put_file(
+                    rel,
+                    sha,
+                    file.size,
+                    ids,
+                    [{"path": r.path, "reason": r.reason} for r in refusals],
+                    changes.now,
+                )
+            elif previous:
+                keep(rel, previous.article_ids)  # nothing usable now: keep what it gave, retry next time
+            del result
+
+        removed = [i for i in old if i not in kept_ids and i not in incoming]
+        summary.removed = len(removed)
+        summary.unchanged += len(kept_ids & old.keys())
+        present = {f.rel for f in scan.files}
+        gone_files = [p for p in known if p not in present and not scan.covers_unreadable(p)]
+        if removed or gone_files or rebuild or changes.opened:
+            writer = changes.writer
+            writer.delete_articles(removed)
+            writer.drop_orphan_texts()
+            writer.delete_files(gone_files)
+            if rebuild or summary.changed_anything:
+                state = writer.bump_version()
+                version = state.version
+                if before_commit:
+                    before_commit(state, changes.writer)
+    summary.corpus_version = version
+    return summary
 
 
 def ingest_folder(
@@ -380,16 +396,15 @@ def ingest_folder(
     try:
         with store.ingest_lock():
             scan = scan_corpus(corpus_dir)
-            plan = plan_changes(
+            summary = apply_changes(
                 store,
                 scan,
                 max_article_bytes=max_article_bytes,
                 max_file_bytes=max_file_bytes,
                 rebuild=rebuild,
                 progress=progress,
+                before_commit=before_commit,
             )
-            summary = plan.summary
-            summary.corpus_version = write_changes(store, plan, rebuild=rebuild, before_commit=before_commit)
         if not summary.corpus_version:
             summary.corpus_version = store.corpus_version()
     except Exception as exc:

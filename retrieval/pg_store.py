@@ -281,6 +281,20 @@ class PostgresStore:
             )
         }
 
+    def iter_article_fingerprints(self) -> Iterator[tuple[str, tuple]]:
+        """(id, fingerprint) of every article, one row at a time, through a server-side cursor."""
+        with self._connection() as conn, conn.transaction():
+            try:
+                with conn.cursor(name=f"fingerprints_{uuid.uuid4().hex[:8]}") as cursor:
+                    cursor.itersize = 5000
+                    cursor.execute(
+                        "SELECT id, title, published, url, category, content_hash, related, source FROM articles"
+                    )
+                    for row in cursor:
+                        yield row[0], tuple(row[1:])
+            except self._psycopg.Error as exc:
+                raise self._error(exc) from exc
+
     def article(self, article_id: str) -> StoredArticle | None:
         rows = self._rows(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = %s", [article_id])
         return article_from_row(rows[0]) if rows else None

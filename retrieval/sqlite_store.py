@@ -268,6 +268,16 @@ class SQLiteStore:
             )
         }
 
+    def iter_article_fingerprints(self) -> Iterator[tuple[str, tuple]]:
+        """(id, fingerprint) of every article, as ``article_fingerprints`` gives them, one row at a time."""
+        try:
+            for row in self._reader.execute(
+                "SELECT id, title, published, url, category, content_hash, related, source FROM articles"
+            ):
+                yield row[0], tuple(row[1:])
+        except sqlite3.Error as exc:
+            raise _sqlite_error(self.path, exc) from exc
+
     _article_from_row = staticmethod(article_from_row)
     _ARTICLE_COLUMNS = ARTICLE_COLUMNS
 

@@ -165,6 +165,9 @@ class Store(Protocol):
     def article_fingerprints(self) -> dict[str, tuple]:
         """id -> the tuple of fields whose change makes an article "changed"."""
 
+    def iter_article_fingerprints(self) -> Iterator[tuple[str, tuple]]:
+        """(id, fingerprint) of every article, as ``article_fingerprints`` gives them, one row at a time."""
+
     def article(self, article_id: str) -> StoredArticle | None: ...
 
     def articles_by_id(self, ids: Iterable[str]) -> dict[str, StoredArticle]: ...

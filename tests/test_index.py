@@ -274,3 +274,58 @@ def test_questions_of_common_words_rank_exactly_with_ties_and_few_hits(analyzer)
         assert len(hits) == min(25, len(matching))
         assert [h.passage_id for h in hits] == matching[: len(hits)]  # ties: lower passage number first
         np.testing.assert_allclose([h.score for h in hits], expected[matching[: len(hits)]], atol=1e-9)
+
+
+def _chunking_corpus() -> list[IndexDoc]:
+    """Generated news with what the merge must get right: near-duplicate articles (same title, first
+    passage one word apart), exact duplicates (same dup_key), an article whose passages are not next to
+    each other, and empty passages."""
+    rows = generated_news(150, seed=3)
+    docs: list[IndexDoc] = []
+    for i, row in enumerate(rows):
+        paragraphs = [p for p in row["body"].split("\n\n") if p.strip()]
+        key = row["id"] if i % 10 else "shared-key"  # every tenth article: one exact-duplicate group
+        for para in paragraphs:
+            docs.append(IndexDoc(len(docs), row["id"], row["title"], para, "2016-06-21", key))
+        if i % 7 == 0:  # a near copy under another id
+            first, *rest = paragraphs
+            near = [first + " again", *rest]
+            for para in near:
+                docs.append(
+                    IndexDoc(len(docs), row["id"] + "-copy", row["title"], para, None, row["id"] + "c")
+                )
+    docs.append(
+        IndexDoc(len(docs), "generated/0003", rows[3]["title"], "a late passage of article three", None, "x")
+    )
+    docs.append(IndexDoc(len(docs), "empty", "", "", None, "empty"))
+    return docs
+
+
+@pytest.mark.parametrize(("chunk", "cache"), [(1, 3), (7, 50), (64, 400_000)])
+def test_a_build_in_chunks_equals_the_one_shot_build(analyzer, chunk, cache):
+    docs = _chunking_corpus()
+    assert len(docs) > 10 * 64  # every chunk size below makes many runs to merge
+    whole = BM25Index.build(docs, analyzer, chunk_passages=len(docs))
+    parts = BM25Index.build(docs, Analyzer(), chunk_passages=chunk, word_cache=cache)
+    assert parts._manifest() == whole._manifest()
+    for name, values in whole._a.items():
+        assert parts._a[name].dtype == values.dtype, name
+        np.testing.assert_array_equal(parts._a[name], values, err_msg=name)
+    groups = whole._a["art_group"]
+    assert len(set(groups.tolist())) < len(groups) - 20  # duplicates were collapsed (the merge was exercised)
+    hits = parts.search(docs[0].text, k=5, per_article=1).hits
+    assert hits[0].article_id == "generated/0000"
+    assert "generated/0000-copy" not in [h.article_id for h in hits]  # its near copy is one group with it
+
+
+def test_a_build_without_room_for_its_scratch_files_keeps_them_in_memory(analyzer, monkeypatch):
+    docs = _chunking_corpus()
+    whole = BM25Index.build(docs, analyzer, chunk_passages=len(docs))
+
+    def no_room(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("retrieval.index.tempfile.TemporaryDirectory", no_room)
+    parts = BM25Index.build(docs, analyzer, chunk_passages=50)
+    for name, values in whole._a.items():
+        np.testing.assert_array_equal(parts._a[name], values, err_msg=name)

@@ -198,3 +198,43 @@ def test_reload_failure_keeps_the_previous_snapshot_serving(
     assert service.store.corpus_version() == version
     assert service.store.article("new") is None
     assert not service.search("Manbij civilians").no_match
+
+
+def test_each_file_is_written_before_the_next_is_read(tmp_path):
+    """Ingest streams: when the third file is read, the first two files' articles and passages are already
+    in the (uncommitted) transaction, and nobody else sees them before the commit."""
+    folder = tmp_path / "corpus"
+    for n in range(3):
+        write(folder, f"{n}.txt", plain(f"Article {n}", LONG, f"Paragraph two of article {n}."))
+    store = SQLiteStore(tmp_path / "n.db")
+    seen = {}
+
+    def progress(done, total):
+        if done == 3:
+            writer_view = store.db.conn  # the ingest's own connection, inside its transaction
+            seen["articles"] = writer_view.execute("SELECT count(*) FROM articles").fetchone()[0]
+            seen["passages"] = writer_view.execute("SELECT count(*) FROM passages").fetchone()[0]
+            seen["committed"] = store.counts()["articles"]  # another connection: nothing yet
+
+    summary = ingest_folder(store, folder, progress=progress)
+    assert summary.added == 3
+    assert seen["articles"] == 2 and seen["passages"] >= 2
+    assert seen["committed"] == 0
+    assert store.counts()["articles"] == 3
+
+
+def test_an_ingest_that_changes_nothing_writes_nothing(tmp_path):
+    import sqlite3
+
+    folder = tmp_path / "corpus"
+    write(folder, "a.txt", plain("Alpha", LONG))
+    store = SQLiteStore(tmp_path / "n.db")
+    version = ingest_folder(store, folder).corpus_version
+    other = sqlite3.connect(tmp_path / "n.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the database: a write would wait, then fail
+    try:
+        summary = ingest_folder(store, folder)
+    finally:
+        other.rollback()
+        other.close()
+    assert (summary.unchanged, summary.corpus_version) == (1, version)
