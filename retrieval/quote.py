@@ -16,6 +16,7 @@ matched words marked as character spans.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -150,8 +151,7 @@ def _kind_spans(text: str, kind: AnswerType) -> tuple[tuple[int, int, tuple[str,
             if kind is AnswerType.PLACE and not _PLACE_CUE.search(text[max(0, start - 20) : start]):
                 continue
             out.append((start, end, words))
-    if len(_KIND_CACHE) >= _LAYOUT_CACHE_LIMIT:
-        _KIND_CACHE.clear()
+    _make_room(_KIND_CACHE, _LAYOUT_CACHE_LIMIT)
     found = _KIND_CACHE[key] = tuple(out)
     return found
 
@@ -164,6 +164,14 @@ def _looks_named(text: str, start: int) -> bool:
 
 _LAYOUT_CACHE: dict[tuple[str, str], tuple[tuple[int, int, tuple[tuple[int, int, str], ...]], ...]] = {}
 _LAYOUT_CACHE_LIMIT = 20_000
+
+
+def _make_room(cache: dict, limit: int) -> None:
+    """Keep ``cache`` under ``limit`` entries by dropping its older half (dicts keep insertion order), so
+    that the passages of recent questions stay analysed."""
+    if len(cache) >= limit:
+        for key in list(itertools.islice(cache, len(cache) // 2)):
+            cache.pop(key, None)  # another search thread may have dropped it already
 
 
 def _layout(text: str, analyzer: Analyzer) -> tuple[tuple[int, int, tuple[tuple[int, int, str], ...]], ...]:
@@ -188,8 +196,7 @@ def _layout(text: str, analyzer: Analyzer) -> tuple[tuple[int, int, tuple[tuple[
                 k += 1
             out.append((s, e, tuple(inside)))
         found = tuple(out)
-        if len(_LAYOUT_CACHE) >= _LAYOUT_CACHE_LIMIT:
-            _LAYOUT_CACHE.clear()
+        _make_room(_LAYOUT_CACHE, _LAYOUT_CACHE_LIMIT)
         _LAYOUT_CACHE[key] = found
     return found
 
@@ -201,10 +208,18 @@ def _sentences(ordinal: int, text: str, analyzer: Analyzer, weights: dict[str, f
     ]
 
 
+_WORD_TESTS: dict[tuple[str, frozenset[str]], dict[str, bool]] = {}
+
+
 def _question_word_test(query: Query, analyzer: Analyzer) -> Callable[[str], bool]:
-    """Is a word of the text one of the question's own (all its terms among the query's)? Memoized."""
+    """Is a word of the text one of the question's own (all its terms among the query's)? Memoized, and
+    shared by the quotes of one question (a question's quotes look at many of the same words)."""
     own = query.terms
-    memo: dict[str, bool] = {}
+    key = (analyzer.language, frozenset(own))
+    memo = _WORD_TESTS.get(key)
+    if memo is None:
+        _make_room(_WORD_TESTS, 64)
+        memo = _WORD_TESTS[key] = {}
 
     def is_question_word(word: str) -> bool:
         if word not in memo:
@@ -268,39 +283,50 @@ def choose_quote(
     if query.kind is not AnswerType.OTHER:
         _mark_candidates(sentences, query, analyzer)
     centre_set = set(found)
-    has_own = bool(query.own & weights.keys())
+    own = query.own
+    has_own = bool(own & weights.keys())
     bonus = _TYPE_BONUS[query.kind]
-    cover = [sum(weights[t] for t in {t for _, _, t in x.matches}) / total for x in sentences]
+    # Per sentence, once: the query terms it holds, their share of the weight, whether one is the question's own.
+    term_sets = [{t for _, _, t in x.matches} for x in sentences]
+    cover = [sum(weights[t] for t in terms) / total for terms in term_sets]
+    owns = [not own.isdisjoint(terms) for terms in term_sets]
     first_ordinal = 0  # the article's first passage
     best: tuple[float, int, int] | None = None
-    for i in range(len(sentences)):
+    n = len(sentences)
+    for i in range(n):
+        start = sentences[i]
         covered: set[str] = set()
         touches = False
+        holds_own = False
         length = -1
-        for j in range(i, min(i + MAX_SENTENCES, len(sentences))):
+        top_cover = -1.0
+        top_candidate = 0.0
+        for j in range(i, min(i + MAX_SENTENCES, n)):
             sentence = sentences[j]
             if j > i and sentence.ordinal - sentences[j - 1].ordinal > 1:
                 break  # not neighbours
             length += len(sentence.text) + 1
             if j > i and length > max_chars * 1.5:
                 break
-            covered |= {t for _, _, t in sentence.matches}
+            covered |= term_sets[j]
             touches = touches or sentence.ordinal in centre_set
-            if has_own and not any(t in query.own for t in covered):
+            holds_own = holds_own or owns[j]
+            top_cover = max(top_cover, cover[j])
+            top_candidate = max(top_candidate, sentence.candidate)
+            if has_own and not holds_own:
                 continue  # a window must hold one of the question's own words
             # Focus: the best sentence's share counts most, the window's union of terms less.
-            focus = max(cover[i : j + 1])
-            score = FOCUS * focus + (1 - FOCUS) * sum(weights[t] for t in covered) / total
-            score += bonus * max(x.candidate for x in sentences[i : j + 1])
+            score = FOCUS * top_cover + (1 - FOCUS) * sum(weights[t] for t in covered) / total
+            score += bonus * top_candidate
             score -= _PER_SENTENCE * (j - i) + (0.1 if length > max_chars else 0.0)
-            if sentences[i].ordinal == first_ordinal:
+            if start.ordinal == first_ordinal:
                 score += LEAD_BONUS  # news puts the main facts first
-            if cover[i] >= max(cover[i : j + 1]) and j > i:
+            if cover[i] >= top_cover and j > i:
                 score += 0.02  # the answer tends to follow the sentence that matches the question
             if not touches:
-                distance = min(abs(sentences[i].ordinal - c) for c in found)
+                distance = min(abs(start.ordinal - c) for c in found)
                 score -= _LEAVE_PASSAGE + _PER_PASSAGE * min(distance - 1, 5)
-            if sentences[i].ordinal != found[0] and sentence.ordinal != found[0]:
+            if start.ordinal != found[0] and sentence.ordinal != found[0]:
                 score -= _LEAVE_PASSAGE / 2  # prefer the best passage found
             if best is None or score > best[0] + 1e-9:
                 best = (score, i, j)

@@ -55,9 +55,7 @@ class Speller:
         if _has_digit(term) or len(term) < MIN_CHARS_ONE_EDIT or not term.isalpha():
             return None
         limit = 2 if len(term) >= MIN_CHARS_TWO_EDITS else 1
-        near = [
-            t for n in range(len(term) - limit, len(term) + limit + 1) for t in self._by_length.get(n, ())
-        ]
+        near = self._of_length(len(term), limit)
         matches = process.extract(term, near, scorer=OSA.distance, score_cutoff=limit, limit=20)
         if not matches:
             return None
