@@ -34,6 +34,7 @@ import numpy as np
 
 from retrieval.analyze import Analyzer, fold
 from retrieval.kernels import _find_term, _postings_weights, _rescore, _search_kernel
+from retrieval.layout import LayoutBuilder, Layouts, Sentences, load_layout, save_layout
 
 __all__ = ["BM25Index", "Hit", "IndexDoc", "IndexLoadError", "Ranking", "VARIANTS"]
 
@@ -191,9 +192,18 @@ _ARRAYS = (
 class BM25Index:
     """Passages ranked by BM25; immutable once built, safe to search from many threads."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], params: dict, analyzer: Analyzer) -> None:
+    def __init__(
+        self,
+        arrays: dict[str, np.ndarray],
+        params: dict,
+        analyzer: Analyzer,
+        layout: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self.analyzer = analyzer
         self._a = arrays
+        # The passages' sentences and words (retrieval.layout), when kept with the index.
+        self._layout_arrays = layout
+        self._layouts = Layouts(layout) if layout is not None else None
         self.variant: str = params["variant"]
         self.k1 = float(params["k1"])
         self.b = float(params["b"])
@@ -228,7 +238,10 @@ class BM25Index:
         epsilon: float = 0.25,
         include_title: bool = DEFAULT_INCLUDE_TITLE,
         min_coverage: float = DEFAULT_MIN_COVERAGE,
+        layout: bool = True,
     ) -> BM25Index:
+        """``layout``: keep each passage's sentences and word spans with the index (retrieval.layout), so
+        that quotes need not analyse passages again."""
         if variant not in VARIANTS:
             raise ValueError(f"unknown BM25 variant {variant!r}; choose one of {', '.join(VARIANTS)}")
         if delta is None:
@@ -246,6 +259,10 @@ class BM25Index:
         art_title: list[str] = []
         art_first: list[frozenset[int] | None] = []
         terms_of = analyzer.terms
+        layouts = LayoutBuilder(analyzer) if layout else None
+        # With a layout, its builder analyses each passage (recording its sentences and word spans) and gives
+        # the same terms as analyzer.terms.
+        terms_of_text = layouts.add if layouts is not None else terms_of
         setdefault = vocab.setdefault
         n = 0
         for doc in docs:
@@ -261,7 +278,7 @@ class BM25Index:
                 art_dup.append(doc.dup_key)
                 art_title.append(doc.title)
                 art_first.append(None)
-            ids = [setdefault(t, len(vocab)) for t in terms_of(doc.text)]
+            ids = [setdefault(t, len(vocab)) for t in terms_of_text(doc.text)]
             if art_first[art] is None:
                 art_first[art] = frozenset(ids)
             ids.extend(art_title_ids[art])
@@ -281,6 +298,13 @@ class BM25Index:
         terms = sorted(vocab, key=lambda t: t.encode("utf-8"))
         remap = np.empty(len(vocab), np.int64)
         remap[np.fromiter((vocab[t] for t in terms), np.int64, len(terms))] = np.arange(len(terms))
+        layout_arrays = None
+        if layouts is not None:
+            number_of = vocab.__getitem__
+            layout_arrays = layouts.finish(
+                lambda ts: remap[np.fromiter(map(number_of, ts), np.int64, len(ts))]
+            )
+            del layouts
         del vocab
         lengths = np.asarray(doc_len, np.int32)
         token_terms = remap[np.asarray(flat, np.int64)]
@@ -373,7 +397,7 @@ class BM25Index:
             "avgdl": avgdl,
             "min_coverage": float(min_coverage),
         }
-        return cls(arrays, params, analyzer)
+        return cls(arrays, params, analyzer, layout_arrays)
 
     # -- persistence ----------------------------------------------------------------------
     def _manifest(self) -> dict:
@@ -409,6 +433,8 @@ class BM25Index:
         try:
             for name in _ARRAYS:
                 np.save(tmp / f"{name}.npy", np.ascontiguousarray(self._a[name]), allow_pickle=False)
+            if self._layout_arrays is not None:
+                save_layout(tmp, self._layout_arrays)
             (tmp / "manifest.json").write_text(json.dumps(self._manifest(), indent=2), encoding="utf-8")
             old = None
             if directory.exists():
@@ -474,7 +500,7 @@ class BM25Index:
             raise IndexLoadError(
                 f"index at {directory} holds out-of-range numbers (corrupt index); rebuild it"
             )
-        index = cls(arrays, params, analyzer)
+        index = cls(arrays, params, analyzer, load_layout(directory, n))
         index._warm()
         return index
 
@@ -579,6 +605,33 @@ class BM25Index:
             ptr = np.searchsorted(articles[order], np.arange(self.n_articles + 1)).astype(np.int64)
             cached = self._docs_by_article = (ptr, order)
         return cached
+
+    def term_numbers(self, terms: Iterable[str]) -> dict[int, str]:
+        """term number -> term, for those of ``terms`` the index knows."""
+        out = {}
+        for term in terms:
+            t = self._term_id(term)
+            if t >= 0:
+                out[t] = term
+        return out
+
+    def passage_sentences(
+        self, article_id: str, ordinal: int, text: str, terms: Mapping[int, str]
+    ) -> Sentences | None:
+        """The sentences of the article's passage ``ordinal`` (whose text is ``text``) with the words of
+        ``terms`` (from ``term_numbers``) in each, from the layout kept with the index; None when the index
+        keeps no layout or its passage there is not this text (an article's passages are in passage id
+        order, which is their order in the article)."""
+        if self._layouts is None or ordinal < 0:
+            return None
+        article = self._article_numbers().get(article_id)
+        if article is None:
+            return None
+        ptr, order = self._article_docs()
+        at = int(ptr[article]) + ordinal
+        if at >= int(ptr[article + 1]):
+            return None
+        return self._layouts.sentences(int(order[at]), text, terms)
 
     def vocabulary(self) -> list[str]:
         """Every term of the index, in the index's (byte) order; ``passage_counts`` matches it."""

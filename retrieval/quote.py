@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from retrieval.analyze import Analyzer
-from retrieval.passages import split_sentences
+from retrieval.layout import Sentences, passage_layout
 from retrieval.question import AnswerType, Query
 
 __all__ = ["ELLIPSIS", "Excerpt", "Quote", "choose_quote", "join_quotes", "type_candidates"]
@@ -176,32 +176,25 @@ def _make_room(cache: dict, limit: int) -> None:
 
 def _layout(text: str, analyzer: Analyzer) -> tuple[tuple[int, int, tuple[tuple[int, int, str], ...]], ...]:
     """The sentences of a passage with their terms (offsets relative to the sentence), computed once per
-    passage text: a question only looks up which of its terms each sentence holds."""
+    passage text (for passages without a layout stored with the index): a question only looks up which of
+    its terms each sentence holds."""
     key = (analyzer.language, text)
     found = _LAYOUT_CACHE.get(key)
     if found is None:
-        spans = analyzer.term_spans(text)
-        bounds = [(s, e) for s, e in split_sentences(text) if e > s] or (
-            [(0, len(text))] if text.strip() else []
+        sentences, spans = passage_layout(text, analyzer)
+        found = tuple(
+            (s, e, tuple((a - s, b - s, t) for a, b, t in spans[lo:hi])) for s, e, lo, hi in sentences
         )
-        out = []
-        k = 0  # spans and sentences are both in text order: one pass over the spans
-        for s, e in bounds:
-            while k < len(spans) and spans[k][0] < s:
-                k += 1
-            inside = []
-            while k < len(spans) and spans[k][1] <= e:
-                a, b, t = spans[k]
-                inside.append((a - s, b - s, t))
-                k += 1
-            out.append((s, e, tuple(inside)))
-        found = tuple(out)
         _make_room(_LAYOUT_CACHE, _LAYOUT_CACHE_LIMIT)
         _LAYOUT_CACHE[key] = found
     return found
 
 
-def _sentences(ordinal: int, text: str, analyzer: Analyzer, weights: dict[str, float]) -> list[_Sentence]:
+def _sentences(
+    ordinal: int, text: str, analyzer: Analyzer, weights: dict[str, float], stored: Sentences | None = None
+) -> list[_Sentence]:
+    if stored is not None:  # the layout kept with the index, already narrowed to the question's terms
+        return [_Sentence(ordinal, s, e, text[s:e], matches, 0.0) for s, e, matches in stored]
     return [
         _Sentence(ordinal, s, e, text[s:e], [m for m in terms if m[2] in weights], 0.0)
         for s, e, terms in _layout(text, analyzer)
@@ -240,15 +233,24 @@ def _mark_candidates(sentences: list[_Sentence], query: Query, analyzer: Analyze
             near.update(range(i - MAX_SENTENCES + 1, i + MAX_SENTENCES))
     for i in sorted(near):
         if 0 <= i < len(sentences):
-            found = type_candidates(sentences[i].text, query.kind, is_question_word)
-            if found:
-                # An answer beside the question's own words ("106 floors", "played by Leslie Grantham")
-                # counts fully; one elsewhere in the sentence counts less.
-                own_spans = [(a, b) for a, b, t in sentences[i].matches if t in query.own]
-                beside = any(
-                    a - NEAR_CHARS <= e and s <= b + NEAR_CHARS for s, e in found for a, b in own_spans
-                )
-                sentences[i].candidate = 1.0 if beside else WEAK_CANDIDATE
+            shapes = _kind_spans(sentences[i].text, query.kind)
+            if not shapes:
+                continue
+            # An answer beside the question's own words ("106 floors", "played by Leslie Grantham") counts
+            # fully; one elsewhere in the sentence counts less. Those beside are looked at first, and only
+            # until one is not made of the question's own words (each look analyses words).
+            own_spans = [(a, b) for a, b, t in sentences[i].matches if t in query.own]
+            beside = [
+                any(a - NEAR_CHARS <= e and s <= b + NEAR_CHARS for a, b in own_spans) for s, e, _ in shapes
+            ]
+            for wanted in (True, False):
+                if any(
+                    not any(is_question_word(w) for w in words)
+                    for (_, _, words), near_own in zip(shapes, beside, strict=True)
+                    if near_own is wanted
+                ):
+                    sentences[i].candidate = 1.0 if wanted else WEAK_CANDIDATE
+                    break
 
 
 def choose_quote(
@@ -261,9 +263,12 @@ def choose_quote(
     max_chars: int = 350,
     following: int = 1,
     lead: bool = True,
+    layout: Callable[[int, str], Sentences | None] | None = None,
 ) -> Quote:
     """The best window of ``passages`` (ordinal, text) for ``query``: in the passages found (``centers``,
-    best first), the ``following`` passages after the best, and (``lead``) the article's first passage."""
+    best first), the ``following`` passages after the best, and (``lead``) the article's first passage.
+    ``layout(ordinal, text)`` gives a passage's sentences with the query's terms in them, as kept with the
+    index (None for a passage it does not know, which is then analysed here)."""
     max_chars = max(int(max_chars), 1)
     by_ordinal = dict(passages)
     found = [centers] if isinstance(centers, int) else list(centers)
@@ -279,7 +284,8 @@ def choose_quote(
     for ordinal in wanted:
         text = by_ordinal[ordinal]
         if text.strip():
-            sentences.extend(_sentences(ordinal, text, analyzer, weights))
+            stored = layout(ordinal, text) if layout is not None else None
+            sentences.extend(_sentences(ordinal, text, analyzer, weights, stored))
     if query.kind is not AnswerType.OTHER:
         _mark_candidates(sentences, query, analyzer)
     centre_set = set(found)

@@ -1,0 +1,296 @@
+"""Passage layouts kept with the index: each passage's sentences and the character span and term of each of
+its words, so that choosing a quote looks its question's terms up instead of analysing passages again.
+
+* :func:`passage_layout` is the one definition of a layout (used when building and when none is stored).
+* :class:`LayoutBuilder` collects the layouts of the passages in index order while the index is built
+  (``add`` returns the passage's terms, so the build analyses each passage once) and turns them into arrays
+  (``finish``) that are saved beside the index's (``save_layout``), memory-mapped when it loads
+  (``load_layout``), and versioned on their own (``LAYOUT_VERSION``): an index without them, or with another
+  version, still serves, and quotes then analyse their passages as they go.
+* :class:`Layouts` answers for one passage, after checking that the stored layout is of that exact text
+  (its length and CRC-32): anything else gets None and is analysed afresh.
+
+Arrays (``n`` passages in index order; a passage's tokens and sentences are contiguous):
+
+* ``lay_tok_ptr`` (int64, n + 1) delimits each passage's words in ``lay_tok_start``, ``lay_tok_end``
+  (int32 character offsets in the passage) and ``lay_tok_term`` (int32 term number in the index's
+  vocabulary);
+* ``lay_sen_ptr`` (int64, n + 1) delimits each passage's sentences in ``lay_sen_start``, ``lay_sen_end``
+  (int32 character offsets) and ``lay_sen_lo``, ``lay_sen_hi`` (int64: the sentence's words are
+  ``lay_tok_*[lo:hi]``);
+* ``lay_len`` (int32, n) and ``lay_crc`` (uint32, n): the passage text's length and the CRC-32 of its UTF-8.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zlib
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.analyze import Analyzer
+from retrieval.passages import split_sentences
+
+__all__ = [
+    "LAYOUT_VERSION",
+    "LayoutBuilder",
+    "Layouts",
+    "load_layout",
+    "passage_layout",
+    "save_layout",
+]
+
+log = logging.getLogger(__name__)
+
+LAYOUT_VERSION = 1
+LAYOUT_FILE = "layout.json"
+_ARRAYS = {
+    "lay_tok_ptr": np.int64,
+    "lay_tok_start": np.int32,
+    "lay_tok_end": np.int32,
+    "lay_tok_term": np.int32,
+    "lay_sen_ptr": np.int64,
+    "lay_sen_start": np.int32,
+    "lay_sen_end": np.int32,
+    "lay_sen_lo": np.int64,
+    "lay_sen_hi": np.int64,
+    "lay_len": np.int32,
+    "lay_crc": np.uint32,
+}
+_MAX_OFFSET = np.iinfo(np.int32).max
+
+Spans = list[tuple[int, int, str]]
+# A passage's sentences: (start, end, the question's terms in it as (start, end, term) relative to the sentence)
+Sentences = list[tuple[int, int, list[tuple[int, int, str]]]]
+
+
+def passage_layout(text: str, analyzer: Analyzer) -> tuple[list[tuple[int, int, int, int]], Spans]:
+    """The sentences of ``text`` as (start, end, first word, word after the last) and its words as
+    (start, end, term). A text without sentence ends is one sentence; a blank one has none."""
+    spans = analyzer.term_spans(text)
+    bounds = [(s, e) for s, e in split_sentences(text) if e > s] or ([(0, len(text))] if text.strip() else [])
+    out = []
+    k = 0  # spans and sentences are both in text order: one pass over the spans
+    for s, e in bounds:
+        while k < len(spans) and spans[k][0] < s:
+            k += 1
+        lo = k
+        while k < len(spans) and spans[k][1] <= e:
+            k += 1
+        out.append((s, e, lo, k))
+    return out, spans
+
+
+def _crc(text: str) -> int:
+    return zlib.crc32(text.encode("utf-8", "surrogatepass"))
+
+
+class LayoutBuilder:
+    """Collects passage layouts in index order, in compact arrays (about 12 bytes a word while building).
+
+    Each passage is read once, whitespace chunk by chunk, and each distinct chunk is analysed once (its words'
+    offsets inside it, terms and the builder's term numbers are cached); offsets inside the passage and each
+    sentence's words are worked out for all passages at once in ``finish``. A word never spans whitespace
+    and a sentence starts and ends at whitespace, so a sentence's words are those of the chunks inside it:
+    the same layout as :func:`passage_layout` (tests compare the two)."""
+
+    def __init__(self, analyzer: Analyzer) -> None:
+        self.analyzer = analyzer
+        self._vocab: dict[str, int] = {}  # the builder's own term numbers, mapped to the index's in finish()
+        self._chunks: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
+        self._words = array("i")  # per word: start and end inside its chunk, the builder's term number
+        self._chunk_at = array("q")  # per chunk holding words: where it starts (over all passages), its words
+        self._tok_ptr = array("q", [0])
+        self._sen = array("q")  # per sentence: start and end over all passages, like _chunk_at
+        self._sen_ptr = array("q", [0])
+        self._at = 0  # where the next passage starts, over all passages (one apart, so none touch)
+        self._starts = array("q")
+        self._len = array("q")
+        self._crc = array("Q")
+
+    def add(self, text: str) -> list[str]:
+        """Record the next passage's layout; returns its terms in order (``analyzer.terms(text)``)."""
+        get = self._chunks.get
+        at = self._at
+        terms: list[str] = []
+        words, chunk_at = self._words, self._chunk_at
+        find = text.find
+        cursor = 0
+        for chunk in text.split():
+            base = find(chunk, cursor)
+            cursor = base + len(chunk)
+            found = get(chunk)
+            if found is None:
+                found = self._chunk(chunk)
+            if found[0]:
+                terms.extend(found[0])
+                words.extend(found[1])
+                chunk_at.extend((at + base, len(found[0])))
+        self._tok_ptr.append(len(words) // 3)
+        bounds = [(s, e) for s, e in split_sentences(text) if e > s] or (
+            [(0, len(text))] if text.strip() else []
+        )
+        for s, e in bounds:
+            self._sen.extend((at + s, at + e))
+        self._sen_ptr.append(len(self._sen) // 2)
+        self._starts.append(at)
+        self._len.append(len(text))
+        self._crc.append(_crc(text))
+        self._at = at + len(text) + 1
+        return terms
+
+    def _chunk(self, chunk: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        spans = self.analyzer.term_spans(chunk)
+        vocab = self._vocab
+        found = (
+            tuple(t for _, _, t in spans),
+            tuple(x for s, e, t in spans for x in (s, e, vocab.setdefault(t, len(vocab)))),
+        )
+        if len(self._chunks) >= 500_000:
+            self._chunks.clear()
+        self._chunks[chunk] = found
+        return found
+
+    def finish(self, term_numbers: Callable[[list[str]], np.ndarray]) -> dict[str, np.ndarray]:
+        """The arrays, with each word's term numbered as the index numbers it (``term_numbers`` maps a list
+        of terms to their numbers in the index's vocabulary)."""
+        local = list(self._vocab)
+        numbers = np.asarray(term_numbers(local), np.int64) if local else np.zeros(0, np.int64)
+        per_word = _ints(self._words, np.int32).reshape(-1, 3)
+        per_chunk = _ints(self._chunk_at, np.int64).reshape(-1, 2)
+        sentences = _ints(self._sen, np.int64).reshape(-1, 2)
+        tok_ptr, sen_ptr = _ints(self._tok_ptr, np.int64), _ints(self._sen_ptr, np.int64)
+        starts = _ints(self._starts, np.int64)
+        word_at = np.repeat(
+            per_chunk[:, 0], per_chunk[:, 1]
+        )  # each word's chunk, over all passages (ascending)
+        word_passage = np.repeat(starts, np.diff(tok_ptr))
+        sentence_passage = np.repeat(starts, np.diff(sen_ptr))
+        arrays = {
+            "lay_tok_ptr": tok_ptr,
+            "lay_tok_start": word_at - word_passage + per_word[:, 0],
+            "lay_tok_end": word_at - word_passage + per_word[:, 1],
+            "lay_tok_term": numbers[per_word[:, 2]] if len(per_word) else np.zeros(0, np.int64),
+            "lay_sen_ptr": sen_ptr,
+            "lay_sen_start": sentences[:, 0] - sentence_passage,
+            "lay_sen_end": sentences[:, 1] - sentence_passage,
+            "lay_sen_lo": np.searchsorted(word_at, sentences[:, 0], "left"),
+            "lay_sen_hi": np.searchsorted(word_at, sentences[:, 1], "left"),
+            "lay_len": _ints(self._len, np.int64),
+            "lay_crc": _ints(self._crc, np.uint64),
+        }
+        for name, values in arrays.items():
+            if name != "lay_crc" and len(values) and int(values.max()) > _MAX_OFFSET:
+                raise ValueError("a passage too long for its layout")
+        return {name: np.ascontiguousarray(arrays[name], dtype) for name, dtype in _ARRAYS.items()}
+
+
+def _ints(values: array, dtype: type) -> np.ndarray:
+    return np.frombuffer(values, dtype) if len(values) else np.zeros(0, dtype)
+
+
+def save_layout(directory: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write the layout arrays into an index folder being written (beside the index's own arrays)."""
+    for name in _ARRAYS:
+        np.save(directory / f"{name}.npy", np.ascontiguousarray(arrays[name]), allow_pickle=False)
+    manifest = {
+        "version": LAYOUT_VERSION,
+        "arrays": {name: [str(arrays[name].dtype), int(len(arrays[name]))] for name in _ARRAYS},
+    }
+    (directory / LAYOUT_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+def load_layout(directory: Path, n_passages: int) -> dict[str, np.ndarray] | None:
+    """The layout arrays saved with an index (memory-mapped), or None when there are none, they are of
+    another version, or they do not hold together (the quotes then analyse their passages)."""
+    path = Path(directory) / LAYOUT_FILE
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if manifest.get("version") != LAYOUT_VERSION:
+            return None
+        arrays = {}
+        for name, dtype in _ARRAYS.items():
+            arr = np.load(Path(directory) / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+            if arr.dtype != dtype or arr.ndim != 1 or [str(arr.dtype), len(arr)] != manifest["arrays"][name]:
+                raise ValueError(f"{name}.npy does not match {LAYOUT_FILE}")
+            arrays[name] = np.asarray(arr)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning(
+            "the passage layouts at %s cannot be used (%s); quotes will analyse passages", directory, exc
+        )
+        return None
+    if not _consistent(arrays, n_passages):
+        log.warning("the passage layouts at %s are inconsistent; quotes will analyse passages", directory)
+        return None
+    return arrays
+
+
+def _ascending_from_zero(ptr: np.ndarray, end: int) -> bool:
+    return len(ptr) > 0 and int(ptr[0]) == 0 and int(ptr[-1]) == end and bool(np.all(np.diff(ptr) >= 0))
+
+
+def _consistent(a: Mapping[str, np.ndarray], n: int) -> bool:
+    tokens, sentences = len(a["lay_tok_term"]), len(a["lay_sen_start"])
+    lo, hi = a["lay_sen_lo"], a["lay_sen_hi"]
+    return (
+        len(a["lay_tok_ptr"]) == n + 1
+        and len(a["lay_sen_ptr"]) == n + 1
+        and len(a["lay_len"]) == n
+        and len(a["lay_crc"]) == n
+        and len(a["lay_tok_start"]) == tokens
+        and len(a["lay_tok_end"]) == tokens
+        and all(len(a[x]) == sentences for x in ("lay_sen_end", "lay_sen_lo", "lay_sen_hi"))
+        and _ascending_from_zero(a["lay_tok_ptr"], tokens)
+        and _ascending_from_zero(a["lay_sen_ptr"], sentences)
+        and (sentences == 0 or (int(lo.min()) >= 0 and int(hi.max()) <= tokens and bool(np.all(lo <= hi))))
+    )
+
+
+class Layouts:
+    """The stored layouts of an index's passages, read per passage."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self._a = arrays
+
+    def sentences(self, doc: int, text: str, terms: Mapping[int, str]) -> Sentences | None:
+        """The sentences of passage ``doc`` with the words of ``terms`` (term number -> term) in each, or
+        None when ``text`` is not the text the layout was made from."""
+        a = self._a
+        if not 0 <= doc < len(a["lay_len"]) or int(a["lay_len"][doc]) != len(text):
+            return None
+        if int(a["lay_crc"][doc]) != _crc(text):
+            return None
+        s_lo, s_hi = int(a["lay_sen_ptr"][doc]), int(a["lay_sen_ptr"][doc + 1])
+        if s_lo == s_hi:
+            return []
+        t_lo, t_hi = int(a["lay_tok_ptr"][doc]), int(a["lay_tok_ptr"][doc + 1])
+        ids = a["lay_tok_term"][t_lo:t_hi].tolist()
+        hits = [k for k, t in enumerate(ids) if t in terms]
+        starts = a["lay_sen_start"][s_lo:s_hi].tolist()
+        ends = a["lay_sen_end"][s_lo:s_hi].tolist()
+        if not hits:
+            return [(s, e, []) for s, e in zip(starts, ends, strict=True)]
+        tok_start = a["lay_tok_start"][t_lo:t_hi]
+        tok_end = a["lay_tok_end"][t_lo:t_hi]
+        found = [(int(tok_start[k]), int(tok_end[k]), terms[ids[k]], k + t_lo) for k in hits]
+        out: Sentences = []
+        los = a["lay_sen_lo"][s_lo:s_hi].tolist()
+        his = a["lay_sen_hi"][s_lo:s_hi].tolist()
+        for s, e, lo, hi in zip(starts, ends, los, his, strict=True):
+            out.append((s, e, [(x - s, y - s, t) for x, y, t, k in found if lo <= k < hi]))
+        return out
+
+    @staticmethod
+    def compute(text: str, analyzer: Analyzer, terms: Sequence[str] | Mapping[str, object]) -> Sentences:
+        """The same as ``sentences`` for a passage without a stored layout, from the text itself."""
+        sentences, spans = passage_layout(text, analyzer)
+        return [
+            (s, e, [(a - s, b - s, t) for a, b, t in spans[lo:hi] if t in terms])
+            for s, e, lo, hi in sentences
+        ]
