@@ -162,14 +162,20 @@ def _clean_context(question: str, max_chars: int) -> str:
 
 
 def _corrected_word(
-    correction: Correction, passages: dict[str, list[tuple[int, str]]], analyzer: Analyzer
+    correction: Correction, passages: dict[str, list[tuple[int, str]]], index: BM25Index
 ) -> str:
     """The word as the archive writes it for a corrected term ("Kuznetsova" for ``kuznetsova``)."""
     wanted = correction.corrected
-    for article_passages in passages.values():
-        for _, text in article_passages[:3]:
-            if wanted in analyzer.terms(text):
-                for start, end, term in analyzer.term_spans(text):
+    numbers = index.term_numbers([wanted])
+    for article_id, article_passages in passages.items():
+        for ordinal, text in article_passages[:3]:
+            stored = index.passage_sentences(article_id, ordinal, text, numbers)
+            if stored is not None:  # the layout kept with the index: no need to analyse the text
+                for start, _, matches in stored:
+                    for a, b, _ in matches:
+                        return text[start + a : start + b]
+            elif wanted in index.analyzer.terms(text):
+                for start, end, term in index.analyzer.term_spans(text):
                     if term == wanted:
                         return text[start:end]
     return correction.corrected
@@ -544,8 +550,7 @@ class NewsService:
             offset=offset,
             has_more=len(ranked) > offset + k and bool(results),
             corrections=[
-                (words.get(c.term, c.term), _corrected_word(c, passages, index.analyzer))
-                for c in plan.corrections
+                (words.get(c.term, c.term), _corrected_word(c, passages, index)) for c in plan.corrections
             ],
             context=tuple(earlier),
         )

@@ -40,6 +40,7 @@ class Speller:
             self._by_length.setdefault(len(term), []).append(term)
         self._cache: dict[str, str | None] = {}
         self._near_lengths: dict[tuple[int, int], list[str]] = {}
+        self._masks: dict[tuple[int, int], np.ndarray] = {}  # the letters of each of _near_lengths' words
 
     def correct(self, term: str) -> str | None:
         """The known term to search instead of the unknown ``term``, or None."""
@@ -56,6 +57,13 @@ class Speller:
             return None
         limit = 2 if len(term) >= MIN_CHARS_TWO_EDITS else 1
         near = self._of_length(len(term), limit)
+        # Only words that could be within ``limit`` edits are measured: each edit removes at most one of the
+        # letters a word has that the other lacks, and adds at most one (the letters as bits of a mask).
+        # The survivors keep their order, so the nearest (and their ties) are the same as over all of them.
+        masks = self._masks[(len(term), limit)]
+        mask = np.uint64(_letters(term))
+        close = (_popcount(masks & ~mask) <= limit) & (_popcount(mask & ~masks) <= limit)
+        near = [near[i] for i in np.flatnonzero(close).tolist()]
         matches = process.extract(term, near, scorer=OSA.distance, score_cutoff=limit, limit=20)
         if not matches:
             return None
@@ -75,8 +83,23 @@ class Speller:
             found = self._near_lengths[key] = [
                 t for n in range(length - limit, length + limit + 1) for t in self._by_length.get(n, ())
             ]
+            self._masks[key] = np.fromiter(map(_letters, found), np.uint64, len(found))
         return found
 
 
 def _has_digit(term: str) -> bool:
     return any(ch.isdigit() for ch in term)
+
+
+def _letters(term: str) -> int:
+    """The letters of ``term`` as bits (two letters may share a bit: the test it serves only gets weaker)."""
+    mask = 0
+    for ch in term:
+        mask |= 1 << (ord(ch) & 63)
+    return mask
+
+
+def _popcount(values: np.ndarray) -> np.ndarray:
+    if hasattr(np, "bitwise_count"):  # numpy 2
+        return np.bitwise_count(values)
+    return np.unpackbits(values.view(np.uint8)).reshape(len(values), 64).sum(axis=1)

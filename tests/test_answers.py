@@ -74,6 +74,47 @@ def test_spelling_leaves_numbers_short_words_and_strangers_alone():
     assert speller.correct("typos") is None  # a word of one passage is no correction
 
 
+def test_spelling_measures_only_words_that_could_be_near_and_finds_what_measuring_all_would():
+    import random
+
+    from rapidfuzz import process
+    from rapidfuzz.distance import OSA
+
+    rng = random.Random(3)
+    letters = "abcdefghijklmnopqrstuvwxyz\u00e9\u00fc"
+    words = {
+        "".join(rng.choice(letters[:8]) for _ in range(rng.randint(4, 10))): rng.randint(2, 40)
+        for _ in range(3000)
+    }
+    speller = _speller(words)
+
+    def measuring_all(term: str) -> str | None:  # the rule without the letter test
+        limit = 2 if len(term) >= 7 else 1
+        near = [w for w in words if abs(len(w) - len(term)) <= limit]
+        near.sort(key=lambda w: (len(w), w))  # the speller's order: by length, then the vocabulary's
+        matches = process.extract(term, near, scorer=OSA.distance, score_cutoff=limit, limit=20)
+        if not matches:
+            return None
+        best = min(d for _, d, _ in matches)
+        ranked = sorted(
+            (m for m, d, _ in matches if d == best), key=lambda m: (m[0] != term[0], -words[m], m)
+        )
+        return ranked[0]
+
+    corrected = 0
+    for word in rng.sample(sorted(words), 300):
+        i = rng.randrange(len(word))
+        typo = (
+            word[:i] + rng.choice(letters) + word[i + 1 :] if rng.random() < 0.5 else word[:i] + word[i + 1 :]
+        )
+        if typo in words or len(typo) < 4:
+            continue
+        expected = measuring_all(typo)
+        assert speller.correct(typo) == expected, typo
+        corrected += expected is not None
+    assert corrected > 100
+
+
 def test_the_quote_reaches_into_the_next_passage_for_the_figure_asked_for():
     passages = [
         (0, "The harbour wind farm was approved by the council on Monday after a long inquiry."),
