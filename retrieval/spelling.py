@@ -83,7 +83,7 @@ class Speller:
             found = self._near_lengths[key] = [
                 t for n in range(length - limit, length + limit + 1) for t in self._by_length.get(n, ())
             ]
-            self._masks[key] = np.fromiter(map(_letters, found), np.uint64, len(found))
+            self._masks[key] = _letter_masks(found)
         return found
 
 
@@ -97,6 +97,18 @@ def _letters(term: str) -> int:
     for ch in term:
         mask |= 1 << (ord(ch) & 63)
     return mask
+
+
+def _letter_masks(terms: list[str]) -> np.ndarray:
+    """``_letters`` of each of ``terms``, worked out for all of them at once."""
+    if not terms:
+        return np.zeros(0, np.uint64)
+    codes = np.frombuffer("".join(terms).encode("utf-32-le", "surrogatepass"), np.uint32)
+    bits = np.left_shift(np.uint64(1), (codes & 63).astype(np.uint64))
+    lengths = np.fromiter(map(len, terms), np.int64, len(terms))
+    if not lengths.all():
+        return np.fromiter(map(_letters, terms), np.uint64, len(terms))
+    return np.bitwise_or.reduceat(bits, np.concatenate(([0], np.cumsum(lengths)[:-1])))
 
 
 def _popcount(values: np.ndarray) -> np.ndarray:
