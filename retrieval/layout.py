@@ -23,6 +23,7 @@ Arrays (``n`` passages in index order; a passage's tokens and sentences are cont
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import zlib
@@ -62,6 +63,7 @@ _ARRAYS = {
     "lay_crc": np.uint32,
 }
 _MAX_OFFSET = np.iinfo(np.int32).max
+_CACHE_LIMIT = 8_192  # passages whose layout is kept as lists
 
 Spans = list[tuple[int, int, str]]
 # A passage's sentences: (start, end, the question's terms in it as (start, end, term) relative to the sentence)
@@ -257,34 +259,49 @@ class Layouts:
 
     def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
         self._a = arrays
+        self._cache: dict[int, tuple] = {}
 
     def sentences(self, doc: int, text: str, terms: Mapping[int, str]) -> Sentences | None:
         """The sentences of passage ``doc`` with the words of ``terms`` (term number -> term) in each, or
         None when ``text`` is not the text the layout was made from."""
-        a = self._a
-        if not 0 <= doc < len(a["lay_len"]) or int(a["lay_len"][doc]) != len(text):
+        found = self._read(doc)
+        if found is None or found[0] != len(text) or found[1] != _crc(text):
             return None
-        if int(a["lay_crc"][doc]) != _crc(text):
-            return None
-        s_lo, s_hi = int(a["lay_sen_ptr"][doc]), int(a["lay_sen_ptr"][doc + 1])
-        if s_lo == s_hi:
-            return []
-        t_lo, t_hi = int(a["lay_tok_ptr"][doc]), int(a["lay_tok_ptr"][doc + 1])
-        ids = a["lay_tok_term"][t_lo:t_hi].tolist()
-        hits = [k for k, t in enumerate(ids) if t in terms]
-        starts = a["lay_sen_start"][s_lo:s_hi].tolist()
-        ends = a["lay_sen_end"][s_lo:s_hi].tolist()
+        _, _, starts, ends, los, his, ids, tok_start, tok_end = found
+        hits = [(tok_start[k], tok_end[k], terms[t], k) for k, t in enumerate(ids) if t in terms]
         if not hits:
             return [(s, e, []) for s, e in zip(starts, ends, strict=True)]
-        tok_start = a["lay_tok_start"][t_lo:t_hi]
-        tok_end = a["lay_tok_end"][t_lo:t_hi]
-        found = [(int(tok_start[k]), int(tok_end[k]), terms[ids[k]], k + t_lo) for k in hits]
-        out: Sentences = []
-        los = a["lay_sen_lo"][s_lo:s_hi].tolist()
-        his = a["lay_sen_hi"][s_lo:s_hi].tolist()
-        for s, e, lo, hi in zip(starts, ends, los, his, strict=True):
-            out.append((s, e, [(x - s, y - s, t) for x, y, t, k in found if lo <= k < hi]))
-        return out
+        return [
+            (s, e, [(x - s, y - s, t) for x, y, t, k in hits if lo <= k < hi])
+            for s, e, lo, hi in zip(starts, ends, los, his, strict=True)
+        ]
+
+    def _read(self, doc: int) -> tuple | None:
+        """One passage's layout as lists (word positions counted from the passage's first word), cached: the
+        quotes of one question, and of the next ones, come back to the same passages."""
+        found = self._cache.get(doc)
+        if found is None:
+            a = self._a
+            if not 0 <= doc < len(a["lay_len"]):
+                return None
+            s_lo, s_hi = a["lay_sen_ptr"][doc : doc + 2].tolist()
+            t_lo, t_hi = a["lay_tok_ptr"][doc : doc + 2].tolist()
+            found = (
+                int(a["lay_len"][doc]),
+                int(a["lay_crc"][doc]),
+                a["lay_sen_start"][s_lo:s_hi].tolist(),
+                a["lay_sen_end"][s_lo:s_hi].tolist(),
+                [k - t_lo for k in a["lay_sen_lo"][s_lo:s_hi].tolist()],
+                [k - t_lo for k in a["lay_sen_hi"][s_lo:s_hi].tolist()],
+                a["lay_tok_term"][t_lo:t_hi].tolist(),
+                a["lay_tok_start"][t_lo:t_hi].tolist(),
+                a["lay_tok_end"][t_lo:t_hi].tolist(),
+            )
+            if len(self._cache) >= _CACHE_LIMIT:
+                for key in list(itertools.islice(self._cache, len(self._cache) // 2)):
+                    self._cache.pop(key, None)  # another search thread may have dropped it already
+            self._cache[doc] = found
+        return found
 
     @staticmethod
     def compute(text: str, analyzer: Analyzer, terms: Sequence[str] | Mapping[str, object]) -> Sentences:
