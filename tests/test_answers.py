@@ -223,3 +223,53 @@ def test_a_year_counts_as_held_by_an_article_published_in_it(archive):
     answer = archive.search("who surrounded Manbij in 2016?", k=1)
     assert answer.results[0].article_id == "000_7259aed06ac303ba" and answer.results[0].missing == ()
     assert archive.search("who surrounded Manbij in 2019?", k=1).results[0].missing == ("2019",)
+
+
+def test_answer_shapes_match_as_the_plain_word_lists_would():
+    import itertools
+    import re
+
+    from retrieval import quote
+
+    plain = {
+        quote._QUANTITY: quote._QUANTITY.pattern.replace(
+            quote._trie(quote._NUMBER_WORDS), quote._NUMBER_WORDS
+        ),
+        quote._DATE: quote._DATE.pattern.replace(quote._trie(quote._MONTHS), quote._MONTHS).replace(
+            quote._trie(quote._DAYS), quote._DAYS
+        ),
+    }
+    words = (quote._NUMBER_WORDS + "|" + quote._MONTHS + "|" + quote._DAYS).split("|")
+    pieces = [
+        *words,
+        *(w.upper() for w in words),
+        *(w.title() for w in words),
+        "sixtyish",
+        "mayor",
+        "Marching",
+    ]
+    pieces += [
+        "\u017fix",
+        "\u212aelvin",
+        "sept.",
+        "5",
+        "1987",
+        "$4bn",
+        "40%",
+        "-",
+        "per cent",
+        "this week",
+        ",",
+    ]
+    texts = [" ".join(p) for p in itertools.islice(itertools.permutations(pieces, 3), 0, None, 499)]
+    texts += ["".join(p) for p in itertools.islice(itertools.permutations(pieces, 2), 0, None, 13)]
+    texts += [
+        "Sixty-six jobs went on 5 Jan and twenty-one more in Sept. 12; the other half stayed until Tuesday."
+    ]
+    for compiled, original in plain.items():
+        assert compiled.pattern != original  # the lists really were rewritten
+        slow = re.compile(original, re.IGNORECASE)
+        for text in texts:
+            assert [m.span() for m in compiled.finditer(text)] == [m.span() for m in slow.finditer(text)], (
+                text
+            )
