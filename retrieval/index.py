@@ -54,6 +54,7 @@ DEFAULT_MIN_COVERAGE = 0.35
 NO_MATCH_TOP = 5
 MAX_QUERY_TERMS = 64
 _UNDATED = np.iinfo(np.int32).min
+_LATEST = int(np.iinfo(np.int32).max)
 _EPOCH = datetime.date(1970, 1, 1)
 _YEAR = re.compile(r"(?:1[89]|20)\d\d")
 
@@ -757,7 +758,7 @@ class BM25Index:
         q_ub = np.array([float(ub[ids[i]]) for i in order], np.float64)
         use_range = since is not None or until is not None
         day_lo = (since - _EPOCH).days if since is not None else _UNDATED + 1
-        day_hi = (until - _EPOCH).days if until is not None else np.iinfo(np.int32).max
+        day_hi = (until - _EPOCH).days if until is not None else _LATEST
         wanted = offset + k
         n_top = max(16, 2 * wanted)
         acc, touched, fresh = self._buffers()

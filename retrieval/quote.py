@@ -183,7 +183,10 @@ def _kind_spans(text: str, kind: AnswerType) -> tuple[tuple[int, int, tuple[str,
 def _looks_named(text: str, start: int) -> bool:
     """A single capitalized word is a name when a title or a verb of saying sits beside it."""
     before = text[max(0, start - 12) : start].lower()
-    return bool(re.search(r"\b(?:mr|mrs|ms|dr|sir|lord|lady|by|said|says|coach|boss|chief)\.?\s+$", before))
+    return bool(_NAMED_AFTER.search(before))
+
+
+_NAMED_AFTER = re.compile(r"\b(?:mr|mrs|ms|dr|sir|lord|lady|by|said|says|coach|boss|chief)\.?\s+$")
 
 
 _LAYOUT_CACHE: dict[tuple[str, str], tuple[tuple[int, int, tuple[tuple[int, int, str], ...]], ...]] = {}
