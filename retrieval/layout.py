@@ -23,6 +23,7 @@ Arrays (``n`` passages in index order; a passage's tokens and sentences are cont
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import logging
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.analyze import Analyzer
+from retrieval.analyze import _TOKEN, Analyzer
 from retrieval.passages import split_sentences
 
 __all__ = [
@@ -92,34 +93,32 @@ def _crc(text: str) -> int:
 
 
 class LayoutBuilder:
-    """Collects passage layouts in index order, in compact arrays (about 12 bytes a word while building).
+    """Collects passage layouts in index order, in compact arrays (about 14 bytes a word while building).
 
     Each passage is read once, whitespace chunk by chunk, and each distinct chunk is analysed once (its words'
-    offsets inside it, terms and the builder's term numbers are cached); offsets inside the passage and each
-    sentence's words are worked out for all passages at once in ``finish``. A word never spans whitespace
-    and a sentence starts and ends at whitespace, so a sentence's words are those of the chunks inside it:
-    the same layout as :func:`passage_layout` (tests compare the two)."""
+    offsets inside it, terms and the builder's term numbers are cached). A word never spans whitespace and a
+    sentence starts and ends at whitespace, so a sentence's words are those of the chunks inside it: the same
+    layout as :func:`passage_layout` (tests compare the two)."""
 
     def __init__(self, analyzer: Analyzer) -> None:
         self.analyzer = analyzer
         self._vocab: dict[str, int] = {}  # the builder's own term numbers, mapped to the index's in finish()
         self._chunks: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
         self._words = array("i")  # per word: start and end inside its chunk, the builder's term number
-        self._chunk_at = array("q")  # per chunk holding words: where it starts (over all passages), its words
+        self._chunk = array("i")  # per chunk holding words: where it starts in its passage, how many words
         self._tok_ptr = array("q", [0])
-        self._sen = array("q")  # per sentence: start and end over all passages, like _chunk_at
+        self._sen = array("i")  # per sentence: start, end, its first word and the word after its last
         self._sen_ptr = array("q", [0])
-        self._at = 0  # where the next passage starts, over all passages (one apart, so none touch)
-        self._starts = array("q")
         self._len = array("q")
         self._crc = array("Q")
 
     def add(self, text: str) -> list[str]:
         """Record the next passage's layout; returns its terms in order (``analyzer.terms(text)``)."""
         get = self._chunks.get
-        at = self._at
         terms: list[str] = []
-        words, chunk_at = self._words, self._chunk_at
+        words = self._words
+        bases: list[int] = []
+        counts: list[int] = []
         find = text.find
         cursor = 0
         for chunk in text.split():
@@ -127,32 +126,41 @@ class LayoutBuilder:
             cursor = base + len(chunk)
             found = get(chunk)
             if found is None:
-                found = self._chunk(chunk)
+                found = self._analyse(chunk)
             if found[0]:
                 terms.extend(found[0])
                 words.extend(found[1])
-                chunk_at.extend((at + base, len(found[0])))
+                bases.append(base)
+                counts.append(len(found[0]))
         self._tok_ptr.append(len(words) // 3)
+        for pair in zip(bases, counts, strict=True):
+            self._chunk.extend(pair)
+        before = [0, *itertools.accumulate(counts)]  # words before each chunk
         bounds = [(s, e) for s, e in split_sentences(text) if e > s] or (
             [(0, len(text))] if text.strip() else []
         )
         for s, e in bounds:
-            self._sen.extend((at + s, at + e))
-        self._sen_ptr.append(len(self._sen) // 2)
-        self._starts.append(at)
+            self._sen.extend(
+                (s, e, before[bisect.bisect_left(bases, s)], before[bisect.bisect_left(bases, e)])
+            )
+        self._sen_ptr.append(len(self._sen) // 4)
         self._len.append(len(text))
         self._crc.append(_crc(text))
-        self._at = at + len(text) + 1
         return terms
 
-    def _chunk(self, chunk: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
-        spans = self.analyzer.term_spans(chunk)
+    def _analyse(self, chunk: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        token_spans = self.analyzer._token_spans
+        spans = [
+            (m.start() + s, m.start() + e, t)
+            for m in _TOKEN.finditer(chunk)
+            for s, e, t in token_spans(m.group())
+        ]
         vocab = self._vocab
         found = (
             tuple(t for _, _, t in spans),
             tuple(x for s, e, t in spans for x in (s, e, vocab.setdefault(t, len(vocab)))),
         )
-        if len(self._chunks) >= 500_000:
+        if len(self._chunks) >= 200_000:
             self._chunks.clear()
         self._chunks[chunk] = found
         return found
@@ -161,33 +169,31 @@ class LayoutBuilder:
         """The arrays, with each word's term numbered as the index numbers it (``term_numbers`` maps a list
         of terms to their numbers in the index's vocabulary)."""
         local = list(self._vocab)
-        numbers = np.asarray(term_numbers(local), np.int64) if local else np.zeros(0, np.int64)
+        self._chunks.clear()
+        numbers = np.asarray(term_numbers(local), np.int32) if local else np.zeros(0, np.int32)
         per_word = _ints(self._words, np.int32).reshape(-1, 3)
-        per_chunk = _ints(self._chunk_at, np.int64).reshape(-1, 2)
-        sentences = _ints(self._sen, np.int64).reshape(-1, 2)
+        per_chunk = _ints(self._chunk, np.int32).reshape(-1, 2)
+        sentences = _ints(self._sen, np.int32).reshape(-1, 4)
         tok_ptr, sen_ptr = _ints(self._tok_ptr, np.int64), _ints(self._sen_ptr, np.int64)
-        starts = _ints(self._starts, np.int64)
-        word_at = np.repeat(
+        chunk_base = np.repeat(
             per_chunk[:, 0], per_chunk[:, 1]
-        )  # each word's chunk, over all passages (ascending)
-        word_passage = np.repeat(starts, np.diff(tok_ptr))
-        sentence_passage = np.repeat(starts, np.diff(sen_ptr))
+        )  # where each word's chunk starts in its passage
+        first_word = np.repeat(tok_ptr[:-1], np.diff(sen_ptr))  # each sentence's passage's first word
         arrays = {
             "lay_tok_ptr": tok_ptr,
-            "lay_tok_start": word_at - word_passage + per_word[:, 0],
-            "lay_tok_end": word_at - word_passage + per_word[:, 1],
-            "lay_tok_term": numbers[per_word[:, 2]] if len(per_word) else np.zeros(0, np.int64),
+            "lay_tok_start": chunk_base + per_word[:, 0],
+            "lay_tok_end": chunk_base + per_word[:, 1],
+            "lay_tok_term": numbers[per_word[:, 2]] if len(per_word) else np.zeros(0, np.int32),
             "lay_sen_ptr": sen_ptr,
-            "lay_sen_start": sentences[:, 0] - sentence_passage,
-            "lay_sen_end": sentences[:, 1] - sentence_passage,
-            "lay_sen_lo": np.searchsorted(word_at, sentences[:, 0], "left"),
-            "lay_sen_hi": np.searchsorted(word_at, sentences[:, 1], "left"),
+            "lay_sen_start": sentences[:, 0],
+            "lay_sen_end": sentences[:, 1],
+            "lay_sen_lo": first_word + sentences[:, 2],
+            "lay_sen_hi": first_word + sentences[:, 3],
             "lay_len": _ints(self._len, np.int64),
             "lay_crc": _ints(self._crc, np.uint64),
         }
-        for name, values in arrays.items():
-            if name != "lay_crc" and len(values) and int(values.max()) > _MAX_OFFSET:
-                raise ValueError("a passage too long for its layout")
+        if len(arrays["lay_len"]) and int(arrays["lay_len"].max()) > _MAX_OFFSET:
+            raise ValueError("a passage too long for its layout")
         return {name: np.ascontiguousarray(arrays[name], dtype) for name, dtype in _ARRAYS.items()}
 
 
