@@ -257,7 +257,17 @@ def _consistent(a: Mapping[str, np.ndarray], n: int) -> bool:
         and _ascending_from_zero(a["lay_tok_ptr"], tokens)
         and _ascending_from_zero(a["lay_sen_ptr"], sentences)
         and (sentences == 0 or (int(lo.min()) >= 0 and int(hi.max()) <= tokens and bool(np.all(lo <= hi))))
+        and _within(a["lay_tok_start"], a["lay_tok_end"], a["lay_len"])
+        and _within(a["lay_sen_start"], a["lay_sen_end"], a["lay_len"])
     )
+
+
+def _within(starts: np.ndarray, ends: np.ndarray, lengths: np.ndarray) -> bool:
+    """Spans that start at 0 or later and end within the longest passage (a cheap check against damage; each
+    passage's own text is checked when it is read)."""
+    if not len(starts):
+        return True
+    return int(starts.min()) >= 0 and int(ends.max()) <= (int(lengths.max()) if len(lengths) else 0)
 
 
 class Layouts:

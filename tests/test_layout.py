@@ -129,6 +129,13 @@ def test_index_serves_without_usable_layouts(analyzer, tmp_path):
     hi[-1] = 10_000  # past the words: inconsistent
     np.save(tmp_path / "v1" / "lay_sen_hi.npy", hi)
     assert load_layout(tmp_path / "v1", 5) is None
+    hi[-1] = len(np.load(tmp_path / "v1" / "lay_tok_term.npy"))
+    np.save(tmp_path / "v1" / "lay_sen_hi.npy", hi)
+    assert load_layout(tmp_path / "v1", 5) is not None
+    ends = np.load(tmp_path / "v1" / "lay_tok_end.npy")
+    ends[0] = 5_000  # a word past the end of every passage
+    np.save(tmp_path / "v1" / "lay_tok_end.npy", ends)
+    assert load_layout(tmp_path / "v1", 5) is None
 
 
 @pytest.mark.parametrize(
