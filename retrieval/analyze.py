@@ -265,7 +265,15 @@ def fold(text: str) -> str:
 class Analyzer:
     """Turns text into index terms; the same instance serves passages and questions."""
 
-    __slots__ = ("language", "_stemmer", "_stopwords", "_terms_cache", "_spans_cache", "_lock")
+    __slots__ = (
+        "language",
+        "_stemmer",
+        "_stopwords",
+        "_terms_cache",
+        "_spans_cache",
+        "_chunk_spans",
+        "_lock",
+    )
 
     def __init__(self, language: str = "english") -> None:
         if language not in SUPPORTED_LANGUAGES:
@@ -277,6 +285,7 @@ class Analyzer:
         self._stopwords = _STOPWORDS.get(language, frozenset())
         self._terms_cache: dict[str, tuple[str, ...]] = {}
         self._spans_cache: dict[str, tuple[tuple[int, int, str], ...]] = {}
+        self._chunk_spans: dict[str, tuple[tuple[int, int, str], ...]] = {}
         self._lock = threading.Lock()  # PyStemmer objects are not thread safe
 
     def __repr__(self) -> str:
@@ -303,7 +312,7 @@ class Analyzer:
         """Index terms of one whitespace-free piece of text (``terms`` of a text is the concatenation of
         its pieces' terms). ``tokens``: the caller's cache of each token's terms, filled as it goes."""
         if tokens is None:
-            return tuple(t for token in _TOKEN.findall(chunk) for _, _, t in self._analyze_token(token))
+            return tuple(t for token in _TOKEN.findall(chunk) for _, _, t in self._token_spans(token))
         out: list[str] = []
         for token in _TOKEN.findall(chunk):
             found = tokens.get(token)
@@ -314,19 +323,42 @@ class Analyzer:
 
     def term_spans(self, text: str) -> list[tuple[int, int, str]]:
         """``(start, end, term)`` for each term of ``text``; offsets index into ``text``."""
-        cache = self._spans_cache
+        # As in terms(): tokens never span whitespace, so each whitespace-separated chunk's spans are
+        # computed once and shifted to where the chunk sits. Between two chunks there is only
+        # whitespace, so searching for the next chunk from the end of the previous one finds it.
+        cache = self._chunk_spans
         out: list[tuple[int, int, str]] = []
-        for match in _TOKEN.finditer(text):
-            token = match.group()
-            found = cache.get(token)
+        cursor = 0
+        find = text.find
+        for chunk in text.split():
+            base = find(chunk, cursor)
+            cursor = base + len(chunk)
+            found = cache.get(chunk)
             if found is None:
-                found = self._analyze_token(token)
+                found = tuple(
+                    (m.start() + s, m.start() + e, t)
+                    for m in _TOKEN.finditer(chunk)
+                    for s, e, t in self._token_spans(m.group())
+                )
                 if len(cache) >= _CACHE_LIMIT:
                     cache.clear()
-                cache[token] = found
-            base = match.start()
-            out.extend((base + s, base + e, t) for s, e, t in found)
+                cache[chunk] = found
+            if found:
+                if base:
+                    out.extend([(base + s, base + e, t) for s, e, t in found])
+                else:
+                    out.extend(found)
         return out
+
+    def _token_spans(self, token: str) -> tuple[tuple[int, int, str], ...]:
+        cache = self._spans_cache
+        found = cache.get(token)
+        if found is None:
+            found = self._analyze_token(token)
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[token] = found
+        return found
 
     def is_stopword(self, word: str) -> bool:
         return fold(word) in self._stopwords

@@ -39,6 +39,7 @@ import numpy as np
 
 from retrieval.analyze import Analyzer, fold
 from retrieval.kernels import _find_term, _postings_weights, _rescore, _search_kernel
+from retrieval.layout import LayoutBuilder, Layouts, Sentences, load_layout, save_layout
 
 __all__ = ["BM25Index", "Hit", "IndexDoc", "IndexLoadError", "Ranking", "VARIANTS"]
 
@@ -58,6 +59,7 @@ DEFAULT_MIN_COVERAGE = 0.35
 NO_MATCH_TOP = 5
 MAX_QUERY_TERMS = 64
 _UNDATED = np.iinfo(np.int32).min
+_LATEST = int(np.iinfo(np.int32).max)
 _EPOCH = datetime.date(1970, 1, 1)
 _YEAR = re.compile(r"(?:1[89]|20)\d\d")
 log = logging.getLogger(__name__)
@@ -181,6 +183,9 @@ _ARRAYS = (
 BUILD_CHUNK = 50_000
 # Distinct whitespace-separated words whose term ids are remembered while building.
 WORD_CACHE = 400_000
+# Passage layouts are kept for archives of up to this many words (about 30 bytes a word at the end of a build,
+# so at most ~360 MB); a larger archive is indexed without them, to keep the build's memory bounded.
+LAYOUT_MAX_WORDS = 12_000_000
 
 
 class _Spill:
@@ -279,6 +284,7 @@ class _Parts:
     title_off: array
     title_hash: array
     first_off: array  # each article's first passage's distinct term ids, spilled as "first"
+    layouts: LayoutBuilder | None = None  # the passages' layouts, while they stay under the word cap
 
 
 def _chunk_postings(flat: np.ndarray, lengths: np.ndarray, first_doc: int) -> tuple[np.ndarray, ...]:
@@ -306,8 +312,11 @@ def _collect(
     include_title: bool,
     chunk_passages: int,
     word_cache: int,
+    layouts: LayoutBuilder | None = None,
+    layout_max_words: int = 0,
 ) -> _Parts:
-    """One pass over ``docs``: term ids of every passage, each chunk's postings spilled as it fills."""
+    """One pass over ``docs``: term ids of every passage, each chunk's postings spilled as it fills; with
+    ``layouts``, each passage's layout too, until the archive passes ``layout_max_words`` words."""
     vocab: dict[str, int] = {}
     setdefault = vocab.setdefault
     chunk_terms = analyzer.chunk_terms
@@ -348,6 +357,7 @@ def _collect(
         title_off=array("q", [0]),
         title_hash=array("q"),
         first_off=array("q", [0]),
+        layouts=layouts,
     )
     doc_len, doc_article, doc_pid = (parts.per_doc[k] for k in ("doc_len", "doc_article", "doc_pid"))
     art_index: dict[str, int] = {}
@@ -374,7 +384,12 @@ def _collect(
 
     n = 0
     for doc in docs:
-        found = term_ids(doc.text)
+        if parts.layouts is None:
+            found = term_ids(doc.text)
+        else:  # the layout builder analyses the passage once, giving the same terms as term_ids
+            found = [setdefault(t, len(vocab)) for t in parts.layouts.add(doc.text)]
+            if parts.layouts.words > layout_max_words:
+                parts.layouts = None  # too large to hold: this index keeps no layouts
         art = art_index.get(doc.article_id)
         if art is None:
             art = art_index[doc.article_id] = len(art_index)
@@ -560,9 +575,18 @@ def _finish(
 class BM25Index:
     """Passages ranked by BM25; immutable once built, safe to search from many threads."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], params: dict, analyzer: Analyzer) -> None:
+    def __init__(
+        self,
+        arrays: dict[str, np.ndarray],
+        params: dict,
+        analyzer: Analyzer,
+        layout: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self.analyzer = analyzer
         self._a = arrays
+        # The passages' sentences and words (retrieval.layout), when kept with the index.
+        self._layout_arrays = layout
+        self._layouts = Layouts(layout) if layout is not None else None
         self.variant: str = params["variant"]
         self.k1 = float(params["k1"])
         self.b = float(params["b"])
@@ -599,20 +623,45 @@ class BM25Index:
         min_coverage: float = DEFAULT_MIN_COVERAGE,
         chunk_passages: int = BUILD_CHUNK,
         word_cache: int = WORD_CACHE,
+        layout: bool = True,
+        layout_max_words: int = LAYOUT_MAX_WORDS,
     ) -> BM25Index:
         """Index ``docs`` (read once, in order) in bounded memory: the postings of each ``chunk_passages``
         passages are sorted and spilled to a temporary folder, then merged into the final arrays, so the
         build holds the finished index plus one chunk, whatever the number of passages. The result does
-        not depend on ``chunk_passages`` or ``word_cache``."""
+        not depend on ``chunk_passages`` or ``word_cache``.
+
+        ``layout``: keep each passage's sentences and word spans with the index (retrieval.layout), so that
+        quotes need not analyse passages again. Layouts are held in memory until the end of the build, so an
+        archive of more than ``layout_max_words`` words is indexed without them (its quotes analyse their
+        passages as they go) and the build's memory stays bounded."""
         if variant not in VARIANTS:
             raise ValueError(f"unknown BM25 variant {variant!r}; choose one of {', '.join(VARIANTS)}")
         if delta is None:
             delta = 1.0 if variant == "plus" else 0.5
+        layouts = LayoutBuilder(analyzer) if layout else None
         with _Spill() as spill:
             parts = _collect(
-                docs, analyzer, spill, progress, include_title, max(1, chunk_passages), word_cache
+                docs,
+                analyzer,
+                spill,
+                progress,
+                include_title,
+                max(1, chunk_passages),
+                word_cache,
+                layouts,
+                layout_max_words,
             )
+            layouts = parts.layouts
+            ranks = None
+            if layouts is not None:  # the index numbers terms in their sorted order
+                ranks = {t: n for n, t in enumerate(sorted(parts.vocab, key=lambda t: t.encode("utf-8")))}
             arrays, avgdl = _finish(parts, spill, variant, k1, b, delta, epsilon)
+        layout_arrays = None
+        if layouts is not None and ranks is not None:
+            number_of = ranks.__getitem__
+            layout_arrays = layouts.finish(lambda ts: np.fromiter(map(number_of, ts), np.int64, len(ts)))
+            del layouts, ranks
         params = {
             "variant": variant,
             "k1": float(k1),
@@ -623,7 +672,7 @@ class BM25Index:
             "avgdl": avgdl,
             "min_coverage": float(min_coverage),
         }
-        return cls(arrays, params, analyzer)
+        return cls(arrays, params, analyzer, layout_arrays)
 
     # -- persistence ----------------------------------------------------------------------
     def _manifest(self) -> dict:
@@ -659,6 +708,8 @@ class BM25Index:
         try:
             for name in _ARRAYS:
                 np.save(tmp / f"{name}.npy", np.ascontiguousarray(self._a[name]), allow_pickle=False)
+            if self._layout_arrays is not None:
+                save_layout(tmp, self._layout_arrays)
             (tmp / "manifest.json").write_text(json.dumps(self._manifest(), indent=2), encoding="utf-8")
             old = None
             if directory.exists():
@@ -724,7 +775,7 @@ class BM25Index:
             raise IndexLoadError(
                 f"index at {directory} holds out-of-range numbers (corrupt index); rebuild it"
             )
-        index = cls(arrays, params, analyzer)
+        index = cls(arrays, params, analyzer, load_layout(directory, n))
         index._warm()
         return index
 
@@ -829,6 +880,33 @@ class BM25Index:
             ptr = np.searchsorted(articles[order], np.arange(self.n_articles + 1)).astype(np.int64)
             cached = self._docs_by_article = (ptr, order)
         return cached
+
+    def term_numbers(self, terms: Iterable[str]) -> dict[int, str]:
+        """term number -> term, for those of ``terms`` the index knows."""
+        out = {}
+        for term in terms:
+            t = self._term_id(term)
+            if t >= 0:
+                out[t] = term
+        return out
+
+    def passage_sentences(
+        self, article_id: str, ordinal: int, text: str, terms: Mapping[int, str]
+    ) -> Sentences | None:
+        """The sentences of the article's passage ``ordinal`` (whose text is ``text``) with the words of
+        ``terms`` (from ``term_numbers``) in each, from the layout kept with the index; None when the index
+        keeps no layout or its passage there is not this text (an article's passages are in passage id
+        order, which is their order in the article)."""
+        if self._layouts is None or ordinal < 0:
+            return None
+        article = self._article_numbers().get(article_id)
+        if article is None:
+            return None
+        ptr, order = self._article_docs()
+        at = int(ptr[article]) + ordinal
+        if at >= int(ptr[article + 1]):
+            return None
+        return self._layouts.sentences(int(order[at]), text, terms)
 
     def vocabulary(self) -> list[str]:
         """Every term of the index, in the index's (byte) order; ``passage_counts`` matches it."""
@@ -954,7 +1032,7 @@ class BM25Index:
         q_ub = np.array([float(ub[ids[i]]) for i in order], np.float64)
         use_range = since is not None or until is not None
         day_lo = (since - _EPOCH).days if since is not None else _UNDATED + 1
-        day_hi = (until - _EPOCH).days if until is not None else np.iinfo(np.int32).max
+        day_hi = (until - _EPOCH).days if until is not None else _LATEST
         wanted = offset + k
         n_top = max(16, 2 * wanted)
         acc, touched, fresh = self._buffers()

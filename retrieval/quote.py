@@ -16,13 +16,14 @@ matched words marked as character spans.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from retrieval.analyze import Analyzer
-from retrieval.passages import split_sentences
+from retrieval.layout import Sentences, passage_layout
 from retrieval.question import AnswerType, Query
 
 __all__ = ["ELLIPSIS", "Excerpt", "Quote", "choose_quote", "join_quotes", "type_candidates"]
@@ -41,15 +42,39 @@ _NUMBER_WORDS = (
     r"|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand"
     r"|million|billion|trillion|dozen|half|third|quarter|double|twice|treble"
 )
+_DAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow|tonight"
+
+
+def _trie(words: str) -> str:
+    """``words`` ("one|two|...") as a pattern that branches on each letter in turn ("t(?:wo|hree|...)"):
+    the same matches where the list is followed by a word boundary (only one of the words can then match at
+    a place), and several times faster to search than trying every word at every word start."""
+    tree: dict = {}
+    for word in words.split("|"):
+        node = tree
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def render(node: dict) -> str:
+        branches = [re.escape(ch) + render(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return render(tree)
+
+
 _QUANTITY = re.compile(
     r"[£$€¥]\s?\d[\d,.]*\s?(?:m|bn|k|million|billion|trillion)?\b|\d[\d,.]*\s?(?:%|per ?cent|percent)"
-    r"|\b\d[\d,.]*(?:m|bn|k)?\b|\b(?:" + _NUMBER_WORDS + r")\b",
+    r"|\b\d[\d,.]*(?:m|bn|k)?\b|\b(?:" + _trie(_NUMBER_WORDS) + r")\b",
     re.IGNORECASE,
 )
 _DATE = re.compile(
-    r"\b(?:1[5-9]|20)\d\d(?:s)?\b|\b(?:" + _MONTHS + r")\b\.?(?:\s+\d{1,2})?"
-    r"|\b\d{1,2}(?:st|nd|rd|th)?\s+(?:" + _MONTHS + r")\b"
-    r"|\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow|tonight)\b"
+    r"\b(?:1[5-9]|20)\d\d(?:s)?\b|\b(?:" + _trie(_MONTHS) + r")\b\.?(?:\s+\d{1,2})?"
+    r"|\b\d{1,2}(?:st|nd|rd|th)?\s+(?:" + _trie(_MONTHS) + r")\b"
+    r"|\b(?:" + _trie(_DAYS) + r")\b"
     r"|\b(?:last|next|this|earlier this|later this)\s+(?:week|month|year|season|spring|summer|autumn|winter)\b"
     r"|\b(?:spring|summer|autumn|winter|christmas|easter)\b",
     re.IGNORECASE,
@@ -150,8 +175,7 @@ def _kind_spans(text: str, kind: AnswerType) -> tuple[tuple[int, int, tuple[str,
             if kind is AnswerType.PLACE and not _PLACE_CUE.search(text[max(0, start - 20) : start]):
                 continue
             out.append((start, end, words))
-    if len(_KIND_CACHE) >= _LAYOUT_CACHE_LIMIT:
-        _KIND_CACHE.clear()
+    _make_room(_KIND_CACHE, _LAYOUT_CACHE_LIMIT)
     found = _KIND_CACHE[key] = tuple(out)
     return found
 
@@ -159,52 +183,63 @@ def _kind_spans(text: str, kind: AnswerType) -> tuple[tuple[int, int, tuple[str,
 def _looks_named(text: str, start: int) -> bool:
     """A single capitalized word is a name when a title or a verb of saying sits beside it."""
     before = text[max(0, start - 12) : start].lower()
-    return bool(re.search(r"\b(?:mr|mrs|ms|dr|sir|lord|lady|by|said|says|coach|boss|chief)\.?\s+$", before))
+    return bool(_NAMED_AFTER.search(before))
+
+
+_NAMED_AFTER = re.compile(r"\b(?:mr|mrs|ms|dr|sir|lord|lady|by|said|says|coach|boss|chief)\.?\s+$")
 
 
 _LAYOUT_CACHE: dict[tuple[str, str], tuple[tuple[int, int, tuple[tuple[int, int, str], ...]], ...]] = {}
 _LAYOUT_CACHE_LIMIT = 20_000
 
 
+def _make_room(cache: dict, limit: int) -> None:
+    """Keep ``cache`` under ``limit`` entries by dropping its older half (dicts keep insertion order), so
+    that the passages of recent questions stay analysed."""
+    if len(cache) >= limit:
+        for key in list(itertools.islice(cache, len(cache) // 2)):
+            cache.pop(key, None)  # another search thread may have dropped it already
+
+
 def _layout(text: str, analyzer: Analyzer) -> tuple[tuple[int, int, tuple[tuple[int, int, str], ...]], ...]:
     """The sentences of a passage with their terms (offsets relative to the sentence), computed once per
-    passage text: a question only looks up which of its terms each sentence holds."""
+    passage text (for passages without a layout stored with the index): a question only looks up which of
+    its terms each sentence holds."""
     key = (analyzer.language, text)
     found = _LAYOUT_CACHE.get(key)
     if found is None:
-        spans = analyzer.term_spans(text)
-        bounds = [(s, e) for s, e in split_sentences(text) if e > s] or (
-            [(0, len(text))] if text.strip() else []
+        sentences, spans = passage_layout(text, analyzer)
+        found = tuple(
+            (s, e, tuple((a - s, b - s, t) for a, b, t in spans[lo:hi])) for s, e, lo, hi in sentences
         )
-        out = []
-        k = 0  # spans and sentences are both in text order: one pass over the spans
-        for s, e in bounds:
-            while k < len(spans) and spans[k][0] < s:
-                k += 1
-            inside = []
-            while k < len(spans) and spans[k][1] <= e:
-                a, b, t = spans[k]
-                inside.append((a - s, b - s, t))
-                k += 1
-            out.append((s, e, tuple(inside)))
-        found = tuple(out)
-        if len(_LAYOUT_CACHE) >= _LAYOUT_CACHE_LIMIT:
-            _LAYOUT_CACHE.clear()
+        _make_room(_LAYOUT_CACHE, _LAYOUT_CACHE_LIMIT)
         _LAYOUT_CACHE[key] = found
     return found
 
 
-def _sentences(ordinal: int, text: str, analyzer: Analyzer, weights: dict[str, float]) -> list[_Sentence]:
+def _sentences(
+    ordinal: int, text: str, analyzer: Analyzer, weights: dict[str, float], stored: Sentences | None = None
+) -> list[_Sentence]:
+    if stored is not None:  # the layout kept with the index, already narrowed to the question's terms
+        return [_Sentence(ordinal, s, e, text[s:e], matches, 0.0) for s, e, matches in stored]
     return [
         _Sentence(ordinal, s, e, text[s:e], [m for m in terms if m[2] in weights], 0.0)
         for s, e, terms in _layout(text, analyzer)
     ]
 
 
+_WORD_TESTS: dict[tuple[str, frozenset[str]], dict[str, bool]] = {}
+
+
 def _question_word_test(query: Query, analyzer: Analyzer) -> Callable[[str], bool]:
-    """Is a word of the text one of the question's own (all its terms among the query's)? Memoized."""
+    """Is a word of the text one of the question's own (all its terms among the query's)? Memoized, and
+    shared by the quotes of one question (a question's quotes look at many of the same words)."""
     own = query.terms
-    memo: dict[str, bool] = {}
+    key = (analyzer.language, frozenset(own))
+    memo = _WORD_TESTS.get(key)
+    if memo is None:
+        _make_room(_WORD_TESTS, 64)
+        memo = _WORD_TESTS[key] = {}
 
     def is_question_word(word: str) -> bool:
         if word not in memo:
@@ -225,15 +260,24 @@ def _mark_candidates(sentences: list[_Sentence], query: Query, analyzer: Analyze
             near.update(range(i - MAX_SENTENCES + 1, i + MAX_SENTENCES))
     for i in sorted(near):
         if 0 <= i < len(sentences):
-            found = type_candidates(sentences[i].text, query.kind, is_question_word)
-            if found:
-                # An answer beside the question's own words ("106 floors", "played by Leslie Grantham")
-                # counts fully; one elsewhere in the sentence counts less.
-                own_spans = [(a, b) for a, b, t in sentences[i].matches if t in query.own]
-                beside = any(
-                    a - NEAR_CHARS <= e and s <= b + NEAR_CHARS for s, e in found for a, b in own_spans
-                )
-                sentences[i].candidate = 1.0 if beside else WEAK_CANDIDATE
+            shapes = _kind_spans(sentences[i].text, query.kind)
+            if not shapes:
+                continue
+            # An answer beside the question's own words ("106 floors", "played by Leslie Grantham") counts
+            # fully; one elsewhere in the sentence counts less. Those beside are looked at first, and only
+            # until one is not made of the question's own words (each look analyses words).
+            own_spans = [(a, b) for a, b, t in sentences[i].matches if t in query.own]
+            beside = [
+                any(a - NEAR_CHARS <= e and s <= b + NEAR_CHARS for a, b in own_spans) for s, e, _ in shapes
+            ]
+            for wanted in (True, False):
+                if any(
+                    not any(is_question_word(w) for w in words)
+                    for (_, _, words), near_own in zip(shapes, beside, strict=True)
+                    if near_own is wanted
+                ):
+                    sentences[i].candidate = 1.0 if wanted else WEAK_CANDIDATE
+                    break
 
 
 def choose_quote(
@@ -246,9 +290,12 @@ def choose_quote(
     max_chars: int = 350,
     following: int = 1,
     lead: bool = True,
+    layout: Callable[[int, str], Sentences | None] | None = None,
 ) -> Quote:
     """The best window of ``passages`` (ordinal, text) for ``query``: in the passages found (``centers``,
-    best first), the ``following`` passages after the best, and (``lead``) the article's first passage."""
+    best first), the ``following`` passages after the best, and (``lead``) the article's first passage.
+    ``layout(ordinal, text)`` gives a passage's sentences with the query's terms in them, as kept with the
+    index (None for a passage it does not know, which is then analysed here)."""
     max_chars = max(int(max_chars), 1)
     by_ordinal = dict(passages)
     found = [centers] if isinstance(centers, int) else list(centers)
@@ -264,43 +311,55 @@ def choose_quote(
     for ordinal in wanted:
         text = by_ordinal[ordinal]
         if text.strip():
-            sentences.extend(_sentences(ordinal, text, analyzer, weights))
+            stored = layout(ordinal, text) if layout is not None else None
+            sentences.extend(_sentences(ordinal, text, analyzer, weights, stored))
     if query.kind is not AnswerType.OTHER:
         _mark_candidates(sentences, query, analyzer)
     centre_set = set(found)
-    has_own = bool(query.own & weights.keys())
+    own = query.own
+    has_own = bool(own & weights.keys())
     bonus = _TYPE_BONUS[query.kind]
-    cover = [sum(weights[t] for t in {t for _, _, t in x.matches}) / total for x in sentences]
+    # Per sentence, once: the query terms it holds, their share of the weight, whether one is the question's own.
+    term_sets = [{t for _, _, t in x.matches} for x in sentences]
+    cover = [sum(weights[t] for t in terms) / total for terms in term_sets]
+    owns = [not own.isdisjoint(terms) for terms in term_sets]
     first_ordinal = 0  # the article's first passage
     best: tuple[float, int, int] | None = None
-    for i in range(len(sentences)):
+    n = len(sentences)
+    for i in range(n):
+        start = sentences[i]
         covered: set[str] = set()
         touches = False
+        holds_own = False
         length = -1
-        for j in range(i, min(i + MAX_SENTENCES, len(sentences))):
+        top_cover = -1.0
+        top_candidate = 0.0
+        for j in range(i, min(i + MAX_SENTENCES, n)):
             sentence = sentences[j]
             if j > i and sentence.ordinal - sentences[j - 1].ordinal > 1:
                 break  # not neighbours
             length += len(sentence.text) + 1
             if j > i and length > max_chars * 1.5:
                 break
-            covered |= {t for _, _, t in sentence.matches}
+            covered |= term_sets[j]
             touches = touches or sentence.ordinal in centre_set
-            if has_own and not any(t in query.own for t in covered):
+            holds_own = holds_own or owns[j]
+            top_cover = max(top_cover, cover[j])
+            top_candidate = max(top_candidate, sentence.candidate)
+            if has_own and not holds_own:
                 continue  # a window must hold one of the question's own words
             # Focus: the best sentence's share counts most, the window's union of terms less.
-            focus = max(cover[i : j + 1])
-            score = FOCUS * focus + (1 - FOCUS) * sum(weights[t] for t in covered) / total
-            score += bonus * max(x.candidate for x in sentences[i : j + 1])
+            score = FOCUS * top_cover + (1 - FOCUS) * sum(weights[t] for t in covered) / total
+            score += bonus * top_candidate
             score -= _PER_SENTENCE * (j - i) + (0.1 if length > max_chars else 0.0)
-            if sentences[i].ordinal == first_ordinal:
+            if start.ordinal == first_ordinal:
                 score += LEAD_BONUS  # news puts the main facts first
-            if cover[i] >= max(cover[i : j + 1]) and j > i:
+            if cover[i] >= top_cover and j > i:
                 score += 0.02  # the answer tends to follow the sentence that matches the question
             if not touches:
-                distance = min(abs(sentences[i].ordinal - c) for c in found)
+                distance = min(abs(start.ordinal - c) for c in found)
                 score -= _LEAVE_PASSAGE + _PER_PASSAGE * min(distance - 1, 5)
-            if sentences[i].ordinal != found[0] and sentence.ordinal != found[0]:
+            if start.ordinal != found[0] and sentence.ordinal != found[0]:
                 score -= _LEAVE_PASSAGE / 2  # prefer the best passage found
             if best is None or score > best[0] + 1e-9:
                 best = (score, i, j)

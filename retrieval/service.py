@@ -33,6 +33,7 @@ from .errors import (
 from .excerpt import Excerpt
 from .index import BM25Index, IndexDoc, IndexLoadError
 from .ingest import DEFAULT_MAX_ARTICLE_BYTES, IngestSummary, Progress, ingest_folder
+from .layout import Sentences
 from .links import LinkPolicy
 from .parse import DEFAULT_MAX_FILE_BYTES
 from .question import build_query
@@ -166,14 +167,22 @@ def _clean_context(question: str, max_chars: int) -> str:
 
 
 def _corrected_word(
-    correction: Correction, passages: dict[str, list[tuple[int, str]]], analyzer: Analyzer
+    correction: Correction, passages: dict[str, list[tuple[int, str]]], index: BM25Index
 ) -> str:
     """The word as the archive writes it for a corrected term ("Kuznetsova" for ``kuznetsova``)."""
-    for article_passages in passages.values():
-        for _, text in article_passages[:3]:
-            for start, end, term in analyzer.term_spans(text):
-                if term == correction.corrected:
-                    return text[start:end]
+    wanted = correction.corrected
+    numbers = index.term_numbers([wanted])
+    for article_id, article_passages in passages.items():
+        for ordinal, text in article_passages[:3]:
+            stored = index.passage_sentences(article_id, ordinal, text, numbers)
+            if stored is not None:  # the layout kept with the index: no need to analyse the text
+                for start, _, matches in stored:
+                    for a, b, _ in matches:
+                        return text[start + a : start + b]
+            elif wanted in index.analyzer.terms(text):
+                for start, end, term in index.analyzer.term_spans(text):
+                    if term == wanted:
+                        return text[start:end]
     return correction.corrected
 
 
@@ -602,14 +611,19 @@ class NewsService:
         judged = verdict(query, index.idf, plan.unknown, ranked, archive_passages=index.n_passages)
         shown = ranked[offset : offset + k]
         articles = corpus.articles_by_id(c.hit.article_id for c in shown)
-        # The passages a quote may come from: those found, their neighbours, and the article's first.
+        # The passages a quote may come from: those found, the ones after the best found, and the article's
+        # first (what choose_quote reads; the second quote comes from one of those found). A corrected word
+        # is shown as the first of the passages near those found writes it.
+        after = range(QUOTE_FOLLOWING + 1)
         passages = corpus.passages_at(
             {
-                aid: {0} | {o + d for o in centers[aid][:QUOTE_CENTERS] for d in range(QUOTE_FOLLOWING + 1)}
+                aid: {0, *centers[aid][:QUOTE_CENTERS]}
+                | {o + d for o in centers[aid][: QUOTE_CENTERS if plan.corrections else 1] for d in after}
                 for aid in articles
             }
         )
         words = surface_words(text, index.analyzer)
+        numbers = index.term_numbers(query.terms)
         results: list[Result] = []
         for c in shown:
             article = articles.get(c.hit.article_id)
@@ -617,14 +631,25 @@ class NewsService:
                 continue
             found = centers[article.id][:QUOTE_CENTERS]
             texts = passages.get(article.id, [])
+
+            def layout(ordinal: int, passage: str, article_id: str = article.id) -> Sentences | None:
+                return index.passage_sentences(article_id, ordinal, passage, numbers)
+
             quote = choose_quote(
-                texts, found, query, index.analyzer, idf=index.idf, following=QUOTE_FOLLOWING
+                texts, found, query, index.analyzer, idf=index.idf, following=QUOTE_FOLLOWING, layout=layout
             )
             # A second passage the search found, away from the first quote, gives a second quote.
             others = [o for o in found if all(abs(o - q) > 1 for q in quote.ordinals)]
             if SECOND_QUOTE and others and quote.score is not None:
                 second = choose_quote(
-                    texts, others[:1], query, index.analyzer, idf=index.idf, following=0, lead=False
+                    texts,
+                    others[:1],
+                    query,
+                    index.analyzer,
+                    idf=index.idf,
+                    following=0,
+                    lead=False,
+                    layout=layout,
                 )
                 if second.score is not None:
                     quote = join_quotes(quote, second)
@@ -652,8 +677,7 @@ class NewsService:
             offset=offset,
             has_more=len(ranked) > offset + k and bool(results),
             corrections=[
-                (words.get(c.term, c.term), _corrected_word(c, passages, index.analyzer))
-                for c in plan.corrections
+                (words.get(c.term, c.term), _corrected_word(c, passages, index)) for c in plan.corrections
             ],
             context=tuple(earlier),
         )

@@ -40,6 +40,7 @@ class Speller:
             self._by_length.setdefault(len(term), []).append(term)
         self._cache: dict[str, str | None] = {}
         self._near_lengths: dict[tuple[int, int], list[str]] = {}
+        self._masks: dict[tuple[int, int], np.ndarray] = {}  # the letters of each of _near_lengths' words
 
     def correct(self, term: str) -> str | None:
         """The known term to search instead of the unknown ``term``, or None."""
@@ -55,9 +56,14 @@ class Speller:
         if _has_digit(term) or len(term) < MIN_CHARS_ONE_EDIT or not term.isalpha():
             return None
         limit = 2 if len(term) >= MIN_CHARS_TWO_EDITS else 1
-        near = [
-            t for n in range(len(term) - limit, len(term) + limit + 1) for t in self._by_length.get(n, ())
-        ]
+        near = self._of_length(len(term), limit)
+        # Only words that could be within ``limit`` edits are measured: each edit removes at most one of the
+        # letters a word has that the other lacks, and adds at most one (the letters as bits of a mask).
+        # The survivors keep their order, so the nearest (and their ties) are the same as over all of them.
+        masks = self._masks[(len(term), limit)]
+        mask = np.uint64(_letters(term))
+        close = (_popcount(masks & ~mask) <= limit) & (_popcount(mask & ~masks) <= limit)
+        near = [near[i] for i in np.flatnonzero(close).tolist()]
         matches = process.extract(term, near, scorer=OSA.distance, score_cutoff=limit, limit=20)
         if not matches:
             return None
@@ -77,8 +83,35 @@ class Speller:
             found = self._near_lengths[key] = [
                 t for n in range(length - limit, length + limit + 1) for t in self._by_length.get(n, ())
             ]
+            self._masks[key] = _letter_masks(found)
         return found
 
 
 def _has_digit(term: str) -> bool:
     return any(ch.isdigit() for ch in term)
+
+
+def _letters(term: str) -> int:
+    """The letters of ``term`` as bits (two letters may share a bit: the test it serves only gets weaker)."""
+    mask = 0
+    for ch in term:
+        mask |= 1 << (ord(ch) & 63)
+    return mask
+
+
+def _letter_masks(terms: list[str]) -> np.ndarray:
+    """``_letters`` of each of ``terms``, worked out for all of them at once."""
+    if not terms:
+        return np.zeros(0, np.uint64)
+    codes = np.frombuffer("".join(terms).encode("utf-32-le", "surrogatepass"), np.uint32)
+    bits = np.left_shift(np.uint64(1), (codes & 63).astype(np.uint64))
+    lengths = np.fromiter(map(len, terms), np.int64, len(terms))
+    if not lengths.all():
+        return np.fromiter(map(_letters, terms), np.uint64, len(terms))
+    return np.bitwise_or.reduceat(bits, np.concatenate(([0], np.cumsum(lengths)[:-1])))
+
+
+def _popcount(values: np.ndarray) -> np.ndarray:
+    if hasattr(np, "bitwise_count"):  # numpy 2
+        return np.bitwise_count(values)
+    return np.unpackbits(values.view(np.uint8)).reshape(len(values), 64).sum(axis=1)

@@ -68,3 +68,35 @@ def test_empty_and_punctuation(analyzer):
     assert analyzer.terms("") == []
     assert analyzer.terms("?!... -- ''") == []
     assert analyzer.term_spans("") == []
+
+
+HOSTILE_TEXTS = [
+    "Oil prices fell 3% after the U.S.-Iran talks.",
+    "  leading and trailing whitespace\t\n",
+    "no\u00a0break\u2009thin\u3000ideographic\x1cfile-separator words",
+    "the the the the repeated repeated chunk the",
+    "Caf\u00e9 na\u0308ive Z\u00fcrich \u00c5ngstr\u00f6m",
+    "$40bn \u00a34.6bn 4.75% 1,000 2,500.50 e.g. U.S. a.m. No. 10",
+    "\u0643\u062a\u0627\u0628 \u0639\u064e\u0631\u064e\u0628\u0650\u064a\u0651 \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \u06f2\u06f0\u06f1\u06f6",
+    "US-backed\u2010hyphens\u2011everywhere -- - ' \u2019 rock\u2019n\u2019roll",
+    "&amp; &#8220;quoted&#8221; <b>tags</b> (brackets) [1]",
+    "x" * 3000 + " tail",
+    "",
+    " ",
+    "emoji \U0001f600 mixed\U0001f600text",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXTS)
+def test_term_spans_equal_a_scan_token_by_token(analyzer, text):
+    """Spans computed per whitespace chunk (and cached) are those of scanning the whole text."""
+    from retrieval.analyze import _TOKEN
+
+    expected = [
+        (m.start() + s, m.start() + e, t)
+        for m in _TOKEN.finditer(text)
+        for s, e, t in Analyzer()._analyze_token(m.group())
+    ]
+    assert analyzer.term_spans(text) == expected
+    assert analyzer.term_spans(text) == expected  # again, from the cache
+    assert [t for _, _, t in expected] == analyzer.terms(text)

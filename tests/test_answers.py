@@ -74,6 +74,47 @@ def test_spelling_leaves_numbers_short_words_and_strangers_alone():
     assert speller.correct("typos") is None  # a word of one passage is no correction
 
 
+def test_spelling_measures_only_words_that_could_be_near_and_finds_what_measuring_all_would():
+    import random
+
+    from rapidfuzz import process
+    from rapidfuzz.distance import OSA
+
+    rng = random.Random(3)
+    letters = "abcdefghijklmnopqrstuvwxyz\u00e9\u00fc"
+    words = {
+        "".join(rng.choice(letters[:8]) for _ in range(rng.randint(4, 10))): rng.randint(2, 40)
+        for _ in range(3000)
+    }
+    speller = _speller(words)
+
+    def measuring_all(term: str) -> str | None:  # the rule without the letter test
+        limit = 2 if len(term) >= 7 else 1
+        near = [w for w in words if abs(len(w) - len(term)) <= limit]
+        near.sort(key=lambda w: (len(w), w))  # the speller's order: by length, then the vocabulary's
+        matches = process.extract(term, near, scorer=OSA.distance, score_cutoff=limit, limit=20)
+        if not matches:
+            return None
+        best = min(d for _, d, _ in matches)
+        ranked = sorted(
+            (m for m, d, _ in matches if d == best), key=lambda m: (m[0] != term[0], -words[m], m)
+        )
+        return ranked[0]
+
+    corrected = 0
+    for word in rng.sample(sorted(words), 300):
+        i = rng.randrange(len(word))
+        typo = (
+            word[:i] + rng.choice(letters) + word[i + 1 :] if rng.random() < 0.5 else word[:i] + word[i + 1 :]
+        )
+        if typo in words or len(typo) < 4:
+            continue
+        expected = measuring_all(typo)
+        assert speller.correct(typo) == expected, typo
+        corrected += expected is not None
+    assert corrected > 100
+
+
 def test_the_quote_reaches_into_the_next_passage_for_the_figure_asked_for():
     passages = [
         (0, "The harbour wind farm was approved by the council on Monday after a long inquiry."),
@@ -182,3 +223,53 @@ def test_a_year_counts_as_held_by_an_article_published_in_it(archive):
     answer = archive.search("who surrounded Manbij in 2016?", k=1)
     assert answer.results[0].article_id == "000_7259aed06ac303ba" and answer.results[0].missing == ()
     assert archive.search("who surrounded Manbij in 2019?", k=1).results[0].missing == ("2019",)
+
+
+def test_answer_shapes_match_as_the_plain_word_lists_would():
+    import itertools
+    import re
+
+    from retrieval import quote
+
+    plain = {
+        quote._QUANTITY: quote._QUANTITY.pattern.replace(
+            quote._trie(quote._NUMBER_WORDS), quote._NUMBER_WORDS
+        ),
+        quote._DATE: quote._DATE.pattern.replace(quote._trie(quote._MONTHS), quote._MONTHS).replace(
+            quote._trie(quote._DAYS), quote._DAYS
+        ),
+    }
+    words = (quote._NUMBER_WORDS + "|" + quote._MONTHS + "|" + quote._DAYS).split("|")
+    pieces = [
+        *words,
+        *(w.upper() for w in words),
+        *(w.title() for w in words),
+        "sixtyish",
+        "mayor",
+        "Marching",
+    ]
+    pieces += [
+        "\u017fix",
+        "\u212aelvin",
+        "sept.",
+        "5",
+        "1987",
+        "$4bn",
+        "40%",
+        "-",
+        "per cent",
+        "this week",
+        ",",
+    ]
+    texts = [" ".join(p) for p in itertools.islice(itertools.permutations(pieces, 3), 0, None, 499)]
+    texts += ["".join(p) for p in itertools.islice(itertools.permutations(pieces, 2), 0, None, 13)]
+    texts += [
+        "Sixty-six jobs went on 5 Jan and twenty-one more in Sept. 12; the other half stayed until Tuesday."
+    ]
+    for compiled, original in plain.items():
+        assert compiled.pattern != original  # the lists really were rewritten
+        slow = re.compile(original, re.IGNORECASE)
+        for text in texts:
+            assert [m.span() for m in compiled.finditer(text)] == [m.span() for m in slow.finditer(text)], (
+                text
+            )
