@@ -513,13 +513,15 @@ def fetch_snapshot(url: str, version: int, stamp: str, dest: Path) -> StoredSnap
         raise StoreError(f"cannot download the index of corpus version {version}: {_one_line(exc)}") from exc
 
 
-def store_snapshot_if_missing(url: str, version: int, stamp: str, folder: Path) -> bool:
+def store_snapshot_if_missing(
+    url: str, version: int, stamp: str, folder: Path, *, replace_damaged: bool = False
+) -> bool:
     """Upload ``folder`` as the snapshot of ``version`` unless one is stored already (an index a process had to
-    build from the rows, so that the next one need not). True when it uploaded. Never raises for a race with
-    another process doing the same."""
+    build from the rows, so that the next one need not). With ``replace_damaged`` the stored one (found damaged)
+    is replaced. True when it uploaded. Never raises for a race with another process doing the same."""
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
-            if stored_snapshot(conn, version) is not None:
+            if not replace_damaged and stored_snapshot(conn, version) is not None:
                 return False
             upload_snapshot(conn, version, stamp, folder)
             return True

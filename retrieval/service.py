@@ -291,13 +291,14 @@ class NewsService:
         directory = self._index_dir(state)
         shutil.rmtree(directory, ignore_errors=True)  # stale or damaged: it is replaced whole
         started = time.perf_counter()
+        damaged = False
         try:
             stored = fetch_snapshot(url, state.version, state.stamp, directory)
         except SnapshotError as exc:
             log.warning(
                 "the stored index of corpus version %s is unusable (%s); building it", state.version, exc
             )
-            stored = None
+            stored, damaged = None, True
         if stored is not None:
             log.info(
                 "downloaded the index of corpus version %s (%.1f MB) in %.2f s",
@@ -310,7 +311,7 @@ class NewsService:
             log.info("building the search index for corpus version %s (%s; none stored)", state.version, why)
             state, index = self._build_shared()
             if index is not None and store_snapshot_if_missing(
-                url, state.version, state.stamp, self._index_dir(state)
+                url, state.version, state.stamp, self._index_dir(state), replace_damaged=damaged
             ):
                 log.info("stored the index of corpus version %s for the other processes", state.version)
             snapshot = self._swap(state, index)

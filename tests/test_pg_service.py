@@ -131,6 +131,10 @@ def test_a_damaged_stored_snapshot_is_rebuilt_from_the_rows(pg_url, sample_corpu
         assert reader.open().version == version
         assert "is unusable" in caplog.text and "building the search index" in caplog.text
         assert reader.search("library repairs cost").results
+        caplog.clear()
+        third = service_on(pg_url, sample_corpus, tmp_path / "c")  # the damaged one was replaced
+        assert third.open().version == version and "downloaded the index" in caplog.text
+        third.close()
     finally:
         reader.close()
 
