@@ -119,7 +119,8 @@ def distinctive_terms(query: Query, idf: Callable[[str], float], unknown: Sequen
         return list(unknown)
     rarest = max(known.values())
     cut = DISTINCTIVE_SHARE * rarest
-    chosen = sorted((t for t, v in known.items() if v >= cut), key=lambda t: -known[t])
+    # Equally rare words in a fixed order (the question's own words are a set), so an answer is the same every run.
+    chosen = sorted((t for t, v in known.items() if v >= cut), key=lambda t: (-known[t], t))
     return list(unknown) + chosen
 
 

@@ -273,3 +273,11 @@ def test_answer_shapes_match_as_the_plain_word_lists_would():
             assert [m.span() for m in compiled.finditer(text)] == [m.span() for m in slow.finditer(text)], (
                 text
             )
+
+
+def test_equally_rare_distinctive_words_come_in_a_fixed_order():
+    from retrieval.answering import distinctive_terms
+
+    query = build_query("kung fu panda zebra", Analyzer())
+    words = distinctive_terms(query, lambda t: 5.0, [])
+    assert words == sorted(words) and len(words) == len(set(query.own))
