@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "nd:headlines"
 REMEMBERED = 5000
+QUERY_SHOWN = 80  # characters of the search words a listing's title shows
 _UNESCAPE = re.compile(r"\\(.)")
 # The title /headlines writes: "Latest headlines[ about “query”][ (since to until)]".
 _TITLE = re.compile(
@@ -39,7 +40,7 @@ class HeadlineFilter:
 
     @property
     def title(self) -> str:
-        title = "Latest headlines" + (f" about “{self.query[:80]}”" if self.query else "")
+        title = "Latest headlines" + (f" about “{self.query[:QUERY_SHOWN]}”" if self.query else "")
         if self.since or self.until:
             title += f" ({self.since or '…'} to {self.until or 'now'})"
         return title
@@ -50,8 +51,8 @@ class HeadlineFilter:
         if not title:
             return None
         match = _TITLE.match(_UNESCAPE.sub(r"\1", title.replace("\u2060", "")))
-        if match is None:
-            return None
+        if match is None or len(match["query"] or "") >= QUERY_SHOWN:
+            return None  # not ours, or the search words were cut to fit: paging would list something else
         since = match["since"] if match["since"] not in (None, "…") else None
         until = match["until"] if match["until"] not in (None, "now") else None
         return cls(query=match["query"] or None, since=since, until=until)

@@ -528,6 +528,9 @@ def store_snapshot_if_missing(
     except psycopg.Error as exc:  # e.g. another process stored it a moment ago
         log.info("did not store the index of corpus version %s: %s", version, _one_line(exc))
         return False
+    except OSError as exc:  # the local folder changed under us (pruned by another process on this machine)
+        log.warning("did not store the index of corpus version %s: %s", version, exc)
+        return False
 
 
 def prune_stored_snapshots(url: str, keep: int = KEEP_SNAPSHOTS) -> list[int]:

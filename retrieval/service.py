@@ -190,6 +190,10 @@ class _KnownDown(Exception):
     """The database is known not to answer: ``stats`` reports from the loaded index without asking it."""
 
 
+# What /about and /healthz say while the database does not answer (the details are in the log).
+PUBLIC_DATABASE_ERROR = "the database did not answer"
+
+
 class NewsService:
     def __init__(
         self,
@@ -299,6 +303,7 @@ class NewsService:
                 "the stored index of corpus version %s is unusable (%s); building it", state.version, exc
             )
             stored, damaged = None, True
+        loaded = None
         if stored is not None:
             log.info(
                 "downloaded the index of corpus version %s (%.1f MB) in %.2f s",
@@ -306,7 +311,17 @@ class NewsService:
                 stored.total_bytes / 1e6,
                 time.perf_counter() - started,
             )
-            snapshot = self._swap(state, self._load_index(state))
+            try:
+                loaded = self._load_index(state)
+            except IndexLoadError as exc:  # stored by another newsdesk version, say: build our own
+                log.warning(
+                    "the stored index of corpus version %s does not load (%s); building it",
+                    state.version,
+                    exc,
+                )
+                damaged = True
+        if loaded is not None:
+            snapshot = self._swap(state, loaded)
         else:
             log.info("building the search index for corpus version %s (%s; none stored)", state.version, why)
             state, index = self._build_shared()
@@ -820,13 +835,17 @@ class NewsService:
         return DatabaseStatus()
 
     def _database_failed(self, exc: BaseException) -> None:
+        if self._database_url() is None:
+            return  # an SQLite file is busy (a reload writing) or damaged, not unreachable: the error says which
         error = " ".join(str(exc).split()) or type(exc).__name__
+        # The details (host, address, role) go to the log only; /about and /healthz show a fixed reason.
+        public = PUBLIC_DATABASE_ERROR
         with self._db_status_lock:
             if self._db_down is None:
                 log.warning("the database does not answer (%s); answering from the loaded index", error)
-                self._db_down = DatabaseStatus(False, error, time.time())
+                self._db_down = DatabaseStatus(False, public, time.time())
             else:
-                self._db_down = DatabaseStatus(False, error, self._db_down.since)
+                self._db_down = DatabaseStatus(False, public, self._db_down.since)
 
     def _database_answered(self) -> None:
         self._db_answered_at = time.time()

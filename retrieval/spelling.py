@@ -80,10 +80,10 @@ class Speller:
         key = (length, limit)
         found = self._near_lengths.get(key)
         if found is None:
-            found = self._near_lengths[key] = [
-                t for n in range(length - limit, length + limit + 1) for t in self._by_length.get(n, ())
-            ]
+            found = [t for n in range(length - limit, length + limit + 1) for t in self._by_length.get(n, ())]
+            # The masks first: a search thread that finds the words must find their masks too.
             self._masks[key] = _letter_masks(found)
+            self._near_lengths[key] = found
         return found
 
 

@@ -264,9 +264,11 @@ def parse_database_url(url: str) -> DatabaseURL:
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
+    except ValueError:
+        # Not the parser's message: it can quote part of a password.
         raise StoreError(
-            f"the database URL is malformed ({exc}); write postgresql://USER@HOST:PORT/DATABASE"
+            "the database URL is malformed (its port, or a password with special characters that are not"
+            " percent-encoded); write postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
         ) from None
     if not is_database_url(url):
         raise StoreError("a database URL starts with postgresql:// or postgres://")

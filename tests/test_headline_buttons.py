@@ -45,3 +45,8 @@ def test_old_listings_are_forgotten_first():
     for message_id in (1, 2, 3):
         filters.remember(message_id, hb.HeadlineFilter(query=str(message_id)))
     assert filters.get(1) is None and filters.get(3) == hb.HeadlineFilter(query="3")
+
+
+def test_a_title_with_cut_search_words_gives_no_filter():
+    long = hb.HeadlineFilter(query="word " * 30)
+    assert hb.HeadlineFilter.from_title(escaped_clip(long.title, EMBED_TITLE_LIMIT)) is None

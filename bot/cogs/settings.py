@@ -16,7 +16,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from retrieval import SETTING_NAMES, ServerSettings
+from retrieval import SETTING_NAMES, ServerSettings, StoreError
 
 from ..client import NewsBot, within_deadline
 from ..permissions import may_change_admins, refuse_unless_admin
@@ -100,13 +100,18 @@ class ConfirmReset(OwnedView):
     async def confirm(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         if not await self.refuse_unless_owner(interaction, "confirm"):
             return
-        await within_deadline(
-            interaction,
-            self.cog.server_settings.update(
-                self.guild_id, ServerSettings.without_own_values, user_id=interaction.user.id
-            ),
-            component=True,
-        )
+        try:
+            await within_deadline(
+                interaction,
+                self.cog.server_settings.update(
+                    self.guild_id, ServerSettings.without_own_values, user_id=interaction.user.id
+                ),
+                component=True,
+            )
+        except StoreError as exc:
+            log.warning("settings reset of guild %s not saved: %s", self.guild_id, exc)
+            await self._finish(interaction, "Not saved: the database did not answer. Try again in a moment.")
+            return
         log.info("settings of guild %s reset by user %s", self.guild_id, interaction.user.id)
         await self._finish(interaction, "Done: this server uses the default settings again.")
 
