@@ -19,6 +19,7 @@ import discord
 from retrieval import Answer, StoreError
 
 from .render import render_answer
+from .views import tell_button_failed
 
 log = logging.getLogger(__name__)
 
@@ -158,14 +159,7 @@ class AnswerButton(
                 await self._page(interaction, max(self.offset + step, 0))
         except Exception:
             log.exception("answer button %s failed", self.custom_id)
-            text = "That button didn't work; it has been logged. Please ask again."
-            try:
-                if interaction.response.is_done():
-                    await interaction.followup.send(text, ephemeral=True)
-                else:
-                    await interaction.response.send_message(text, ephemeral=True)
-            except discord.HTTPException:
-                log.debug("could not report a failed button")
+            await tell_button_failed(interaction)
 
     async def _is_asker(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id == self.asker_id:

@@ -17,6 +17,7 @@ from typing import Any
 import discord
 
 from .render import render_headlines
+from .views import tell_button_failed
 
 log = logging.getLogger(__name__)
 
@@ -130,14 +131,7 @@ class HeadlineButton(
             await self._turn(interaction)
         except Exception:
             log.exception("headlines button %s failed", self.custom_id)
-            text = "That button didn't work; it has been logged. Please ask again."
-            try:
-                if interaction.response.is_done():
-                    await interaction.followup.send(text, ephemeral=True)
-                else:
-                    await interaction.response.send_message(text, ephemeral=True)
-            except discord.HTTPException:
-                log.debug("could not report a failed button")
+            await tell_button_failed(interaction)
 
     async def _turn(self, interaction: discord.Interaction) -> None:
         if interaction.user.id != self.owner_id:

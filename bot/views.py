@@ -41,8 +41,16 @@ class OwnedView(discord.ui.View):
         self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item
     ) -> None:
         log.error("button %s failed", getattr(item, "custom_id", item), exc_info=error)
-        text = "That button didn't work; it has been logged. Please ask again."
+        await tell_button_failed(interaction)
+
+
+async def tell_button_failed(interaction: discord.Interaction) -> None:
+    """Tell the member who clicked, privately, that the button failed (the caller logs why)."""
+    text = "That button didn't work; it has been logged. Please ask again."
+    try:
         if interaction.response.is_done():
             await interaction.followup.send(text, ephemeral=True)
         else:
             await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException:
+        log.debug("could not report a failed button")
