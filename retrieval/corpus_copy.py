@@ -25,35 +25,21 @@ from .store import CorpusState, Store
 CORPUS_FILE = "corpus.db"
 BATCH = 5000
 
+_ARTICLE_COLUMNS = (
+    "id",
+    "title",
+    "published",
+    "url",
+    "source",
+    "category",
+    "content_hash",
+    "related",
+    "added_at",
+    "updated_at",
+)
 # table -> (the columns written, the expression read from the source for each)
 COPIED: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    (
-        "articles",
-        (
-            "id",
-            "title",
-            "published",
-            "url",
-            "source",
-            "category",
-            "content_hash",
-            "related",
-            "added_at",
-            "updated_at",
-        ),
-        (
-            "id",
-            "title",
-            "published",
-            "url",
-            "source",
-            "category",
-            "content_hash",
-            "related",
-            "added_at",
-            "updated_at",
-        ),
-    ),
+    ("articles", _ARTICLE_COLUMNS, _ARTICLE_COLUMNS),
     # The bodies are not read when answering (the passages hold the text): only the keys are copied.
     ("texts", ("content_hash", "body"), ("content_hash", "''")),
     ("passages", ("id", "text_hash", "ordinal", "text"), ("id", "text_hash", "ordinal", "text")),

@@ -212,8 +212,6 @@ class PostgresStore:
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         return self._rows(pg_sql(sql), list(params))
 
-    _query = query
-
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         """Rows of SQL already in psycopg's form (``%s``). A pooled connection that the server closed (it
         restarted) fails once and is dropped by the pool: the statement is then tried once more on a fresh
