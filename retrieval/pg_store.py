@@ -420,10 +420,11 @@ class PostgresStore:
 
     # -- writes --------------------------------------------------------------------------------
     @contextmanager
-    def writer(self) -> Iterator[PostgresWriter]:
+    def writer(self, *, wait: float | None = None) -> Iterator[PostgresWriter]:
         """One transaction on one pooled connection. The writes are sent in pipeline mode (without waiting for
         each statement's answer) until something reads a result; a failed statement fails the whole
-        transaction all the same."""
+        transaction all the same. ``wait`` changes nothing here: an ingest's transaction locks only its own
+        rows, so a member's write never waits for it."""
 
         def begin(conn: psycopg.Connection) -> Any:
             transaction = conn.transaction()

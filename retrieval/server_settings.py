@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from .errors import StoreError
+from .store import MEMBER_WRITE_WAIT_SECONDS
 
 if TYPE_CHECKING:
     from .store import Store, StoreWriter
@@ -213,7 +214,7 @@ class ServerSettingsTable:
     def _writing(self) -> Iterator[StoreWriter]:
         """One transaction: the row, its log lines and the version commit together or not at all. Changes of
         settings from any process wait for each other (they read, then write)."""
-        with self.store.writer() as writer:
+        with self.store.writer(wait=MEMBER_WRITE_WAIT_SECONDS) as writer:
             writer.serialize("server_settings")
             yield writer
 

@@ -47,6 +47,7 @@ from .migrations import migrations
 from .models import Article
 from .store import (
     ARTICLE_COLUMNS,
+    MEMBER_WRITE_WAIT_SECONDS,
     CorpusState,
     KnownFile,
     StoredArticle,
@@ -384,10 +385,32 @@ class SQLiteStore:
 
     # -- writes --------------------------------------------------------------------------------
     @contextmanager
-    def writer(self) -> Iterator[SQLiteWriter]:
-        """One write transaction: everything written through the writer commits together or not at all."""
-        with self._write_lock:
+    def _write_connection(self, wait: float | None) -> Iterator[sqlite3.Connection]:
+        """The writing connection, for one write at a time in this process. ``wait`` (seconds) bounds how long
+        it waits for another writer, in this process or another; by default this process's writers queue and
+        another process's lock is waited for ``BUSY_TIMEOUT_MS``."""
+        if not self._write_lock.acquire(timeout=-1 if wait is None else wait):
+            raise StoreError(
+                f"the database {self.path} is locked by another writer; try again when it is done"
+            )
+        try:
             conn = self.db.conn
+            if wait is None:
+                yield conn
+                return
+            conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+            try:
+                yield conn
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        finally:
+            self._write_lock.release()
+
+    @contextmanager
+    def writer(self, *, wait: float | None = None) -> Iterator[SQLiteWriter]:
+        """One write transaction: everything written through the writer commits together or not at all."""
+        with self._write_connection(wait) as conn:
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -433,11 +456,10 @@ class SQLiteStore:
         with contextlib.suppress(sqlite3.Error):
             self._write_one(f"INSERT INTO ingest_runs ({columns}) VALUES ({marks})", list(run.values()))
 
-    def _write_one(self, sql: str, params: list) -> None:
+    def _write_one(self, sql: str, params: list, *, wait: float | None = None) -> None:
         """One statement in its own transaction. When it fails, the implicit transaction Python opened
         for it is rolled back: left open, it would make every later ``BEGIN IMMEDIATE`` fail."""
-        with self._write_lock:
-            conn = self.db.conn
+        with self._write_connection(wait) as conn:
             try:
                 conn.execute(sql, params)
                 conn.commit()
@@ -462,6 +484,7 @@ class SQLiteStore:
                 "INSERT INTO feedback (created_at, guild_id, channel_id, user_id, question, article_ids, vote)"
                 " VALUES (?,?,?,?,?,?,?)",
                 [utcnow_iso(), guild_id, channel_id, user_id, question, json.dumps(article_ids), int(vote)],
+                wait=MEMBER_WRITE_WAIT_SECONDS,  # a reload's transaction ends within the wait
             )
         except sqlite3.Error as exc:
             raise _sqlite_error(self.path, exc) from exc

@@ -29,6 +29,10 @@ from .models import Article, Refusal, RelatedItem
 
 DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
 DEFAULT_INDEX_CACHE = Path("data/index-cache")
+# How long a member's own write (a vote, a settings change) waits for another writer: on SQLite an ingest holds
+# the one write lock from its first write to its commit (index build included), which can take a minute on a
+# large archive. The bot acknowledges the interaction meanwhile, so the member is told the outcome either way.
+MEMBER_WRITE_WAIT_SECONDS = 60.0
 
 
 def utcnow_iso() -> str:
@@ -203,8 +207,10 @@ class Store(Protocol):
         """The latest 👎 answers, and the articles most often shown in 👎 answers."""
 
     # writes
-    def writer(self) -> AbstractContextManager[StoreWriter]:
-        """One write transaction: everything written through the writer commits together or not at all."""
+    def writer(self, *, wait: float | None = None) -> AbstractContextManager[StoreWriter]:
+        """One write transaction: everything written through the writer commits together or not at all.
+        ``wait``: seconds to wait for another writer before giving up (default: the store's own, a few
+        seconds); a member's write passes ``MEMBER_WRITE_WAIT_SECONDS``."""
 
     def ingest_lock(self) -> AbstractContextManager[None]:
         """Held for a whole ingest: a second ingest into the same database, from any process (on any
