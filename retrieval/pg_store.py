@@ -18,7 +18,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5  # seconds to reach the server when opening
 POOL_TIMEOUT = 10.0  # seconds to wait for a pooled connection before saying the database is unreachable
+# While the database is known not to answer, a call waits this long for a connection before it fails: a
+# member is told at once that a vote or a setting was not saved, instead of after POOL_TIMEOUT.
+DOWN_TIMEOUT = 1.5
 POOL_MIN, POOL_MAX = 1, 8  # an ingest holds two (its lock and its transaction); readers take the rest
 INSTALL_HINT = "install newsdesk[postgres] (pip install 'newsdesk[postgres]')"
 
@@ -103,6 +106,7 @@ class PostgresStore:
         self._psycopg = psycopg
         self._pool_timeout_error = psycopg_pool.PoolTimeout
         self._local = threading.local()
+        self.unreachable = False  # the last call found the database down: the next ones wait DOWN_TIMEOUT
         try:
             psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.ProgrammingError as exc:
@@ -133,6 +137,7 @@ class PostgresStore:
         if isinstance(exc, self._pool_timeout_error | psycopg.OperationalError) and not isinstance(
             exc, errors.DiskFull | errors.InsufficientResources
         ):
+            self.unreachable = True
             return StoreError(f"cannot reach the PostgreSQL database {self.target}: {why}")
         if isinstance(exc, errors.InsufficientPrivilege):
             return StoreError(
@@ -147,11 +152,20 @@ class PostgresStore:
             return StoreError(f"no such table in {self.target} ({why}); run `newsdesk migrate`")
         return StoreError(f"database error on {self.target}: {why}")
 
+    def mark_unreachable(self) -> None:
+        """The database was found down elsewhere (the connection that hears new versions): calls fail fast."""
+        self.unreachable = True
+
+    def _checkout(self) -> AbstractContextManager[psycopg.Connection]:
+        """A pooled connection, waited for POOL_TIMEOUT seconds, or DOWN_TIMEOUT while the database is down."""
+        return self._pool.connection(timeout=DOWN_TIMEOUT if self.unreachable else POOL_TIMEOUT)
+
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection]:
-        """A pooled connection; driver errors come out as StoreError."""
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection (autocommit); driver errors come out as StoreError."""
         try:
-            with self._pool.connection() as conn:
+            with self._checkout() as conn:
+                self.unreachable = False
                 yield conn
         except (self._psycopg.Error, self._pool_timeout_error) as exc:
             raise self._error(exc) from exc
@@ -224,15 +238,17 @@ class PostgresStore:
     def _started(self, first: Any) -> Iterator[tuple[psycopg.Connection, Any]]:
         """A pooled connection on which ``first(conn)`` has run: yields (connection, what it returned).
         When the connection turns out closed by the server (it restarted), the pool drops it and ``first``
-        runs once more on a fresh one; driver errors come out as StoreError. A statement that fails that way
-        never reached the server, so running it again does not run it twice."""
+        runs once more on a fresh one; driver errors come out as StoreError. The connection can also drop after
+        the server ran the statement and before its answer arrived: an insert sent again that way must be one
+        the table ignores the second time (``add_feedback`` and ``record_run`` send a ``write_key``)."""
         psycopg = self._psycopg
         for attempt in (1, 2):
             stack = ExitStack()
             conn = None
             try:
-                conn = stack.enter_context(self._pool.connection())
+                conn = stack.enter_context(self._checkout())
                 started = first(conn)
+                self.unreachable = False
             except BaseException as exc:
                 with suppress(Exception):
                     stack.close()
@@ -281,7 +297,7 @@ class PostgresStore:
 
     def iter_article_fingerprints(self) -> Iterator[tuple[str, tuple]]:
         """(id, fingerprint) of every article, one row at a time, through a server-side cursor."""
-        with self._connection() as conn, conn.transaction():
+        with self.connection() as conn, conn.transaction():
             try:
                 with conn.cursor(name=f"fingerprints_{uuid.uuid4().hex[:8]}") as cursor:
                     cursor.itersize = 5000
@@ -379,7 +395,7 @@ class PostgresStore:
             writer.end_pipeline()  # a server-side cursor does not run in pipeline mode
             yield from self._stream(writer._conn)
             return
-        with self._connection() as conn, conn.transaction():
+        with self.connection() as conn, conn.transaction():
             yield from self._stream(conn)
 
     def _stream(self, conn: psycopg.Connection) -> Iterator[tuple]:
@@ -462,12 +478,15 @@ class PostgresStore:
             yield
 
     def record_run(self, run: dict) -> None:
-        columns = ",".join(run)
-        marks = ",".join(["%s"] * len(run))
+        keyed = {**run, "write_key": uuid.uuid4().hex}  # sent again after a dropped connection: stored once
+        columns = ",".join(keyed)
+        marks = ",".join(["%s"] * len(keyed))
         # An unreachable or read-only database cannot log the run; the caller reports the failure itself.
         with suppress(StoreError):
             self._rows(
-                f"INSERT INTO ingest_runs ({columns}) VALUES ({marks}) RETURNING id", list(run.values())
+                f"INSERT INTO ingest_runs ({columns}) VALUES ({marks}) ON CONFLICT (write_key) DO NOTHING"
+                " RETURNING id",
+                list(keyed.values()),
             )
 
     def add_feedback(
@@ -480,10 +499,20 @@ class PostgresStore:
         article_ids: list[str],
         vote: int,
     ) -> None:
+        # The key makes the insert safe to send again after a dropped connection: a vote is stored once.
         self._rows(
-            "INSERT INTO feedback (created_at, guild_id, channel_id, user_id, question, article_ids, vote)"
-            " VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING id",
-            [utcnow_iso(), guild_id, channel_id, user_id, question, json.dumps(article_ids), int(vote)],
+            "INSERT INTO feedback (created_at, guild_id, channel_id, user_id, question, article_ids, vote,"
+            " write_key) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (write_key) DO NOTHING RETURNING id",
+            [
+                utcnow_iso(),
+                guild_id,
+                channel_id,
+                user_id,
+                question,
+                json.dumps(article_ids),
+                int(vote),
+                uuid.uuid4().hex,
+            ],
         )
 
 
