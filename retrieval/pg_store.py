@@ -28,17 +28,13 @@ from .migrations import migrations
 from .models import Article
 from .pg_sync import announce_version, reload_lock
 from .store import (
-    ARTICLE_COLUMNS,
     DEFAULT_INDEX_CACHE,
     CorpusState,
-    KnownFile,
-    StoredArticle,
-    article_from_row,
-    known_file,
     parse_database_url,
     related_json,
     utcnow_iso,
 )
+from .store_reads import FINGERPRINTS, INDEX_DOCS, LATEST_RUN, SharedReads
 
 if TYPE_CHECKING:
     import psycopg
@@ -90,7 +86,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0].strip() if text else type(exc).__name__
 
 
-class PostgresStore:
+class PostgresStore(SharedReads):
     """A newsdesk database in PostgreSQL. Safe to share between threads: each call takes a pooled connection."""
 
     backend = "postgres"
@@ -222,7 +218,10 @@ class PostgresStore:
         """A folder of its own under the index cache (``NEWSDESK_INDEX_CACHE``), named after the database."""
         return (cache_dir or DEFAULT_INDEX_CACHE) / self._parsed.cache_name
 
-    # -- reads ---------------------------------------------------------------------------------
+    # -- reads (the ones written alike for both stores are in SharedReads) -----------------------
+    def _one_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return f"{column} = ANY(?)", [list(values)]  # one array parameter, whatever the count
+
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         return self._rows(pg_sql(sql), list(params))
 
@@ -265,76 +264,17 @@ class PostgresStore:
                 raise self._error(exc) from exc
             return
 
-    def corpus_version(self) -> int:
-        return self.corpus_state().version
-
-    def corpus_state(self) -> CorpusState:
-        rows = dict(self._rows("SELECT key, value FROM meta WHERE key IN ('corpus_version', 'corpus_stamp')"))
-        return CorpusState(int(rows.get("corpus_version") or 0), rows.get("corpus_stamp") or "")
-
-    def counts(self) -> dict[str, int]:
-        ((articles, passages, texts),) = self._rows(
-            "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM passages),"
-            " (SELECT count(*) FROM texts)"
-        )
-        return {"articles": articles, "passages": passages, "texts": texts}
-
-    def known_files(self) -> dict[str, KnownFile]:
-        return {
-            path: known_file(sha, ids, refusals)
-            for path, sha, ids, refusals in self._rows(
-                "SELECT path, sha256, article_ids, refusals FROM files"
-            )
-        }
-
-    def article_fingerprints(self) -> dict[str, tuple]:
-        return {
-            row[0]: tuple(row[1:])
-            for row in self._rows(
-                "SELECT id, title, published, url, category, content_hash, related, source FROM articles"
-            )
-        }
-
     def iter_article_fingerprints(self) -> Iterator[tuple[str, tuple]]:
         """(id, fingerprint) of every article, one row at a time, through a server-side cursor."""
         with self.connection() as conn, conn.transaction():
             try:
                 with conn.cursor(name=f"fingerprints_{uuid.uuid4().hex[:8]}") as cursor:
                     cursor.itersize = 5000
-                    cursor.execute(
-                        "SELECT id, title, published, url, category, content_hash, related, source FROM articles"
-                    )
+                    cursor.execute(FINGERPRINTS)
                     for row in cursor:
                         yield row[0], tuple(row[1:])
             except self._psycopg.Error as exc:
                 raise self._error(exc) from exc
-
-    def article(self, article_id: str) -> StoredArticle | None:
-        rows = self._rows(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = %s", [article_id])
-        return article_from_row(rows[0]) if rows else None
-
-    def articles_by_id(self, ids: Iterable[str]) -> dict[str, StoredArticle]:
-        wanted = list(dict.fromkeys(ids))
-        if not wanted:
-            return {}
-        rows = self._rows(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ANY(%s)", [wanted])
-        return {row[0]: article_from_row(row) for row in rows}
-
-    def passages_for_article(self, article_id: str) -> list[tuple[int, str]]:
-        return [
-            (ordinal, text)
-            for ordinal, text in self._rows(
-                "SELECT p.ordinal, p.text FROM passages p JOIN articles a ON a.content_hash = p.text_hash"
-                " WHERE a.id = %s ORDER BY p.ordinal",
-                [article_id],
-            )
-        ]
-
-    def passage_ordinals(self, passage_ids: Iterable[int]) -> dict[int, int]:
-        ids = [int(i) for i in passage_ids]
-        if not ids:
-            return {}
-        return dict(self._rows("SELECT id, ordinal FROM passages WHERE id = ANY(%s)", [ids]))
 
     def passages_at(self, wanted: dict[str, Iterable[int]]) -> dict[str, list[tuple[int, str]]]:
         pairs = [
@@ -353,42 +293,6 @@ class PostgresStore:
             out[article_id].append((ordinal, text))
         return out
 
-    def headlines(
-        self,
-        limit: int = 10,
-        *,
-        offset: int = 0,
-        since: str | None = None,
-        until: str | None = None,
-        ids: Iterable[str] | None = None,
-    ) -> list[StoredArticle]:
-        where: list[str] = []
-        params: list[object] = []
-        if since:
-            where.append("published >= %s")
-            params.append(since)
-        if until:
-            where.append("published < %s")
-            params.append(until)
-        if ids is not None:
-            id_list = list(ids)
-            if not id_list:
-                return []
-            where.append("id = ANY(%s)")
-            params.append(id_list)
-        sql = f"SELECT {ARTICLE_COLUMNS} FROM articles"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY published IS NULL, published DESC, id LIMIT %s OFFSET %s"
-        params.extend([int(limit), int(offset)])
-        return [article_from_row(row) for row in self._rows(sql, params)]
-
-    _INDEX_DOCS = (
-        "WITH canon AS (SELECT content_hash, min(id) AS id FROM articles GROUP BY content_hash)"
-        " SELECT p.id, a.id, a.title, p.text, a.published, a.content_hash FROM passages p"
-        " JOIN canon c ON c.content_hash = p.text_hash JOIN articles a ON a.id = c.id ORDER BY p.id"
-    )
-
     def index_docs_rows(self) -> Iterator[tuple]:
         writer = getattr(self._local, "writer", None)
         if writer is not None:  # inside this thread's write transaction: what it is about to commit
@@ -403,26 +307,19 @@ class PostgresStore:
         try:
             with conn.cursor(name=f"index_docs_{uuid.uuid4().hex[:8]}") as cursor:
                 cursor.itersize = 5000
-                cursor.execute(self._INDEX_DOCS)
+                cursor.execute(INDEX_DOCS)
                 yield from cursor
         except self._psycopg.Error as exc:
             raise self._error(exc) from exc
 
     def last_run(self) -> dict | None:
-        latest = "SELECT * FROM ingest_runs ORDER BY id DESC LIMIT 1"
-        with self._started(lambda conn: conn.execute(latest)) as (_, cursor):
+        with self._started(lambda conn: conn.execute(LATEST_RUN)) as (_, cursor):
             row = cursor.fetchone()
             cols = [c.name for c in cursor.description or ()]
         return dict(zip(cols, row, strict=True)) if row else None
 
     def feedback_summary(self, limit: int = 10) -> tuple[list[dict], list[tuple[str, int]]]:
-        latest = [
-            {"created_at": c, "question": q, "article_ids": json.loads(ids or "[]")}
-            for c, q, ids in self._rows(
-                "SELECT created_at, question, article_ids FROM feedback WHERE vote < 0 ORDER BY id DESC LIMIT %s",
-                [limit],
-            )
-        ]
+        latest = self._latest_downvotes(limit)
         worst = [
             (article_id, n)
             for article_id, n in self._rows(
