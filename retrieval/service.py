@@ -436,7 +436,10 @@ class NewsService:
             snapshot = self.snapshot if load else self._snapshot
             copy = snapshot.reader if snapshot is not None else None
             if copy is None or copy.acquire():
-                break  # else a swap retired it just now: take the new snapshot
+                break
+            if self._snapshot is snapshot:  # retired, yet still the current one: close() retired it
+                raise StoreError("newsdesk is shutting down")
+            # else a swap retired it just now: take the new snapshot
         try:
             yield snapshot
         finally:
@@ -1050,7 +1053,7 @@ class NewsService:
             listener.stop()
         snapshot = self._snapshot
         if snapshot is not None and snapshot.reader is not None:
-            snapshot.reader.retire()
+            snapshot.reader.retire()  # closed once the answers reading it are done
         self.store.close()
 
 
