@@ -137,9 +137,7 @@ class Snapshot:
     index: BM25Index | None  # None while the archive holds no passages
     loaded_at: float
     stamp: str = ""  # the database's corpus stamp: another database at the same version differs here
-    reader: CorpusCopy | None = (
-        None  # a local copy of this version's corpus (shared databases); None: the store
-    )
+    reader: CorpusCopy | None = None  # this version's local corpus copy (shared databases); None: the store
 
     def require_index(self) -> BM25Index:
         if self.index is None:
