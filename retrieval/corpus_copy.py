@@ -15,12 +15,17 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from urllib.request import pathname2url
 
+import sqlite_utils
+
+from .errors import StoreError
 from .sqlite_store import SQLiteStore
-from .store import CorpusState, Store
+from .store import CorpusState
 
 CORPUS_FILE = "corpus.db"
 BATCH = 5000
@@ -92,9 +97,71 @@ def write_corpus_copy(select: Select, folder: Path, state: CorpusState) -> Path:
     return final
 
 
-def open_corpus_copy(folder: Path) -> Store | None:
-    """The store over ``folder``'s corpus copy, or None when the folder holds none."""
+class CorpusCopy(SQLiteStore):
+    r"""A corpus copy opened for reading only: ``mode=ro&immutable=1`` (the file never changes once in place, so
+    SQLite takes no locks and writes nothing: no journal mode set, no ``-wal`` or ``-shm`` beside it), on one
+    connection that the threads share (SQLite serializes them). The file stays open while this is, even when
+    another process prunes the folder.
+
+    The answers in flight hold it (``acquire`` ... ``release``); after a swap the service ``retire``\s it, and
+    it is closed when the last answer reading it is done."""
+
+    def __init__(
+        self, path: Path
+    ) -> None:  # not SQLiteStore's: that one sets up and migrates a writable file
+        self.path = Path(path)
+        self.target = str(self.path)
+        self.applied_migrations = []
+        uri = f"file:{pathname2url(str(self.path.resolve()))}?mode=ro&immutable=1"
+        try:
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn.execute("SELECT count(*) FROM meta").fetchone()  # a damaged file fails here, not mid-answer
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the local copy of the corpus {self.path}: {exc}") from exc
+        self.db = sqlite_utils.Database(conn)
+        self._lease = threading.Lock()
+        self._users = 0
+        self._retired = False
+        self._closed = False
+
+    @property
+    def _reader(self) -> sqlite_utils.Database:
+        return self.db
+
+    def acquire(self) -> bool:
+        """Hold the copy open for one answer; False once it is retired (a newer copy serves)."""
+        with self._lease:
+            if self._retired:
+                return False
+            self._users += 1
+            return True
+
+    def release(self) -> None:
+        with self._lease:
+            self._users -= 1
+            done = self._retired and self._users == 0
+        if done:
+            self.close()
+
+    def retire(self) -> None:
+        """No new answer reads it; closed now, or when the last one holding it is done."""
+        with self._lease:
+            self._retired = True
+            done = self._users == 0
+        if done:
+            self.close()
+
+    def close(self) -> None:
+        with self._lease:
+            if self._closed:
+                return
+            self._closed = True
+        self.db.close()
+
+
+def open_corpus_copy(folder: Path) -> CorpusCopy | None:
+    """The read-only store over ``folder``'s corpus copy, or None when the folder holds none."""
     path = Path(folder) / CORPUS_FILE
     if not path.is_file():
         return None
-    return SQLiteStore(path, create=False)
+    return CorpusCopy(path)

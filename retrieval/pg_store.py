@@ -18,7 +18,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,17 +28,13 @@ from .migrations import migrations
 from .models import Article
 from .pg_sync import announce_version, reload_lock
 from .store import (
-    ARTICLE_COLUMNS,
     DEFAULT_INDEX_CACHE,
     CorpusState,
-    KnownFile,
-    StoredArticle,
-    article_from_row,
-    known_file,
     parse_database_url,
     related_json,
     utcnow_iso,
 )
+from .store_reads import FINGERPRINTS, INDEX_DOCS, LATEST_RUN, SharedReads
 
 if TYPE_CHECKING:
     import psycopg
@@ -47,6 +43,9 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5  # seconds to reach the server when opening
 POOL_TIMEOUT = 10.0  # seconds to wait for a pooled connection before saying the database is unreachable
+# While the database is known not to answer, a call waits this long for a connection before it fails: a
+# member is told at once that a vote or a setting was not saved, instead of after POOL_TIMEOUT.
+DOWN_TIMEOUT = 1.5
 POOL_MIN, POOL_MAX = 1, 8  # an ingest holds two (its lock and its transaction); readers take the rest
 INSTALL_HINT = "install newsdesk[postgres] (pip install 'newsdesk[postgres]')"
 
@@ -87,7 +86,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0].strip() if text else type(exc).__name__
 
 
-class PostgresStore:
+class PostgresStore(SharedReads):
     """A newsdesk database in PostgreSQL. Safe to share between threads: each call takes a pooled connection."""
 
     backend = "postgres"
@@ -103,6 +102,7 @@ class PostgresStore:
         self._psycopg = psycopg
         self._pool_timeout_error = psycopg_pool.PoolTimeout
         self._local = threading.local()
+        self.unreachable = False  # the last call found the database down: the next ones wait DOWN_TIMEOUT
         try:
             psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.ProgrammingError as exc:
@@ -133,6 +133,7 @@ class PostgresStore:
         if isinstance(exc, self._pool_timeout_error | psycopg.OperationalError) and not isinstance(
             exc, errors.DiskFull | errors.InsufficientResources
         ):
+            self.unreachable = True
             return StoreError(f"cannot reach the PostgreSQL database {self.target}: {why}")
         if isinstance(exc, errors.InsufficientPrivilege):
             return StoreError(
@@ -147,11 +148,20 @@ class PostgresStore:
             return StoreError(f"no such table in {self.target} ({why}); run `newsdesk migrate`")
         return StoreError(f"database error on {self.target}: {why}")
 
+    def mark_unreachable(self) -> None:
+        """The database was found down elsewhere (the connection that hears new versions): calls fail fast."""
+        self.unreachable = True
+
+    def _checkout(self) -> AbstractContextManager[psycopg.Connection]:
+        """A pooled connection, waited for POOL_TIMEOUT seconds, or DOWN_TIMEOUT while the database is down."""
+        return self._pool.connection(timeout=DOWN_TIMEOUT if self.unreachable else POOL_TIMEOUT)
+
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection]:
-        """A pooled connection; driver errors come out as StoreError."""
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection (autocommit); driver errors come out as StoreError."""
         try:
-            with self._pool.connection() as conn:
+            with self._checkout() as conn:
+                self.unreachable = False
                 yield conn
         except (self._psycopg.Error, self._pool_timeout_error) as exc:
             raise self._error(exc) from exc
@@ -208,7 +218,10 @@ class PostgresStore:
         """A folder of its own under the index cache (``NEWSDESK_INDEX_CACHE``), named after the database."""
         return (cache_dir or DEFAULT_INDEX_CACHE) / self._parsed.cache_name
 
-    # -- reads ---------------------------------------------------------------------------------
+    # -- reads (the ones written alike for both stores are in SharedReads) -----------------------
+    def _one_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return f"{column} = ANY(?)", [list(values)]  # one array parameter, whatever the count
+
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         return self._rows(pg_sql(sql), list(params))
 
@@ -224,15 +237,17 @@ class PostgresStore:
     def _started(self, first: Any) -> Iterator[tuple[psycopg.Connection, Any]]:
         """A pooled connection on which ``first(conn)`` has run: yields (connection, what it returned).
         When the connection turns out closed by the server (it restarted), the pool drops it and ``first``
-        runs once more on a fresh one; driver errors come out as StoreError. A statement that fails that way
-        never reached the server, so running it again does not run it twice."""
+        runs once more on a fresh one; driver errors come out as StoreError. The connection can also drop after
+        the server ran the statement and before its answer arrived: an insert sent again that way must be one
+        the table ignores the second time (``add_feedback`` and ``record_run`` send a ``write_key``)."""
         psycopg = self._psycopg
         for attempt in (1, 2):
             stack = ExitStack()
             conn = None
             try:
-                conn = stack.enter_context(self._pool.connection())
+                conn = stack.enter_context(self._checkout())
                 started = first(conn)
+                self.unreachable = False
             except BaseException as exc:
                 with suppress(Exception):
                     stack.close()
@@ -249,76 +264,17 @@ class PostgresStore:
                 raise self._error(exc) from exc
             return
 
-    def corpus_version(self) -> int:
-        return self.corpus_state().version
-
-    def corpus_state(self) -> CorpusState:
-        rows = dict(self._rows("SELECT key, value FROM meta WHERE key IN ('corpus_version', 'corpus_stamp')"))
-        return CorpusState(int(rows.get("corpus_version") or 0), rows.get("corpus_stamp") or "")
-
-    def counts(self) -> dict[str, int]:
-        ((articles, passages, texts),) = self._rows(
-            "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM passages),"
-            " (SELECT count(*) FROM texts)"
-        )
-        return {"articles": articles, "passages": passages, "texts": texts}
-
-    def known_files(self) -> dict[str, KnownFile]:
-        return {
-            path: known_file(sha, ids, refusals)
-            for path, sha, ids, refusals in self._rows(
-                "SELECT path, sha256, article_ids, refusals FROM files"
-            )
-        }
-
-    def article_fingerprints(self) -> dict[str, tuple]:
-        return {
-            row[0]: tuple(row[1:])
-            for row in self._rows(
-                "SELECT id, title, published, url, category, content_hash, related, source FROM articles"
-            )
-        }
-
     def iter_article_fingerprints(self) -> Iterator[tuple[str, tuple]]:
         """(id, fingerprint) of every article, one row at a time, through a server-side cursor."""
-        with self._connection() as conn, conn.transaction():
+        with self.connection() as conn, conn.transaction():
             try:
                 with conn.cursor(name=f"fingerprints_{uuid.uuid4().hex[:8]}") as cursor:
                     cursor.itersize = 5000
-                    cursor.execute(
-                        "SELECT id, title, published, url, category, content_hash, related, source FROM articles"
-                    )
+                    cursor.execute(FINGERPRINTS)
                     for row in cursor:
                         yield row[0], tuple(row[1:])
             except self._psycopg.Error as exc:
                 raise self._error(exc) from exc
-
-    def article(self, article_id: str) -> StoredArticle | None:
-        rows = self._rows(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = %s", [article_id])
-        return article_from_row(rows[0]) if rows else None
-
-    def articles_by_id(self, ids: Iterable[str]) -> dict[str, StoredArticle]:
-        wanted = list(dict.fromkeys(ids))
-        if not wanted:
-            return {}
-        rows = self._rows(f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE id = ANY(%s)", [wanted])
-        return {row[0]: article_from_row(row) for row in rows}
-
-    def passages_for_article(self, article_id: str) -> list[tuple[int, str]]:
-        return [
-            (ordinal, text)
-            for ordinal, text in self._rows(
-                "SELECT p.ordinal, p.text FROM passages p JOIN articles a ON a.content_hash = p.text_hash"
-                " WHERE a.id = %s ORDER BY p.ordinal",
-                [article_id],
-            )
-        ]
-
-    def passage_ordinals(self, passage_ids: Iterable[int]) -> dict[int, int]:
-        ids = [int(i) for i in passage_ids]
-        if not ids:
-            return {}
-        return dict(self._rows("SELECT id, ordinal FROM passages WHERE id = ANY(%s)", [ids]))
 
     def passages_at(self, wanted: dict[str, Iterable[int]]) -> dict[str, list[tuple[int, str]]]:
         pairs = [
@@ -337,49 +293,13 @@ class PostgresStore:
             out[article_id].append((ordinal, text))
         return out
 
-    def headlines(
-        self,
-        limit: int = 10,
-        *,
-        offset: int = 0,
-        since: str | None = None,
-        until: str | None = None,
-        ids: Iterable[str] | None = None,
-    ) -> list[StoredArticle]:
-        where: list[str] = []
-        params: list[object] = []
-        if since:
-            where.append("published >= %s")
-            params.append(since)
-        if until:
-            where.append("published < %s")
-            params.append(until)
-        if ids is not None:
-            id_list = list(ids)
-            if not id_list:
-                return []
-            where.append("id = ANY(%s)")
-            params.append(id_list)
-        sql = f"SELECT {ARTICLE_COLUMNS} FROM articles"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY published IS NULL, published DESC, id LIMIT %s OFFSET %s"
-        params.extend([int(limit), int(offset)])
-        return [article_from_row(row) for row in self._rows(sql, params)]
-
-    _INDEX_DOCS = (
-        "WITH canon AS (SELECT content_hash, min(id) AS id FROM articles GROUP BY content_hash)"
-        " SELECT p.id, a.id, a.title, p.text, a.published, a.content_hash FROM passages p"
-        " JOIN canon c ON c.content_hash = p.text_hash JOIN articles a ON a.id = c.id ORDER BY p.id"
-    )
-
     def index_docs_rows(self) -> Iterator[tuple]:
         writer = getattr(self._local, "writer", None)
         if writer is not None:  # inside this thread's write transaction: what it is about to commit
             writer.end_pipeline()  # a server-side cursor does not run in pipeline mode
             yield from self._stream(writer._conn)
             return
-        with self._connection() as conn, conn.transaction():
+        with self.connection() as conn, conn.transaction():
             yield from self._stream(conn)
 
     def _stream(self, conn: psycopg.Connection) -> Iterator[tuple]:
@@ -387,26 +307,19 @@ class PostgresStore:
         try:
             with conn.cursor(name=f"index_docs_{uuid.uuid4().hex[:8]}") as cursor:
                 cursor.itersize = 5000
-                cursor.execute(self._INDEX_DOCS)
+                cursor.execute(INDEX_DOCS)
                 yield from cursor
         except self._psycopg.Error as exc:
             raise self._error(exc) from exc
 
     def last_run(self) -> dict | None:
-        latest = "SELECT * FROM ingest_runs ORDER BY id DESC LIMIT 1"
-        with self._started(lambda conn: conn.execute(latest)) as (_, cursor):
+        with self._started(lambda conn: conn.execute(LATEST_RUN)) as (_, cursor):
             row = cursor.fetchone()
             cols = [c.name for c in cursor.description or ()]
         return dict(zip(cols, row, strict=True)) if row else None
 
     def feedback_summary(self, limit: int = 10) -> tuple[list[dict], list[tuple[str, int]]]:
-        latest = [
-            {"created_at": c, "question": q, "article_ids": json.loads(ids or "[]")}
-            for c, q, ids in self._rows(
-                "SELECT created_at, question, article_ids FROM feedback WHERE vote < 0 ORDER BY id DESC LIMIT %s",
-                [limit],
-            )
-        ]
+        latest = self._latest_downvotes(limit)
         worst = [
             (article_id, n)
             for article_id, n in self._rows(
@@ -462,12 +375,15 @@ class PostgresStore:
             yield
 
     def record_run(self, run: dict) -> None:
-        columns = ",".join(run)
-        marks = ",".join(["%s"] * len(run))
+        keyed = {**run, "write_key": uuid.uuid4().hex}  # sent again after a dropped connection: stored once
+        columns = ",".join(keyed)
+        marks = ",".join(["%s"] * len(keyed))
         # An unreachable or read-only database cannot log the run; the caller reports the failure itself.
         with suppress(StoreError):
             self._rows(
-                f"INSERT INTO ingest_runs ({columns}) VALUES ({marks}) RETURNING id", list(run.values())
+                f"INSERT INTO ingest_runs ({columns}) VALUES ({marks}) ON CONFLICT (write_key) DO NOTHING"
+                " RETURNING id",
+                list(keyed.values()),
             )
 
     def add_feedback(
@@ -480,10 +396,20 @@ class PostgresStore:
         article_ids: list[str],
         vote: int,
     ) -> None:
+        # The key makes the insert safe to send again after a dropped connection: a vote is stored once.
         self._rows(
-            "INSERT INTO feedback (created_at, guild_id, channel_id, user_id, question, article_ids, vote)"
-            " VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING id",
-            [utcnow_iso(), guild_id, channel_id, user_id, question, json.dumps(article_ids), int(vote)],
+            "INSERT INTO feedback (created_at, guild_id, channel_id, user_id, question, article_ids, vote,"
+            " write_key) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (write_key) DO NOTHING RETURNING id",
+            [
+                utcnow_iso(),
+                guild_id,
+                channel_id,
+                user_id,
+                question,
+                json.dumps(article_ids),
+                int(vote),
+                uuid.uuid4().hex,
+            ],
         )
 
 

@@ -1,6 +1,7 @@
 """Several newsdesk processes on several machines, coordinated through one PostgreSQL database.
 
-Three pieces, each on plain psycopg connections (the store hands them its own):
+Three pieces, each on plain psycopg connections: the lock and the listener on connections of their own,
+the snapshots on connections from the store's pool:
 
 - **One reload at a time** across every machine: ``reload_lock`` holds a session-level advisory lock on a
   connection of its own for the whole reload, and records who holds it (host, process, since when) in
@@ -37,6 +38,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -493,7 +495,7 @@ def prune_snapshots(conn: psycopg.Connection, keep: int = KEEP_SNAPSHOTS) -> lis
     return sorted(r[0] for r in rows)
 
 
-# -- for the service: whole steps, each on a connection it is given or opens ---------------------------
+# -- for the service: whole steps, each on a connection from the store's pool ---------------------------
 def stream_rows(conn: psycopg.Connection, sql: str, *, itersize: int = 5000) -> Iterator[tuple]:
     """The rows of ``sql`` through a server-side cursor, in ``conn``'s open transaction: a large table is
     never held whole in memory."""
@@ -503,29 +505,35 @@ def stream_rows(conn: psycopg.Connection, sql: str, *, itersize: int = 5000) -> 
         yield from cursor
 
 
-def fetch_snapshot(url: str, version: int, stamp: str, dest: Path) -> StoredSnapshot | None:
-    """Download the snapshot of ``version`` (of the corpus ``stamp``) into ``dest``; None when the database
-    holds none. Raises SnapshotError for a damaged one and StoreError when the database cannot be reached."""
+Connect = Callable[
+    [], AbstractContextManager[psycopg.Connection]
+]  # a pooled connection: PostgresStore.connection
+
+
+def fetch_snapshot(connect: Connect, version: int, stamp: str, dest: Path) -> StoredSnapshot | None:
+    """Download the snapshot of ``version`` (of the corpus ``stamp``) into ``dest`` on a connection from
+    ``connect``; None when the database holds none. Raises SnapshotError for a damaged one and StoreError when
+    the database cannot be reached."""
     try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        with connect() as conn:
             return download_snapshot(conn, version, dest, stamp=stamp)
     except psycopg.Error as exc:
         raise StoreError(f"cannot download the index of corpus version {version}: {_one_line(exc)}") from exc
 
 
 def store_snapshot_if_missing(
-    url: str, version: int, stamp: str, folder: Path, *, replace_damaged: bool = False
+    connect: Connect, version: int, stamp: str, folder: Path, *, replace_damaged: bool = False
 ) -> bool:
     """Upload ``folder`` as the snapshot of ``version`` unless one is stored already (an index a process had to
     build from the rows, so that the next one need not). With ``replace_damaged`` the stored one (found damaged)
     is replaced. True when it uploaded. Never raises for a race with another process doing the same."""
     try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        with connect() as conn:
             if not replace_damaged and stored_snapshot(conn, version) is not None:
                 return False
             upload_snapshot(conn, version, stamp, folder)
             return True
-    except psycopg.Error as exc:  # e.g. another process stored it a moment ago
+    except (psycopg.Error, StoreError) as exc:  # e.g. another process stored it a moment ago
         log.info("did not store the index of corpus version %s: %s", version, _one_line(exc))
         return False
     except OSError as exc:  # the local folder changed under us (pruned by another process on this machine)
@@ -533,11 +541,11 @@ def store_snapshot_if_missing(
         return False
 
 
-def prune_stored_snapshots(url: str, keep: int = KEEP_SNAPSHOTS) -> list[int]:
-    """``prune_snapshots`` on a connection of its own; an unreachable database prunes nothing (next time)."""
+def prune_stored_snapshots(connect: Connect, keep: int = KEEP_SNAPSHOTS) -> list[int]:
+    """``prune_snapshots`` on a connection from ``connect``; an unreachable database prunes nothing (next time)."""
     try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        with connect() as conn:
             return prune_snapshots(conn, keep)
-    except psycopg.Error as exc:
+    except (psycopg.Error, StoreError) as exc:
         log.warning("could not prune the stored index snapshots: %s", _one_line(exc))
         return []

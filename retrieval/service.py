@@ -7,18 +7,22 @@ Several processes may share one database: each watches ``corpus_version`` (``ref
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
+import json
 import logging
+import os
 import shutil
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .analyze import Analyzer
 from .answering import POOL, plan_query, rerank, surface_words, verdict
@@ -31,6 +35,7 @@ from .errors import (
     StoreError,
 )
 from .excerpt import Excerpt
+from .index import FORMAT_VERSION as INDEX_FORMAT_VERSION
 from .index import BM25Index, IndexDoc, IndexLoadError
 from .ingest import DEFAULT_MAX_ARTICLE_BYTES, IngestSummary, Progress, ingest_folder
 from .layout import Sentences
@@ -44,6 +49,8 @@ from .status import DatabaseStatus, FeedbackSummary, IngestRun, RatedAnswer, Rel
 from .store import CorpusState, Store, StoredArticle, StoreWriter, is_database_url, open_store
 
 if TYPE_CHECKING:
+    from .corpus_copy import CorpusCopy
+    from .pg_store import PostgresStore
     from .pg_sync import VersionListener
 
 log = logging.getLogger(__name__)
@@ -130,7 +137,7 @@ class Snapshot:
     index: BM25Index | None  # None while the archive holds no passages
     loaded_at: float
     stamp: str = ""  # the database's corpus stamp: another database at the same version differs here
-    reader: Store | None = None  # a local copy of this version's corpus (shared databases); None: the store
+    reader: CorpusCopy | None = None  # this version's local corpus copy (shared databases); None: the store
 
     def require_index(self) -> BM25Index:
         if self.index is None:
@@ -232,6 +239,7 @@ class NewsService:
         self.max_question_chars = max_question_chars
         self._snapshot: Snapshot | None = None
         self._reload_lock = threading.Lock()
+        self._swap_lock = threading.Lock()
         self.started_at = time.time()
         self.last_reload: ReloadStatus | None = None  # the latest reload in this process
         self._spellers: tuple[BM25Index, Speller] | None = None
@@ -259,6 +267,17 @@ class NewsService:
             raise IndexLoadError(f"the index at {directory} was built from another database")
         return index
 
+    def _load_saved(self, state: CorpusState) -> BM25Index:
+        """``_load_index``; a folder in place that does not load is stale or damaged (folders are renamed into
+        place whole), and is set aside so that a new one can take its place. Raises IndexLoadError."""
+        existed = self._index_dir(state).exists()
+        try:
+            return self._load_index(state)
+        except IndexLoadError:
+            if existed:
+                _discard(self._index_dir(state))
+            raise
+
     def open(self) -> Snapshot:
         """Load the index of the store's current corpus, building it if it is missing or stale.
 
@@ -266,7 +285,7 @@ class NewsService:
         ingested stored it there), and built from the rows only when none is stored."""
         state = self.store.corpus_state()
         try:
-            index: BM25Index | None = self._load_index(state)
+            index: BM25Index | None = self._load_saved(state)
         except IndexLoadError as exc:
             if self._shared:
                 return self._open_shared(state, exc)
@@ -277,7 +296,7 @@ class NewsService:
                 try:
                     self._save_index(index, state)
                     index = self._load_index(state)
-                except StoreError as save_error:
+                except (StoreError, IndexLoadError) as save_error:
                     # e.g. a full disk: answer from the index in memory meanwhile
                     log.warning(
                         "serving corpus version %s from an index held in memory: %s",
@@ -290,14 +309,11 @@ class NewsService:
         """``open`` on a shared database when this machine lacks the index of ``state``."""
         from .pg_sync import SnapshotError, fetch_snapshot, store_snapshot_if_missing
 
-        url = self._database_url()
-        assert url is not None
         directory = self._index_dir(state)
-        shutil.rmtree(directory, ignore_errors=True)  # stale or damaged: it is replaced whole
         started = time.perf_counter()
         damaged = False
         try:
-            stored = fetch_snapshot(url, state.version, state.stamp, directory)
+            stored = fetch_snapshot(self.store_connection, state.version, state.stamp, directory)
         except SnapshotError as exc:
             log.warning(
                 "the stored index of corpus version %s is unusable (%s); building it", state.version, exc
@@ -320,13 +336,18 @@ class NewsService:
                     exc,
                 )
                 damaged = True
+                _discard(directory)
         if loaded is not None:
             snapshot = self._swap(state, loaded)
         else:
             log.info("building the search index for corpus version %s (%s; none stored)", state.version, why)
             state, index = self._build_shared()
             if index is not None and store_snapshot_if_missing(
-                url, state.version, state.stamp, self._index_dir(state), replace_damaged=damaged
+                self.store_connection,
+                state.version,
+                state.stamp,
+                self._index_dir(state),
+                replace_damaged=damaged,
             ):
                 log.info("stored the index of corpus version %s for the other processes", state.version)
             snapshot = self._swap(state, index)
@@ -347,11 +368,17 @@ class NewsService:
             index = self._build_index()
             if index is None:
                 return state, None
-            self._save_index(index, state)
-            self._write_corpus_copy(writer, state)
+            folder = self._new_folder(state)
+            try:
+                self._write_index(index, state, folder)
+                self._write_corpus_copy(writer, state, folder)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+        self._install(folder, state)
         return state, self._load_index(state)
 
-    def _write_corpus_copy(self, writer: Any, state: CorpusState) -> None:
+    def _write_corpus_copy(self, writer: Any, state: CorpusState, folder: Path) -> None:
         from .corpus_copy import write_corpus_copy
         from .pg_sync import stream_rows
 
@@ -360,18 +387,19 @@ class NewsService:
             end_pipeline()  # the rows are read through server-side cursors, which do not run in pipeline mode
         conn = writer.connection
         try:
-            write_corpus_copy(lambda sql: stream_rows(conn, sql), self._index_dir(state), state)
+            write_corpus_copy(lambda sql: stream_rows(conn, sql), folder, state)
         except OSError as exc:
             raise StoreError(f"cannot write the local copy of the corpus: {exc.strerror or exc}") from exc
 
-    def _publish(self, writer: Any, state: CorpusState) -> None:
+    def _publish(self, writer: Any, state: CorpusState, folder: Path) -> None:
         """In the ingest's transaction on a shared database: the local copy of the corpus beside the new
-        index, and the whole folder stored in the database, visible to others when the version commits."""
+        index in ``folder``, and the whole folder stored in the database, visible to others when the version
+        commits."""
         from .pg_sync import upload_snapshot
 
-        self._write_corpus_copy(writer, state)
+        self._write_corpus_copy(writer, state, folder)
         started = time.perf_counter()
-        stored = upload_snapshot(writer.connection, state.version, state.stamp, self._index_dir(state))
+        stored = upload_snapshot(writer.connection, state.version, state.stamp, folder)
         log.info(
             "stored the index of corpus version %s (%.1f MB) in %.2f s",
             state.version,
@@ -391,8 +419,35 @@ class NewsService:
 
             reader = open_corpus_copy(self._index_dir(state))
         snapshot = Snapshot(state.version, index, time.time(), state.stamp, reader)
-        self._snapshot = snapshot  # one reference assignment: readers see the old or the new snapshot, whole
+        with self._swap_lock:
+            # One reference assignment: readers see the old or the new snapshot, whole.
+            old, self._snapshot = self._snapshot, snapshot
+        if old is not None and old.reader is not None:
+            old.reader.retire()  # closed once the answers reading it are done
         return snapshot
+
+    @contextlib.contextmanager
+    def _held(self, *, load: bool = True) -> Iterator[Snapshot | None]:
+        """The snapshot to answer from (loaded first unless ``load`` is false), its corpus copy held open for
+        the block: a swap meanwhile closes the old copy only after the answers reading it are done."""
+        while True:
+            snapshot = self.snapshot if load else self._snapshot
+            copy = snapshot.reader if snapshot is not None else None
+            if copy is None or copy.acquire():
+                break
+            if self._snapshot is snapshot:  # retired, yet still the current one: close() retired it
+                raise StoreError("newsdesk is shutting down")
+            # else a swap retired it just now: take the new snapshot
+        try:
+            yield snapshot
+        finally:
+            if copy is not None:
+                copy.release()
+
+    def _corpus(self, snapshot: Snapshot | None) -> Store:
+        """Where a snapshot's articles and passages are read: the local copy beside the index on a shared
+        database, else the store."""
+        return snapshot.reader if snapshot is not None and snapshot.reader is not None else self.store
 
     @property
     def snapshot(self) -> Snapshot:
@@ -413,20 +468,73 @@ class NewsService:
         )
         return BM25Index.build(docs, self.analyzer)
 
+    def _new_folder(self, state: CorpusState) -> Path:
+        """A temporary folder beside the version folders, where this process writes the index of ``state``
+        before ``_install`` renames it into place."""
+        return self.index_root / f".v{state.version}.build-{uuid.uuid4().hex[:8]}"
+
     def _save_index(self, index: BM25Index, state: CorpusState) -> None:
-        directory = self._index_dir(state)
+        folder = self._new_folder(state)
+        try:
+            self._write_index(index, state, folder)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self._install(folder, state)
+
+    def _write_index(self, index: BM25Index, state: CorpusState, folder: Path) -> None:
         try:
             self.index_root.mkdir(parents=True, exist_ok=True)
-            if directory.exists():
-                shutil.rmtree(directory)
-            index.save(directory)
+            index.save(folder)
             if state.stamp:
-                (directory / STAMP_FILE).write_text(state.stamp, encoding="ascii")
+                (folder / STAMP_FILE).write_text(state.stamp, encoding="ascii")
         except OSError as exc:
             # numpy reports a short write ("N requested and M written") without an errno: the disk is full.
             if exc.errno in (errno.ENOSPC, errno.EDQUOT) or (exc.errno is None and "written" in str(exc)):
                 raise StoreError(f"the disk holding the search index {self.index_root} is full") from exc
-            raise StoreError(f"cannot write the search index {directory}: {exc.strerror or exc}") from exc
+            raise StoreError(
+                f"cannot write the search index {self._index_dir(state)}: {exc.strerror or exc}"
+            ) from exc
+
+    def _install(self, folder: Path, state: CorpusState) -> None:
+        """Rename the finished ``folder`` into the place of ``state``'s version, whole, in one step. Other
+        processes on this machine may share the folders (one index cache): when one of them put that version
+        there first, its folder is kept and ``folder`` discarded. A stale or damaged one (another database's,
+        another format's) is set aside first."""
+        target = self._index_dir(state)
+        try:
+            for _ in range(3):
+                try:
+                    os.rename(folder, target)
+                    return
+                except OSError as exc:
+                    if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                        raise
+                if self._complete(target, state):
+                    return  # another process won the race: use theirs
+                _discard(target)
+            raise StoreError(f"cannot put the search index in place at {target}: it keeps being replaced")
+        except OSError as exc:
+            raise StoreError(f"cannot write the search index {target}: {exc.strerror or exc}") from exc
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _complete(self, folder: Path, state: CorpusState) -> bool:
+        """Whether ``folder`` holds a whole index of ``state`` in this newsdesk's format (the arrays are checked
+        when it is loaded)."""
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            stamp = (folder / STAMP_FILE).read_text(encoding="ascii").strip() if state.stamp else ""
+        except (OSError, ValueError):
+            return False
+        from .corpus_copy import CORPUS_FILE
+
+        return (
+            isinstance(manifest, dict)
+            and manifest.get("version") == INDEX_FORMAT_VERSION
+            and stamp == state.stamp
+            and (not self._shared or (folder / CORPUS_FILE).is_file())
+        )
 
     def _prune_indexes(self, keep: int) -> None:
         if not self.index_root.exists():
@@ -441,7 +549,7 @@ class NewsService:
         )
         for version in versions[KEEP_INDEX_VERSIONS:]:
             if version != keep:
-                shutil.rmtree(self.index_root / f"v{version}", ignore_errors=True)
+                _discard(self.index_root / f"v{version}")
 
     def refresh_if_changed(self) -> bool:
         """Pick up a reload made by another process. True when a new snapshot was swapped in.
@@ -516,9 +624,15 @@ class NewsService:
             def build_before_commit(state: CorpusState, writer: StoreWriter) -> None:
                 index = self._build_index()
                 if index is not None:
-                    self._save_index(index, state)
-                    if self._shared:
-                        self._publish(writer, state)
+                    folder = self._new_folder(state)
+                    try:
+                        self._write_index(index, state, folder)
+                        if self._shared:
+                            self._publish(writer, state, folder)
+                    except BaseException:
+                        shutil.rmtree(folder, ignore_errors=True)
+                        raise
+                    self._install(folder, state)
                 built[state.version] = state
 
             try:
@@ -534,13 +648,13 @@ class NewsService:
                 )
             except Exception as exc:
                 for state in built.values():  # the transaction rolled back: its index must not be picked up
-                    shutil.rmtree(self._index_dir(state), ignore_errors=True)
+                    _discard(self._index_dir(state))
                 self.last_reload = ReloadStatus(ok=False, at=time.time(), error=str(exc))
                 raise
             if self._shared and built:
                 from .pg_sync import prune_stored_snapshots
 
-                prune_stored_snapshots(str(self.db_path))
+                prune_stored_snapshots(self.store_connection)
             if not swap:
                 self._prune_indexes(summary.corpus_version)
             elif (
@@ -600,9 +714,34 @@ class NewsService:
         follow-up refers to; they steer the search while the question's own words lead."""
         text = clean_question(question, max_chars=self.max_question_chars)
         earlier = [c for c in (_clean_context(c, self.max_question_chars) for c in context) if c]
-        snapshot = self.snapshot  # loaded outside the timing: the first question after start pays it once
+        # Loaded outside the timing (the first question after start pays it once), and held to the end.
+        with self._held() as snapshot:
+            assert snapshot is not None
+            return self._answer(
+                snapshot,
+                text,
+                earlier,
+                k=k,
+                offset=offset,
+                since=since,
+                until=until,
+                per_article=per_article,
+            )
+
+    def _answer(
+        self,
+        snapshot: Snapshot,
+        text: str,
+        earlier: list[str],
+        *,
+        k: int,
+        offset: int,
+        since: date | None,
+        until: date | None,
+        per_article: int,
+    ) -> Answer:
         index = snapshot.require_index()
-        corpus = snapshot.reader or self.store  # the texts of the version this index was built from
+        corpus = self._corpus(snapshot)  # the texts of the version this index was built from
         started = time.perf_counter()
         plan = plan_query(build_query(text, index.analyzer, context=earlier), index, self._speller(index))
         query = plan.query
@@ -726,33 +865,32 @@ class NewsService:
     ) -> list[Headline]:
         """Newest first. With ``query``, only articles that match it (BM25) are listed, still newest first."""
         ids = None
-        if query:
-            text = clean_question(query, max_chars=self.max_question_chars)
-            index = self.snapshot.index
-            if index is None:
-                return []
-            ranking = index.search(text, k=200, per_article=1)
-            ids = [] if ranking.no_match else [h.article_id for h in ranking.hits]
-        rows = self._corpus().headlines(n, offset=offset, since=since, until=until, ids=ids)
+        text = clean_question(query, max_chars=self.max_question_chars) if query else None
+        with self._held(load=text is not None) as snapshot:
+            if text is not None:
+                index = snapshot.index if snapshot is not None else None
+                if index is None:
+                    return []
+                ranking = index.search(text, k=200, per_article=1)
+                ids = [] if ranking.no_match else [h.article_id for h in ranking.hits]
+            rows = self._corpus(snapshot).headlines(n, offset=offset, since=since, until=until, ids=ids)
         return [Headline(a.id, a.title, a.published, self.article_url(a), a.category) for a in rows]
 
     def article(self, article_id: str) -> tuple[StoredArticle, list[tuple[int, str]]] | None:
-        corpus = self._corpus()
-        article = corpus.article(article_id)
-        if article is None:
-            return None
-        return article, corpus.passages_for_article(article_id)
+        with self._held(load=False) as snapshot:
+            corpus = self._corpus(snapshot)
+            article = corpus.article(article_id)
+            if article is None:
+                return None
+            return article, corpus.passages_for_article(article_id)
 
     def known_article_ids(self, article_ids: Iterable[str]) -> set[str]:
         """Which of ``article_ids`` are in the archive (related items may name articles it lacks)."""
         ids = list(article_ids)
-        return set(self._corpus().articles_by_id(ids)) if ids else set()
-
-    def _corpus(self) -> Store:
-        """Where the served corpus's articles and passages are read: the local copy beside the index on a
-        shared database, else the store."""
-        snapshot = self._snapshot
-        return snapshot.reader if snapshot is not None and snapshot.reader is not None else self.store
+        if not ids:
+            return set()
+        with self._held(load=False) as snapshot:
+            return set(self._corpus(snapshot).articles_by_id(ids))
 
     def matched_spans(self, question: str, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         """For each text, the (start, end) spans of the words that match one of the question's terms."""
@@ -767,7 +905,8 @@ class NewsService:
             if snapshot is not None and not self.database_status().reachable:
                 # Known to be down: answer at once (the version watcher finds out when it is back).
                 raise _KnownDown()
-            counts = (snapshot.reader if snapshot and snapshot.reader else self.store).counts()
+            with self._held(load=False) as held:
+                counts = self._corpus(held).counts()
             run = self.store.last_run()
             version = snapshot.version if snapshot else self.store.corpus_version()
         except (StoreError, _KnownDown) as exc:
@@ -809,9 +948,22 @@ class NewsService:
             return None
         from .pg_sync import VersionListener
 
-        listener = VersionListener(url, on_change, poll_every=poll_every).start()
-        self._listener = listener
+        store = cast("PostgresStore", self.store)
+
+        def heard(version: int | None) -> None:
+            if not listener.connected:
+                store.mark_unreachable()  # its calls fail fast until one is answered again
+            on_change(version)
+
+        listener = VersionListener(url, heard, poll_every=poll_every)
+        self._listener = listener.start()
         return listener
+
+    @contextlib.contextmanager
+    def store_connection(self) -> Iterator[Any]:
+        """A connection from the shared database's pool (index snapshots travel through it)."""
+        with cast("PostgresStore", self.store).connection() as conn:
+            yield conn
 
     def _database_url(self) -> str | None:
         """The PostgreSQL URL of a shared database; None for an SQLite file."""
@@ -897,7 +1049,23 @@ class NewsService:
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.stop()
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.reader is not None:
+            snapshot.reader.retire()  # closed once the answers reading it are done
         self.store.close()
+
+
+def _discard(folder: Path) -> None:
+    """Delete an index folder without ever leaving it half deleted where a process could load it: it is
+    renamed aside first, in one step. A process that mapped its files keeps them until it lets go."""
+    aside = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
+    try:
+        os.rename(folder, aside)
+    except FileNotFoundError:
+        return  # gone already (another process discarded it)
+    except OSError:
+        aside = folder
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def set_aside_damaged_database(db_path: str | Path) -> Path | None:

@@ -46,16 +46,12 @@ from .errors import DamagedDatabase, IngestRunning, NotNewsdeskDatabase, StoreEr
 from .migrations import migrations
 from .models import Article
 from .store import (
-    ARTICLE_COLUMNS,
     MEMBER_WRITE_WAIT_SECONDS,
     CorpusState,
-    KnownFile,
-    StoredArticle,
-    article_from_row,
-    known_file,
     related_json,
     utcnow_iso,
 )
+from .store_reads import FINGERPRINTS, INDEX_DOCS, LATEST_RUN, SharedReads
 
 try:
     import fcntl
@@ -156,7 +152,7 @@ def _classify(path: Path) -> str:
     raise _not_newsdesk(path, "an SQLite database of something else")
 
 
-class SQLiteStore:
+class SQLiteStore(SharedReads):
     """A newsdesk database file. Safe to share between threads: each thread reads on its own
     connection; writes are serialized by one lock."""
 
@@ -236,82 +232,13 @@ class SQLiteStore:
 
     _query = query
 
-    def corpus_version(self) -> int:
-        return self.corpus_state().version
-
-    def corpus_state(self) -> CorpusState:
-        rows = dict(
-            self._query("SELECT key, value FROM meta WHERE key IN ('corpus_version', 'corpus_stamp')")
-        )
-        return CorpusState(int(rows.get("corpus_version") or 0), rows.get("corpus_stamp") or "")
-
-    def counts(self) -> dict[str, int]:
-        (articles,) = self._query("SELECT count(*) FROM articles")[0]
-        (passages,) = self._query("SELECT count(*) FROM passages")[0]
-        (texts,) = self._query("SELECT count(*) FROM texts")[0]
-        return {"articles": articles, "passages": passages, "texts": texts}
-
-    def known_files(self) -> dict[str, KnownFile]:
-        """path -> what the last ingest recorded of that file."""
-        return {
-            path: known_file(sha, ids, refusals)
-            for path, sha, ids, refusals in self._query(
-                "SELECT path, sha256, article_ids, refusals FROM files"
-            )
-        }
-
-    def article_fingerprints(self) -> dict[str, tuple]:
-        """id -> the tuple of fields whose change makes an article "changed"."""
-        return {
-            row[0]: tuple(row[1:])
-            for row in self._query(
-                "SELECT id, title, published, url, category, content_hash, related, source FROM articles"
-            )
-        }
-
     def iter_article_fingerprints(self) -> Iterator[tuple[str, tuple]]:
         """(id, fingerprint) of every article, as ``article_fingerprints`` gives them, one row at a time."""
         try:
-            for row in self._reader.execute(
-                "SELECT id, title, published, url, category, content_hash, related, source FROM articles"
-            ):
+            for row in self._reader.execute(FINGERPRINTS):
                 yield row[0], tuple(row[1:])
         except sqlite3.Error as exc:
             raise _sqlite_error(self.path, exc) from exc
-
-    _article_from_row = staticmethod(article_from_row)
-    _ARTICLE_COLUMNS = ARTICLE_COLUMNS
-
-    def article(self, article_id: str) -> StoredArticle | None:
-        rows = self._query(f"SELECT {self._ARTICLE_COLUMNS} FROM articles WHERE id = ?", [article_id])
-        return self._article_from_row(rows[0]) if rows else None
-
-    def articles_by_id(self, ids: Iterable[str]) -> dict[str, StoredArticle]:
-        ids = list(dict.fromkeys(ids))
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self._query(f"SELECT {self._ARTICLE_COLUMNS} FROM articles WHERE id IN ({marks})", ids)
-        return {row[0]: self._article_from_row(row) for row in rows}
-
-    def passages_for_article(self, article_id: str) -> list[tuple[int, str]]:
-        """(ordinal, text) of an article's passages, in order."""
-        return [
-            (ordinal, text)
-            for ordinal, text in self._query(
-                "SELECT p.ordinal, p.text FROM passages p JOIN articles a ON a.content_hash = p.text_hash"
-                " WHERE a.id = ? ORDER BY p.ordinal",
-                [article_id],
-            )
-        ]
-
-    def passage_ordinals(self, passage_ids: Iterable[int]) -> dict[int, int]:
-        """passage id -> its ordinal in its article, without the text."""
-        ids = [int(i) for i in passage_ids]
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        return dict(self._query(f"SELECT id, ordinal FROM passages WHERE id IN ({marks})", ids))
 
     def passages_at(self, wanted: dict[str, Iterable[int]]) -> dict[str, list[tuple[int, str]]]:
         """article id -> (ordinal, text) of the passages at the given ordinals, in order, in one query."""
@@ -332,50 +259,15 @@ class SQLiteStore:
             out[article_id].append((ordinal, text))
         return out
 
-    def headlines(
-        self,
-        limit: int = 10,
-        *,
-        offset: int = 0,
-        since: str | None = None,
-        until: str | None = None,
-        ids: Iterable[str] | None = None,
-    ) -> list[StoredArticle]:
-        """Newest first by published date; undated articles last (then by id for a stable order)."""
-        where: list[str] = []
-        params: list[object] = []
-        if since:
-            where.append("published >= ?")
-            params.append(since)
-        if until:
-            where.append("published < ?")
-            params.append(until)
-        if ids is not None:
-            id_list = list(ids)
-            if not id_list:
-                return []
-            where.append(f"id IN ({','.join('?' * len(id_list))})")
-            params.extend(id_list)
-        sql = f"SELECT {self._ARTICLE_COLUMNS} FROM articles"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY published IS NULL, published DESC, id LIMIT ? OFFSET ?"
-        params.extend([int(limit), int(offset)])
-        return [self._article_from_row(row) for row in self._query(sql, params)]
-
     def index_docs_rows(self) -> Iterator[tuple]:
         """Every passage with the article that shows it (the smallest id among articles sharing the text).
 
         Yields (passage_id, article_id, title, text, published, content_hash), in passage id order.
         Runs on the writer connection so that an ingest can index what it is about to commit."""
-        yield from self.db.execute(
-            "WITH canon AS (SELECT content_hash, min(id) AS id FROM articles GROUP BY content_hash)"
-            " SELECT p.id, a.id, a.title, p.text, a.published, a.content_hash FROM passages p"
-            " JOIN canon c ON c.content_hash = p.text_hash JOIN articles a ON a.id = c.id ORDER BY p.id"
-        )
+        yield from self.db.execute(INDEX_DOCS)
 
     def last_run(self) -> dict | None:
-        rows = self._reader.execute("SELECT * FROM ingest_runs ORDER BY id DESC LIMIT 1")
+        rows = self._reader.execute(LATEST_RUN)
         cols = [c[0] for c in rows.description]
         row = rows.fetchone()
         return dict(zip(cols, row, strict=True)) if row else None
@@ -491,13 +383,7 @@ class SQLiteStore:
 
     def feedback_summary(self, limit: int = 10) -> tuple[list[dict], list[tuple[str, int]]]:
         """The latest 👎 answers, and the articles most often shown in 👎 answers."""
-        latest = [
-            {"created_at": c, "question": q, "article_ids": json.loads(ids or "[]")}
-            for c, q, ids in self._query(
-                "SELECT created_at, question, article_ids FROM feedback WHERE vote < 0 ORDER BY id DESC LIMIT ?",
-                [limit],
-            )
-        ]
+        latest = self._latest_downvotes(limit)
         worst = [
             (article_id, n)
             for article_id, n in self._query(

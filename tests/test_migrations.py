@@ -41,9 +41,9 @@ def test_migrations_are_numbered_from_one_without_gaps(backend):
 def test_a_database_made_before_migrations_is_upgraded_in_place_and_keeps_everything(tmp_path):
     path = old_database(tmp_path / "n.db")
     store = SQLiteStore(path)
-    assert store.applied_migrations == ["002_server_settings"]
+    assert store.applied_migrations == ["002_server_settings", "003_write_keys"]
     rows = store.query("SELECT version, name FROM schema_migrations ORDER BY version")
-    assert rows == [(1, "001_initial"), (2, "002_server_settings")]
+    assert rows == [(1, "001_initial"), (2, "002_server_settings"), (3, "003_write_keys")]
     assert store.counts()["articles"] == 2 and store.corpus_state().version == 1
     assert ServerSettingsTable(store).get(11).results == 4
     assert store.feedback_summary()[1] == [("ferry", 1)]
@@ -53,7 +53,7 @@ def test_a_database_made_before_migrations_is_upgraded_in_place_and_keeps_everyt
 def test_a_database_made_before_server_settings_gets_its_tables(tmp_path):
     path = old_database(tmp_path / "n.db", without_server_settings=True)
     report = migrate_database(path)
-    assert report.applied == ["002_server_settings"] and report.version == 2
+    assert report.applied == ["002_server_settings", "003_write_keys"] and report.version == 3
     store = SQLiteStore(path)
     table = ServerSettingsTable(store)
     assert table.version() == 0 and table.all() == {}

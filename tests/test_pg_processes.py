@@ -15,6 +15,7 @@ import urllib.request
 import psycopg
 import pytest
 
+from retrieval.pg_store import POOL_TIMEOUT
 from tests.bot_harness import button_ids, callback_text, corpus_file, embed_text, shown
 from tests.cli_harness import newsdesk
 from tests.discord_stub import DiscordStub
@@ -200,11 +201,14 @@ async def test_a_bot_keeps_answering_while_the_database_is_down_and_recovers(
             about = await stub.invoke_command("about", {}, user_id=READER, channel_id=CHANNEL_A)
             await about.wait_done(timeout=10)
             assert "Unreachable since" in embed_text(about.original)
-            # A vote, or a settings change, is not said to be saved unless it was.
+            # A vote, or a settings change, is not said to be saved unless it was; and the member is told
+            # promptly (the store, knowing the database down, waits DOWN_TIMEOUT, not the pool's 10 s).
+            started = time.monotonic()
             said = await vote(stub, reply, "👍")
             assert "couldn't record your vote" in said
             change = await results_setting(stub, 1)
             assert "didn't work" in change and "cannot reach the PostgreSQL database" in change
+            assert time.monotonic() - started < POOL_TIMEOUT  # both: each waited 10 s or more before
         finally:
             pg_cluster.start()
 

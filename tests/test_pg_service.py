@@ -4,7 +4,9 @@ the local corpus copy beside it, and keeps answering while the database is down.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import shutil
 import time
 
 import psycopg
@@ -208,3 +210,63 @@ def test_a_reader_keeps_only_the_newest_versions_in_its_cache(pg_url, sample_cor
     finally:
         writer.close()
         reader.close()
+
+
+def test_swaps_close_the_old_corpus_copies_and_serving_never_writes_to_them(pg_url, sample_corpus, tmp_path):
+    from tests.test_corpus_copy import open_files
+
+    writer = service_on(pg_url, sample_corpus, tmp_path / "a")
+    reader = service_on(pg_url, tmp_path / "no-corpus-here", tmp_path / "b")
+    try:
+        writer.reload()
+        reader.open()
+        for n in range(6):
+            corpus_file(sample_corpus, f"local/notice{n}.txt", f"Notice {n}", f"Harbour notice number {n}.")
+            writer.reload()
+            assert reader.refresh_if_changed()
+            assert reader.search("library repairs cost").results and reader.headlines(3)
+            assert len(open_files(tmp_path / "b")) <= 2
+        version = reader.snapshot.version
+        folder = tmp_path / "b" / f"v{version}"
+        with psycopg.connect(pg_url) as conn:
+            stored = stored_snapshot(conn, version)
+        assert stored is not None
+        copy = next(f for f in stored.files if f.name == "corpus.db")
+        # Byte for byte what was downloaded, and nothing written beside it.
+        assert hashlib.sha256((folder / "corpus.db").read_bytes()).hexdigest() == copy.sha256
+        assert sorted(p.name for p in folder.iterdir()) == sorted(f.name for f in stored.files)
+    finally:
+        writer.close()
+        reader.close()
+    assert open_files(tmp_path / "b") == []
+
+
+def test_snapshots_travel_over_the_stores_pool(pg_url, sample_corpus, tmp_path, monkeypatch):
+    writer = service_on(pg_url, sample_corpus, tmp_path / "a")
+    reader = service_on(pg_url, tmp_path / "no-corpus-here", tmp_path / "b")
+    real_connect = psycopg.connect
+    opened: list[str] = []
+
+    def connect(*args, **kwargs):
+        opened.append(kwargs.get("application_name") or "a connection of its own")
+        return real_connect(*args, **kwargs)
+
+    try:
+        writer.reload()
+        monkeypatch.setattr(psycopg, "connect", connect)
+        reader.open()  # downloads the snapshot
+        corpus_file(sample_corpus, *FERRY)
+        writer.reload()  # stores the new snapshot and prunes the old ones
+        assert reader.refresh_if_changed()
+        reader._snapshot = None
+        shutil.rmtree(tmp_path / "b")
+        with real_connect(pg_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM index_snapshots")
+        reader.open()  # builds it from the rows and stores it
+        with real_connect(pg_url) as conn:
+            assert stored_versions(conn) == [reader.snapshot.version]
+    finally:
+        writer.close()
+        reader.close()
+    # The ingest lock alone has a connection of its own (it must outlive the ingest's transactions).
+    assert len(opened) == 1 and opened[0].startswith("newsdesk ingest"), opened

@@ -259,3 +259,97 @@ def test_a_restart_of_the_server_costs_no_read_and_no_write(pg_cluster, pg_url):
         pass
     assert store.counts()["articles"] == 2 and store.feedback_summary()[1] == [("a", 1)]
     store.close()
+
+
+class DropsAfterAnswering:
+    """A pooled connection whose first statement runs (and, in autocommit, commits) and then loses the
+    connection before the answer arrives: what a server that dies at that moment looks like to the store."""
+
+    broken = True
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    def execute(self, *args, **kwargs):
+        import psycopg
+
+        self._conn.execute(*args, **kwargs)
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+
+@pytest.mark.parametrize("what", ["vote", "ingest run"])
+def test_an_insert_sent_again_after_the_connection_dropped_is_stored_once(pg_url, monkeypatch, what):
+    from contextlib import contextmanager
+
+    import psycopg
+
+    store = open_store(pg_url)
+    real = store._pool.connection
+    checkouts = []
+
+    @contextmanager
+    def drops_once(*args, **kwargs):
+        with real(*args, **kwargs) as conn:
+            checkouts.append(conn)
+            yield DropsAfterAnswering(conn) if len(checkouts) == 1 else conn
+
+    monkeypatch.setattr(store._pool, "connection", drops_once)
+    if what == "vote":
+        store.add_feedback(
+            guild_id="1", channel_id="2", user_id="3", question="q", article_ids=["a"], vote=-1
+        )
+        table = "feedback"
+    else:
+        store.record_run({"started_at": utcnow_iso(), "status": "ok", "added": 1})
+        table = "ingest_runs"
+    store.close()
+    assert len(checkouts) == 2  # it was sent again, on a fresh connection
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (1,)
+
+
+def test_once_the_database_is_found_down_writes_fail_within_the_short_timeout(
+    pg_cluster, pg_url, monkeypatch
+):
+    import time
+
+    from retrieval.pg_store import DOWN_TIMEOUT, POOL_TIMEOUT
+
+    store = open_store(pg_url)
+    real = store._pool.connection
+    waits = []
+
+    def recording(*args, timeout=None, **kwargs):
+        waits.append(timeout)
+        return real(*args, timeout=timeout, **kwargs)
+
+    monkeypatch.setattr(store._pool, "connection", recording)
+    assert store.counts()["articles"] == 0 and waits == [POOL_TIMEOUT]
+    pg_cluster.stop()
+    try:
+        with pytest.raises(StoreError, match="cannot reach"):
+            store.counts()  # finds it down
+        waits.clear()
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="cannot reach"):
+            store.add_feedback(
+                guild_id="1", channel_id="2", user_id="3", question="q", article_ids=[], vote=1
+            )
+        with pytest.raises(StoreError, match="cannot reach"), store.writer() as writer:  # a settings change
+            writer.execute("SELECT 1")
+        assert waits == [DOWN_TIMEOUT, DOWN_TIMEOUT] and DOWN_TIMEOUT < POOL_TIMEOUT
+        assert time.monotonic() - started < POOL_TIMEOUT  # loose: the two took 10 s each before
+    finally:
+        pg_cluster.start()
+    deadline = time.monotonic() + 60
+    while True:  # the pool reconnects on its own schedule; the first call answered ends the short waits
+        try:
+            store.counts()
+            break
+        except StoreError:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+    waits.clear()
+    store.add_feedback(guild_id="1", channel_id="2", user_id="3", question="q", article_ids=[], vote=1)
+    assert waits == [POOL_TIMEOUT]
+    store.close()
