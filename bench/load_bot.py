@@ -177,9 +177,26 @@ class BotProcess:
         return round(self.lag_max_ms, 1)
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the bot process so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time of the bot process so far, with its worker processes'."""
+        return sum(self.cpu_split().values())
+
+    def cpu_split(self) -> dict[str, float]:
+        """CPU seconds so far: the event loop's thread, the bot's other threads, and its worker processes
+        (those alive now, and those that ended and were waited for)."""
+        pid = self.proc.pid
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        total = (int(fields[11]) + int(fields[12])) / tick  # every thread's, ended ones too
+        loop = _cpu_of(Path(f"/proc/{pid}/task/{pid}/stat"))
+        split = {
+            "event_loop": loop,
+            "threads": total - loop,
+            "workers": (int(fields[13]) + int(fields[14])) / tick,
+        }
+        for child in _children(pid):
+            with contextlib.suppress(OSError):
+                split["workers"] += _cpu_of(Path(f"/proc/{child}/stat"))
+        return split
 
     def peak_rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -193,6 +210,22 @@ class BotProcess:
         self.proc.terminate()
         await self.proc.wait()
         self.log.close()
+
+
+def _cpu_of(stat: Path) -> float:
+    """User + system CPU seconds of a process or thread, from its /proc stat file."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    """Every process started by ``pid``, and theirs."""
+    found = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found += [int(c) for c in (task / "children").read_text().split()]
+    return [c for child in found for c in (child, *_children(child))]
 
 
 class MinimalBotProcess(BotProcess):
@@ -217,7 +250,7 @@ class MinimalBotProcess(BotProcess):
 async def ask_bursts(stub: DiscordStub, bot, questions: list[str], members: int, burst: int) -> dict:
     """``/ask`` in bursts of ``burst`` (round-robin over members): latency until the answer is sent, REST
     requests per answer, and the bot process's CPU time per answer."""
-    cpu_before = bot.cpu_seconds()
+    cpu_before = bot.cpu_split()
     first_request = len(stub.requests)
     records = []
     for start in range(0, len(questions), burst):
@@ -253,7 +286,8 @@ async def ask_bursts(stub: DiscordStub, bot, questions: list[str], members: int,
     while len(scan()[0]) < len(records) and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     await asyncio.sleep(0.5)  # let the last replies' work finish before reading the CPU time
-    cpu = bot.cpu_seconds() - cpu_before
+    split = {where: seconds - cpu_before.get(where, 0.0) for where, seconds in bot.cpu_split().items()}
+    cpu = sum(split.values())
     answered, calls = scan()
     latencies = sorted((at - by_token[t].created_at) * 1000 for t, at in answered.items())
     return {
@@ -263,6 +297,9 @@ async def ask_bursts(stub: DiscordStub, bot, questions: list[str], members: int,
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1) if latencies else None,
         "requests_per_answer": round(sum(calls.values()) / max(len(answered), 1), 2),
         "cpu_ms_per_answer": round(cpu * 1000 / max(len(answered), 1), 2),
+        "cpu_ms_per_answer_by_place": {
+            where: round(seconds * 1000 / max(len(answered), 1), 2) for where, seconds in split.items()
+        },
     }
 
 

@@ -232,14 +232,19 @@ class ShardedNewsBot(NewsBot, commands.AutoShardedBot):
 
 def build_bot(settings: Settings, service: NewsService, **overrides: Any) -> NewsBot:
     """A Bot, or an AutoShardedBot when NEWSDESK_SHARD_COUNT is set, with safe defaults."""
-    intents = discord.Intents.default()
+    # Only the events newsdesk acts on: servers, channels and roles (guilds) and messages. Discord's default set
+    # would also send every reaction, typing start, voice state, invite, emoji and scheduled-event change in
+    # every server, each one parsed by discord.py for nothing.
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_messages = True
+    intents.dm_messages = True
     # Only needed to read Q&A channels (from the environment or a server's settings); mentions work without.
     intents.message_content = message_content_wanted(settings, service)
     if settings.qa_channels and not intents.message_content:
         log.warning(
             "NEWSDESK_MESSAGE_CONTENT=off: messages in Q&A channels are answered only when they mention me"
         )
-    intents.members = False
     cls = ShardedNewsBot if settings.shard_count else NewsBot
     options: dict[str, Any] = {
         "command_prefix": commands.when_mentioned,
