@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 
@@ -236,14 +237,20 @@ async def test_feedback_buttons_store_the_vote_with_the_question(discord_stub, b
 
 
 @pytest.mark.sqlite_only  # another writer holds the file; PostgreSQL: tests/test_pg_processes.py
-async def test_a_vote_the_database_could_not_keep_is_never_thanked_for(discord_stub, bot, service):  # noqa: F811
+async def test_a_vote_the_database_could_not_keep_is_never_thanked_for(
+    discord_stub,  # noqa: F811
+    bot,
+    service,
+    monkeypatch,
+):
+    monkeypatch.setattr("retrieval.sqlite_store.MEMBER_WRITE_WAIT_SECONDS", 1.0)  # not a minute, in a test
     record = await discord_stub.invoke_command(
         "ask", {"question": "school meals levy"}, user_id=READER, channel_id=GENERAL
     )
     await record.wait_done(timeout=10)
     blocker = sqlite3.connect(service.db_path, isolation_level=None)
     try:
-        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database past the busy timeout
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the database past the member's wait
         vote = await discord_stub.click_button(
             record.original, button_ids(record.original)["👎"], user_id=OTHER_READER
         )
@@ -262,6 +269,34 @@ async def test_a_vote_the_database_could_not_keep_is_never_thanked_for(discord_s
         "Thanks, noted"
     )  # the member could vote again, and it was kept
     assert service.store.feedback_summary()[0][0]["question"] == "school meals levy"
+
+
+@pytest.mark.sqlite_only  # a reload's transaction holds the file's one write lock; PostgreSQL has no such lock
+async def test_a_vote_given_while_a_reload_writes_waits_for_it_and_is_thanked_once_kept(
+    discord_stub,  # noqa: F811
+    bot,
+    service,
+):
+    record = await discord_stub.invoke_command(
+        "ask", {"question": "school meals levy"}, user_id=READER, channel_id=GENERAL
+    )
+    await record.wait_done(timeout=10)
+    blocker = sqlite3.connect(service.db_path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # a reload in another process, between its first write and its commit
+    try:
+        vote = await discord_stub.click_button(
+            record.original, button_ids(record.original)["👍"], user_id=OTHER_READER
+        )
+        await asyncio.sleep(3.0)  # past the two seconds after which such a vote used to be refused
+        assert not vote.done
+        assert vote.callback_types == [5]  # deferred: the member sees "thinking" meanwhile
+        assert service.store.feedback_summary() == ([], [])
+    finally:
+        blocker.rollback()
+        blocker.close()
+    await vote.wait_done(timeout=10)
+    assert vote.original["content"] == "Thanks, glad it helped."
+    assert service.store.query("SELECT question, vote FROM feedback") == [("school meals levy", 1)]
 
 
 async def test_hostile_article_text_is_escaped_and_pings_no_one(discord_stub, bot):  # noqa: F811
