@@ -186,6 +186,16 @@ WORD_CACHE = 400_000
 # Passage layouts are kept for archives of up to this many words (about 30 bytes a word at the end of a build,
 # so at most ~360 MB); a larger archive is indexed without them, to keep the build's memory bounded.
 LAYOUT_MAX_WORDS = 12_000_000
+# Characters of passage text per indexed word, to tell before a build whether an archive's layouts will fit:
+# news text has 8.9 (Reuters) to 9.9 (BBC); a little more, so that only archives clearly over the cap skip them.
+LAYOUT_CHARS_PER_WORD = 10
+
+
+def layouts_fit(text_chars: int, max_words: int | None = None) -> bool:
+    """Whether passages of ``text_chars`` characters in all are likely to stay within ``max_words`` words
+    (default ``LAYOUT_MAX_WORDS``), so that building their layouts is worth it (a build that passes the cap
+    anyway drops them then)."""
+    return text_chars <= (LAYOUT_MAX_WORDS if max_words is None else max_words) * LAYOUT_CHARS_PER_WORD
 
 
 class _Spill:
