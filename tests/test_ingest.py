@@ -270,3 +270,19 @@ def test_an_archive_too_large_for_layouts_never_builds_them(tmp_path, monkeypatc
         "took_ms": 0
     }
 
+
+def test_an_ingest_gives_the_connection_its_page_cache_back(tmp_path):
+    folder = tmp_path / "corpus"
+    write(folder, "a.txt", plain("Alpha", LONG))
+    store = SQLiteStore(tmp_path / "n.db")
+    before = store.db.conn.execute("PRAGMA cache_size").fetchone()[0]
+    during = {}
+
+    def progress(done, total):
+        if done == 2:
+            during["cache"] = store.db.conn.execute("PRAGMA cache_size").fetchone()[0]
+
+    write(folder, "b.txt", plain("Beta", LONG))
+    assert ingest_folder(store, folder, progress=progress).added == 2
+    assert during["cache"] != before
+    assert store.db.conn.execute("PRAGMA cache_size").fetchone()[0] == before
