@@ -465,12 +465,8 @@ class NewsService:
         first = next(rows, None)
         if first is None:
             return None
-        docs = (
-            IndexDoc(
-                passage_id=pid, article_id=aid, title=title, text=text, published=published, dup_key=chash
-            )
-            for pid, aid, title, text, published, chash in itertools.chain([first], rows)
-        )
+        # Rows are (passage_id, article_id, title, text, published, content_hash): IndexDoc's fields in order.
+        docs = itertools.starmap(IndexDoc, itertools.chain([first], rows))
         # An archive whose passages are clearly too large for their layouts to be kept never builds them.
         return BM25Index.build(docs, self.analyzer, layout=layouts_fit(text_chars))
 
