@@ -186,6 +186,16 @@ WORD_CACHE = 400_000
 # Passage layouts are kept for archives of up to this many words (about 30 bytes a word at the end of a build,
 # so at most ~360 MB); a larger archive is indexed without them, to keep the build's memory bounded.
 LAYOUT_MAX_WORDS = 12_000_000
+# Characters of passage text per indexed word, to tell before a build whether an archive's layouts will fit:
+# news text has 8.9 (Reuters) to 9.9 (BBC); a little more, so that only archives clearly over the cap skip them.
+LAYOUT_CHARS_PER_WORD = 10
+
+
+def layouts_fit(text_chars: int, max_words: int | None = None) -> bool:
+    """Whether passages of ``text_chars`` characters in all are likely to stay within ``max_words`` words
+    (default ``LAYOUT_MAX_WORDS``), so that building their layouts is worth it (a build that passes the cap
+    anyway drops them then)."""
+    return text_chars <= (LAYOUT_MAX_WORDS if max_words is None else max_words) * LAYOUT_CHARS_PER_WORD
 
 
 class _Spill:
@@ -342,6 +352,18 @@ def _collect(
             learn(pieces)
             return list(chain(map(lookup, pieces)))
 
+    def add_term_ids(text: str) -> int:
+        """Append the term ids of ``text`` to the chunk's postings; returns how many."""
+        pieces = text.split()
+        start = len(flat)
+        try:
+            flat.extend(chain(map(lookup, pieces)))
+        except KeyError:
+            del flat[start:]
+            learn(pieces)
+            flat.extend(chain(map(lookup, pieces)))
+        return len(flat) - start
+
     parts = _Parts(
         vocab=vocab,
         df=np.zeros(0, np.int64),
@@ -384,10 +406,12 @@ def _collect(
 
     n = 0
     for doc in docs:
+        start = len(flat)
         if parts.layouts is None:
-            found = term_ids(doc.text)
+            count = add_term_ids(doc.text)
         else:  # the layout builder analyses the passage once, giving the same terms as term_ids
-            found = [setdefault(t, len(vocab)) for t in parts.layouts.add(doc.text)]
+            flat.extend([setdefault(t, len(vocab)) for t in parts.layouts.add(doc.text)])
+            count = len(flat) - start
             if parts.layouts.words > layout_max_words:
                 parts.layouts = None  # too large to hold: this index keeps no layouts
         art = art_index.get(doc.article_id)
@@ -404,15 +428,14 @@ def _collect(
             parts.title_blob += title
             parts.title_off.append(len(parts.title_blob))
             parts.title_hash.append(hash(title))
-            first = sorted(set(found))
+            first = sorted(set(flat[start:]))
             spill.append("first", array("i", first).tobytes())
             parts.first_off.append(parts.first_off[-1] + len(first))
         if art != last_art:
             title_ids = term_ids(doc.title) if include_title else []
             last_art = art
-        flat.extend(found)
         flat.extend(title_ids)
-        doc_len.append(len(found) + len(title_ids))
+        doc_len.append(count + len(title_ids))
         doc_article.append(art)
         doc_pid.append(doc.passage_id)
         n += 1

@@ -40,6 +40,8 @@ DEFAULT_MAX_ARTICLE_BYTES = 2_000_000
 SKIPPED_NAMES = ("readme", "license", "licence", "changelog")
 # Folders deeper than this below the corpus folder are reported, not read.
 MAX_FOLDER_DEPTH = 32
+# SQLite page cache of an ingest's write transaction, in KiB (the connection's own is restored afterwards).
+INGEST_CACHE_KIB = 131_072
 
 Progress = Callable[[int, int], None]
 # Called inside the ingest transaction, after the writes and before COMMIT, with the new corpus
@@ -230,6 +232,7 @@ class _Changes:
         self._stack = stack
         self._rebuild = rebuild
         self._writer: StoreWriter | None = None
+        self._restore = ""  # the statement that gives the connection its own page cache back
         self.now = utcnow_iso()
 
     @property
@@ -239,10 +242,23 @@ class _Changes:
     @property
     def writer(self) -> StoreWriter:
         if self._writer is None:
+            self._stack.callback(self._restore_cache)  # registered first: runs once the transaction has ended
             self._writer = self._stack.enter_context(self._store.writer())
+            if self._store.backend == "sqlite":
+                # A larger page cache for the transaction: its rows go into indexes keyed by content hashes,
+                # in no order, and with the default 2 MB cache nearly every insert reads a page back from the
+                # file (a third of the time of an ingest of 200,000 articles).
+                before = int(self._writer.execute("PRAGMA cache_size").fetchone()[0])
+                self._writer.execute(f"PRAGMA cache_size = {-INGEST_CACHE_KIB}")
+                self._restore = f"PRAGMA cache_size = {before}"
             if self._rebuild:
                 self._writer.clear_corpus()
         return self._writer
+
+    def _restore_cache(self) -> None:
+        if self._writer is not None and self._restore:
+            with contextlib.suppress(Exception):  # best effort: never hide how the transaction ended
+                self._writer.execute(self._restore)
 
 
 def apply_changes(

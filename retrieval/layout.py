@@ -289,13 +289,14 @@ class Layouts:
         if found is None or found[0] != len(text) or found[1] != _crc(text):
             return None
         _, _, starts, ends, los, his, ids, tok_start, tok_end = found
-        hits = [(tok_start[k], tok_end[k], terms[t], k) for k, t in enumerate(ids) if t in terms]
-        if not hits:
+        at = [k for k, t in enumerate(ids) if t in terms]  # the words that are terms, in order
+        if not at:
             return [(s, e, []) for s, e in zip(starts, ends, strict=True)]
-        return [
-            (s, e, [(x - s, y - s, t) for x, y, t, k in hits if lo <= k < hi])
-            for s, e, lo, hi in zip(starts, ends, los, his, strict=True)
-        ]
+        out: Sentences = []
+        for s, e, lo, hi in zip(starts, ends, los, his, strict=True):
+            first, end = bisect.bisect_left(at, lo), bisect.bisect_left(at, hi)
+            out.append((s, e, [(tok_start[k] - s, tok_end[k] - s, terms[ids[k]]) for k in at[first:end]]))
+        return out
 
     def _read(self, doc: int) -> tuple | None:
         """One passage's layout as lists (word positions counted from the passage's first word), cached: the

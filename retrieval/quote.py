@@ -254,9 +254,10 @@ def _mark_candidates(sentences: list[_Sentence], query: Query, analyzer: Analyze
     """Flag the sentences holding an answer of the wanted type; only those a window can reach from a
     sentence with one of the question's own words are looked at."""
     is_question_word = _question_word_test(query, analyzer)
+    own = query.own
     near: set[int] = set()
     for i, sentence in enumerate(sentences):
-        if any(t in query.own for _, _, t in sentence.matches):
+        if any(t in own for _, _, t in sentence.matches):
             near.update(range(i - MAX_SENTENCES + 1, i + MAX_SENTENCES))
     for i in sorted(near):
         if 0 <= i < len(sentences):
@@ -266,18 +267,21 @@ def _mark_candidates(sentences: list[_Sentence], query: Query, analyzer: Analyze
             # An answer beside the question's own words ("106 floors", "played by Leslie Grantham") counts
             # fully; one elsewhere in the sentence counts less. Those beside are looked at first, and only
             # until one is not made of the question's own words (each look analyses words).
-            own_spans = [(a, b) for a, b, t in sentences[i].matches if t in query.own]
-            beside = [
-                any(a - NEAR_CHARS <= e and s <= b + NEAR_CHARS for a, b in own_spans) for s, e, _ in shapes
-            ]
-            for wanted in (True, False):
-                if any(
-                    not any(is_question_word(w) for w in words)
-                    for (_, _, words), near_own in zip(shapes, beside, strict=True)
-                    if near_own is wanted
-                ):
-                    sentences[i].candidate = 1.0 if wanted else WEAK_CANDIDATE
+            zones = [(a - NEAR_CHARS, b + NEAR_CHARS) for a, b, t in sentences[i].matches if t in own]
+            further: list[tuple[str, ...]] = []
+            for s, e, words in shapes:
+                for lo, hi in zones:
+                    if lo <= e and s <= hi:
+                        break
+                else:
+                    further.append(words)
+                    continue
+                if not any(map(is_question_word, words)):
+                    sentences[i].candidate = 1.0
                     break
+            else:
+                if any(not any(map(is_question_word, words)) for words in further):
+                    sentences[i].candidate = WEAK_CANDIDATE
 
 
 def choose_quote(

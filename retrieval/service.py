@@ -36,7 +36,7 @@ from .errors import (
 )
 from .excerpt import Excerpt
 from .index import FORMAT_VERSION as INDEX_FORMAT_VERSION
-from .index import BM25Index, IndexDoc, IndexLoadError
+from .index import BM25Index, IndexDoc, IndexLoadError, layouts_fit
 from .ingest import DEFAULT_MAX_ARTICLE_BYTES, IngestSummary, Progress, ingest_folder
 from .layout import Sentences
 from .links import LinkPolicy
@@ -365,7 +365,7 @@ class NewsService:
                 ).fetchall()
             )
             state = CorpusState(int(meta.get("corpus_version") or 0), meta.get("corpus_stamp") or "")
-            index = self._build_index()
+            index = self._build_index(writer)
             if index is None:
                 return state, None
             folder = self._new_folder(state)
@@ -454,19 +454,21 @@ class NewsService:
         snapshot = self._snapshot
         return snapshot if snapshot is not None else self.open()
 
-    def _build_index(self) -> BM25Index | None:
-        """The index of the store's passages (as the writer connection sees them), or None when there are none."""
+    def _build_index(self, writer: StoreWriter | None = None) -> BM25Index | None:
+        """The index of the store's passages (as the writer connection sees them), or None when there are none.
+        Pass the open transaction's ``writer``, if any: the passages' size is read through it."""
+        size_sql = "SELECT coalesce(sum(length(text)), 0) FROM passages"
+        text_chars = int(
+            (writer.execute(size_sql).fetchone() if writer else self.store.query(size_sql)[0])[0]
+        )
         rows = self.store.index_docs_rows()
         first = next(rows, None)
         if first is None:
             return None
-        docs = (
-            IndexDoc(
-                passage_id=pid, article_id=aid, title=title, text=text, published=published, dup_key=chash
-            )
-            for pid, aid, title, text, published, chash in itertools.chain([first], rows)
-        )
-        return BM25Index.build(docs, self.analyzer)
+        # Rows are (passage_id, article_id, title, text, published, content_hash): IndexDoc's fields in order.
+        docs = itertools.starmap(IndexDoc, itertools.chain([first], rows))
+        # An archive whose passages are clearly too large for their layouts to be kept never builds them.
+        return BM25Index.build(docs, self.analyzer, layout=layouts_fit(text_chars))
 
     def _new_folder(self, state: CorpusState) -> Path:
         """A temporary folder beside the version folders, where this process writes the index of ``state``
@@ -622,7 +624,7 @@ class NewsService:
             built: dict[int, CorpusState] = {}
 
             def build_before_commit(state: CorpusState, writer: StoreWriter) -> None:
-                index = self._build_index()
+                index = self._build_index(writer)
                 if index is not None:
                     folder = self._new_folder(state)
                     try:

@@ -51,7 +51,7 @@ from .store import (
     related_json,
     utcnow_iso,
 )
-from .store_reads import FINGERPRINTS, INDEX_DOCS, LATEST_RUN, SharedReads
+from .store_reads import FINGERPRINTS, LATEST_RUN, SharedReads
 
 try:
     import fcntl
@@ -264,7 +264,13 @@ class SQLiteStore(SharedReads):
 
         Yields (passage_id, article_id, title, text, published, content_hash), in passage id order.
         Runs on the writer connection so that an ingest can index what it is about to commit."""
-        yield from self.db.execute(INDEX_DOCS)
+        # The rows of the shared INDEX_DOCS, planned for SQLite: passages in id order, each joined to its text's
+        # first article by a lookup, so that the passages' text is never sorted in a temporary B-tree.
+        yield from self.db.execute(
+            "SELECT p.id, a.id, a.title, p.text, a.published, a.content_hash FROM passages p"
+            " JOIN articles a ON a.id = (SELECT min(id) FROM articles WHERE content_hash = p.text_hash)"
+            " ORDER BY p.id"
+        )
 
     def last_run(self) -> dict | None:
         rows = self._reader.execute(LATEST_RUN)
@@ -444,9 +450,10 @@ class SQLiteWriter:
     def put_text(self, content_hash: str, body: str, passages: list[str]) -> None:
         """Store a text and its passages unless that text is already stored."""
         conn = self._conn
-        if conn.execute("SELECT 1 FROM texts WHERE content_hash = ?", [content_hash]).fetchone():
-            return
-        conn.execute("INSERT INTO texts (content_hash, body) VALUES (?, ?)", [content_hash, body])
+        if not conn.execute(
+            "INSERT OR IGNORE INTO texts (content_hash, body) VALUES (?, ?)", [content_hash, body]
+        ).rowcount:
+            return  # already stored
         conn.executemany(
             "INSERT INTO passages (text_hash, ordinal, text) VALUES (?, ?, ?)",
             [(content_hash, i, text) for i, text in enumerate(passages)],

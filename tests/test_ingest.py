@@ -238,3 +238,51 @@ def test_an_ingest_that_changes_nothing_writes_nothing(tmp_path):
         other.rollback()
         other.close()
     assert (summary.unchanged, summary.corpus_version) == (1, version)
+
+
+def test_an_archive_too_large_for_layouts_never_builds_them(tmp_path, monkeypatch):
+    """The size of the passages decides before the build whether layouts are kept; the index is otherwise
+    the same, and its quotes the same."""
+    from retrieval import index as index_module
+
+    folder = tmp_path / "corpus"
+    for n in range(3):
+        write(folder, f"{n}.txt", plain(f"Bridge {n}", LONG, f"The second paragraph of article {n}."))
+    kept = NewsService(tmp_path / "kept.db", folder)
+    kept.reload(in_child=False)
+    words = int(kept.snapshot.require_index().n_passages)  # far fewer words than characters
+    built = []
+    real_build = index_module.BM25Index.build.__func__
+
+    def spy(cls, docs, analyzer, **kw):
+        built.append(kw.get("layout", True))
+        return real_build(cls, docs, analyzer, **kw)
+
+    monkeypatch.setattr(index_module, "LAYOUT_MAX_WORDS", words)
+    monkeypatch.setattr(index_module.BM25Index, "build", classmethod(spy))
+    skipped = NewsService(tmp_path / "skipped.db", folder)
+    skipped.reload(in_child=False)
+    assert built == [False]
+    assert not list((tmp_path / "skipped.db.index").glob("v*/lay_*.npy"))
+    assert list((tmp_path / "kept.db.index").glob("v*/lay_*.npy"))
+    question = "What will the new bridge cost?"
+    assert skipped.search(question).to_json() | {"took_ms": 0} == kept.search(question).to_json() | {
+        "took_ms": 0
+    }
+
+
+def test_an_ingest_gives_the_connection_its_page_cache_back(tmp_path):
+    folder = tmp_path / "corpus"
+    write(folder, "a.txt", plain("Alpha", LONG))
+    store = SQLiteStore(tmp_path / "n.db")
+    before = store.db.conn.execute("PRAGMA cache_size").fetchone()[0]
+    during = {}
+
+    def progress(done, total):
+        if done == 2:
+            during["cache"] = store.db.conn.execute("PRAGMA cache_size").fetchone()[0]
+
+    write(folder, "b.txt", plain("Beta", LONG))
+    assert ingest_folder(store, folder, progress=progress).added == 2
+    assert during["cache"] != before
+    assert store.db.conn.execute("PRAGMA cache_size").fetchone()[0] == before

@@ -103,7 +103,9 @@ def split_paragraphs(text: str) -> list[str]:
             blocks = lines
     paragraphs = []
     for block in blocks:
-        cleaned = clean_inline(block)  # also turns single line breaks into spaces
+        # Also turns single line breaks into spaces. The text is already free of control characters: a block
+        # needs them stripped again only when an entity was unescaped.
+        cleaned = clean_inline(block) if "&" in block else " ".join(block.split())
         if cleaned:
             paragraphs.append(cleaned)
     return paragraphs
