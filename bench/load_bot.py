@@ -28,6 +28,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import socket
 import statistics
 import sys
@@ -554,6 +555,8 @@ async def main() -> None:
     await bot.stop()
     await stub.close()
     monkeypatch.undo()
+    service.close()
+    shutil.rmtree(work, ignore_errors=True)  # kept when a run fails: its logs say why
 
 
 if __name__ == "__main__":

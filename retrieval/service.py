@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
 KEEP_INDEX_VERSIONS = 2
+# A build, download or deletion folder untouched this long was left by a process that died.
+LEFTOVER_SECONDS = 3600.0
 QUOTE_FOLLOWING = 1  # the quote may reach this many passages past one the search found
 QUOTE_CENTERS = 3
 SECOND_QUOTE = True  # a result may hold a second quote from another passage of its article  # around the best few passages of the article the search found
@@ -552,6 +554,7 @@ class NewsService:
         for version in versions[KEEP_INDEX_VERSIONS:]:
             if version != keep:
                 _discard(self.index_root / f"v{version}")
+        _remove_leftovers(self.index_root)
 
     def refresh_if_changed(self) -> bool:
         """Pick up a reload made by another process. True when a new snapshot was swapped in.
@@ -1055,6 +1058,21 @@ class NewsService:
         if snapshot is not None and snapshot.reader is not None:
             snapshot.reader.retire()  # closed once the answers reading it are done
         self.store.close()
+
+
+def _remove_leftovers(index_root: Path, *, older_than: float = LEFTOVER_SECONDS) -> None:
+    """Delete what a process that died left beside the version folders: a half-written build or download
+    (``.vN.build-*``, ``.vN.download-*``) or a folder it was deleting (``.vN.old-*``). Those of a process at
+    work are minutes old at most, so only folders untouched for ``older_than`` seconds go."""
+    cutoff = time.time() - older_than
+    for path in index_root.glob(".v*"):
+        if not any(mark in path.name for mark in (".build-", ".download-", ".old-")):
+            continue
+        try:
+            if path.stat().st_mtime < cutoff:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue  # gone already
 
 
 def _discard(folder: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import time
 
 import pytest
 
@@ -79,3 +81,21 @@ def test_pages_say_exactly_whether_more_results_exist(service):
     seen = [(r.article_id, r.ordinal) for page in pages for r in page.results]
     assert len(seen) == len(set(seen))
     assert service.search("pounds council million", k=2, offset=len(seen)).results == []
+
+
+def test_a_reload_clears_what_a_dead_process_left_beside_the_index_folders(service, sample_corpus):
+    root = service.index_root
+    old = [root / ".v1.build-dead0001", root / ".v1.download-dead0002", root / ".v1.old-dead0003"]
+    fresh = root / ".v9.build-busy0004"  # another process writing now
+    for folder in (*old, fresh):
+        folder.mkdir(parents=True)
+        (folder / "postings.npy").write_bytes(b"half written")
+    for folder in old:
+        os.utime(folder, (time.time() - 7200, time.time() - 7200))
+    corpus_file(
+        sample_corpus, "local/ferry.txt", "Night Ferry Returns", "The night ferry to Port Ellen returns."
+    )
+    service.reload()
+    assert [folder for folder in old if folder.exists()] == []
+    assert fresh.is_dir()
+    assert service.search("night ferry Port Ellen").results[0].title == "Night Ferry Returns"
