@@ -83,6 +83,15 @@ def store_target(request, tmp_path) -> str:
     return str(tmp_path / "newsdesk.db")
 
 
+@pytest.fixture(scope="module", params=STORES)
+def module_store_target(request, tmp_path_factory) -> str:
+    """``store_target`` for a module-scoped fixture (one database built once, read by many tests): an SQLite
+    file, then a database of the throwaway PostgreSQL cluster. Every test that uses it runs on both."""
+    if request.param == "postgres":
+        return request.getfixturevalue("pg_cluster").new_database()
+    return str(tmp_path_factory.mktemp("db") / "newsdesk.db")
+
+
 @pytest.fixture(scope="session")
 def bbc_folder(tmp_path_factory) -> Path:
     """The raw BBC layout (bbc/<category>/<nnn>.txt plus its README.TXT), extracted once per session."""
