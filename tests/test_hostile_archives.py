@@ -25,7 +25,7 @@ from retrieval.parse import parse_file
 from retrieval.parse.records import parse_jsonl
 from retrieval.service import NewsService
 from retrieval.sqlite_store import SQLiteStore, _sqlite_error
-from retrieval.store import Store, open_store
+from retrieval.store import Store
 
 from .data import REPO
 
