@@ -194,6 +194,124 @@ def test_sigkill_during_a_reload_keeps_the_previous_corpus(business_db, bbc_fold
     assert integrity(db) == "ok"
 
 
+# The same kill on PostgreSQL. The moments are seen from outside as on SQLite: the tables' files grow while the
+# rows go in (uncommitted rows take room too), stop growing while the index is built, a folder of the new version
+# appears in the index cache while it is saved, and the stored-snapshot table grows while it is uploaded.
+
+_PG_SIZE = (
+    "SELECT sum(pg_total_relation_size(t)) FROM unnest(ARRAY['articles', 'texts', 'passages']::regclass[]) t"
+)
+_PG_SNAPSHOT_SIZE = "SELECT pg_total_relation_size('index_snapshot_chunks')"
+
+
+@pytest.fixture(scope="module")
+def business_pg(tmp_path_factory, bbc_folder, pg_cluster) -> tuple[str, int]:
+    """``business_db`` on PostgreSQL: a database that each test copies (``CREATE DATABASE ... TEMPLATE``)."""
+    root = tmp_path_factory.mktemp("business-pg")
+    shutil.copytree(bbc_folder / "business", root / "corpus" / "business")
+    url = pg_cluster.new_database()
+    service = NewsService(url, root / "corpus", index_cache=root / "index-cache")
+    version = service.reload().corpus_version
+    service.close()
+    return url, version
+
+
+def copy_pg(pg_cluster, url: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{url.rsplit("/", 1)[1]}"')
+    return pg_cluster.url(name)
+
+
+def _pg_moment(moment: str, url: str, cache: Path, version: int):
+    import psycopg
+
+    conn = psycopg.connect(url, autocommit=True)
+    size = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+    base, snapshots = size(_PG_SIZE), size(_PG_SNAPSHOT_SIZE)
+    state = {"size": -1, "since": 0.0}
+
+    def indexing() -> bool:
+        now, current = time.monotonic(), size(_PG_SIZE)
+        if current != state["size"]:
+            state.update(size=current, since=now)
+            return False
+        return current >= base + 1_000_000 and now - state["since"] >= 0.5
+
+    ready = {
+        "inserting": lambda: size(_PG_SIZE) >= base + 1_000_000,
+        "indexing": indexing,
+        "saving the index": lambda: any(cache.glob(f"*/v{version + 1}")),
+        "storing the index in the database": lambda: size(_PG_SNAPSHOT_SIZE) > snapshots,
+    }[moment]
+    return ready, conn
+
+
+@pytest.mark.parametrize(
+    "moment", ["inserting", "indexing", "saving the index", "storing the index in the database"]
+)
+@pytest.mark.shared_corpus
+def test_sigkill_during_a_reload_keeps_the_previous_corpus_on_postgres(
+    business_pg, pg_cluster, bbc_folder, tmp_path, moment
+):
+    base, version = business_pg
+    url = copy_pg(pg_cluster, base, f"kill_{moment.split()[0]}_{os.getpid()}")
+    cache = tmp_path / "index-cache"
+    ready, watching = _pg_moment(moment, url, cache, version)
+    log = (tmp_path / "ingest.log").open("w")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSDESK_", "DISCORD_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "ingest", str(bbc_folder), "--db", url],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**clean, "PYTHONPATH": str(REPO), "NEWSDESK_INDEX_CACHE": str(cache)},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not ready():
+            assert proc.poll() is None, (
+                f"the ingest ended before the kill: {(tmp_path / 'ingest.log').read_text()}"
+            )
+            assert time.monotonic() < deadline, "the reload never reached the moment to kill it"
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        watching.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+    # Right away, as a user restarting it would: the server has ended the dead process's transaction and lock.
+    service = NewsService(url, bbc_folder, index_cache=cache)
+    try:
+        after = service.store.corpus_version()
+        if after == version + 1:  # the kill landed just after COMMIT: then the whole new corpus is served
+            assert moment != "inserting"
+            assert service.store.counts()["articles"] == 2225
+            assert service.snapshot.version == after
+            assert ids(service.search(TECH_QUESTION))[0] == "tech/001"
+            return
+        assert after == version, "a killed reload must not commit anything"
+        assert service.store.counts()["articles"] == 510
+        stored = service.store.query("SELECT version FROM index_snapshots ORDER BY version")
+        assert stored == [(version,)]  # the dead reload's snapshot was never stored
+        assert service.snapshot.version == version
+        assert ids(service.search(BUSINESS_QUESTION))[0] == "business/001"
+        assert not any(i.startswith("tech/") for i in ids(service.search(TECH_QUESTION)))
+
+        summary = service.reload()
+        assert (summary.added, summary.failed, summary.corpus_version) == (1715, 0, version + 1)
+        assert service.snapshot.version == version + 1
+        assert ids(service.search(TECH_QUESTION))[0] == "tech/001"
+        assert ids(service.search(BUSINESS_QUESTION))[0] == "business/001"
+    finally:
+        service.close()
+
+
 # -- 2. read-only database ---------------------------------------------------------------------------
 
 
