@@ -33,6 +33,8 @@ from retrieval.errors import StoreError
 from retrieval.service import NewsService
 from tests.data import REPO, SAMPLE_CORPUS
 
+pytestmark = pytest.mark.both_stores  # every test that opens a database: on SQLite and on PostgreSQL
+
 BUSINESS_QUESTION = "Time Warner quarterly profits"  # business/001
 TECH_QUESTION = "invisible ink ultraviolet readers Kyrgyz elections"  # tech/001
 COMET = "who discovered the comet?"
@@ -370,6 +372,61 @@ def test_read_only_database_refuses_the_reload_and_keeps_serving(tmp_path, sampl
         service.close()
 
 
+@contextlib.contextmanager
+def read_only_pg(url: str, pg_cluster):
+    """A PostgreSQL database that refuses writes: ``default_transaction_read_only`` on the database, which every
+    new session takes (a replica, or a database an administrator froze, behaves the same). Reset at the end."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    try:
+        yield
+    finally:
+        with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
+
+
+def test_read_only_postgres_database_refuses_the_reload_and_keeps_serving(
+    pg_url, pg_cluster, tmp_path, sample_corpus
+):
+    cache = tmp_path / "index-cache"
+    first = NewsService(pg_url, sample_corpus, index_cache=cache)
+    version = first.reload().corpus_version
+    first.close()
+    write_article(sample_corpus, "bridge.txt", "Council approves the new bridge", LONG)
+    with read_only_pg(pg_url, pg_cluster):
+        service = NewsService(pg_url, sample_corpus, index_cache=cache)
+        try:
+            assert service.snapshot.version == version
+            with pytest.raises(StoreError, match="read-only"):
+                service.reload()
+            assert service.snapshot.version == version and service.store.corpus_version() == version
+            assert service.search(COMET).results[0].title == COMET_TITLE
+            assert service.store.article("bridge") is None
+            assert service.last_reload.ok is False
+            assert sorted(p.name for p in service.index_root.iterdir()) == [f"v{version}"]
+        finally:
+            service.close()
+        result = cli(
+            "ingest",
+            str(sample_corpus),
+            "--db",
+            pg_url,
+            cwd=tmp_path,
+            env={"NEWSDESK_INDEX_CACHE": str(cache)},
+        )
+        assert result.returncode == 1
+        assert "read-only" in one_clear_line(result)
+    service = NewsService(pg_url, sample_corpus, index_cache=cache)
+    try:
+        assert service.reload().added == 1  # nothing was lost: the file waiting is ingested once writable
+        assert ids(service.search("new bridge council"))[0] == "bridge"
+    finally:
+        service.close()
+
+
 # -- 3. disk full ------------------------------------------------------------------------------------
 
 
@@ -470,6 +527,7 @@ def test_index_missing_and_no_room_to_rewrite_it_still_answers(tmp_path, sample_
 # -- 4. locked by another writer ---------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # a second sqlite3 connection holds the write lock; PostgreSQL: the locked test below
 def test_a_vote_and_a_settings_change_wait_for_a_reload_that_holds_the_write_lock(service):
     """A reload's transaction holds SQLite's one write lock from its first write to its commit, index build
     included: a member's vote or settings change made meanwhile waits for it, past the few seconds an ingest
@@ -516,6 +574,7 @@ def test_a_vote_and_a_settings_change_wait_for_a_reload_that_holds_the_write_loc
     assert stored is not None and stored.results == 2
 
 
+@pytest.mark.sqlite_only  # a second sqlite3 connection holds the write lock; PostgreSQL: the next test
 def test_locked_database_refuses_the_reload_then_succeeds_once_released(service, sample_corpus):
     version = service.snapshot.version
     write_article(sample_corpus, "bridge.txt", "Council approves the new bridge", LONG)
@@ -540,6 +599,86 @@ def test_locked_database_refuses_the_reload_then_succeeds_once_released(service,
         guild_id=None, channel_id=None, user_id="1", question=COMET, article_ids=[], vote=-1
     )
     assert service.store.feedback_summary()[0][0]["question"] == COMET
+
+
+def _within(seconds: float, call):
+    """``call()``'s result or exception, or AssertionError when it is still waiting after ``seconds``."""
+    import concurrent.futures
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        return pool.submit(call).result(timeout=seconds)
+    except concurrent.futures.TimeoutError:
+        raise AssertionError(f"still waiting after {seconds} s") from None
+    finally:
+        pool.shutdown(wait=False)
+
+
+@pytest.fixture
+def pg_service(pg_url, tmp_path, sample_corpus):
+    """``service`` on PostgreSQL alone, for the tests that are the PostgreSQL side of an SQLite-only one."""
+    svc = NewsService(pg_url, sample_corpus, index_cache=tmp_path / "index-cache")
+    svc.reload()
+    yield svc
+    svc.close()
+
+
+def test_locked_postgres_database_refuses_the_reload_and_member_writes_wait_for_it(pg_service, sample_corpus):
+    """On PostgreSQL another writer is a transaction holding locks on newsdesk's tables (a maintenance job, a
+    migration run by hand): the reload waits for the lock timeout, as SQLite waits its busy timeout, and gives
+    up; a member's vote or settings change waits for the lock, and is stored once it is free."""
+    import psycopg
+
+    from retrieval.server_settings import ServerSettingsTable
+
+    service = pg_service
+    version = service.snapshot.version
+    write_article(sample_corpus, "bridge.txt", "Council approves the new bridge", LONG)
+    other = psycopg.connect(str(service.db_path))
+    outcomes: dict[str, object] = {}
+
+    def vote() -> None:
+        try:
+            service.store.add_feedback(
+                guild_id="7", channel_id=None, user_id="1", question=COMET, article_ids=[], vote=1
+            )
+            outcomes["vote"] = "stored"
+        except StoreError as exc:
+            outcomes["vote"] = exc
+
+    def change_setting() -> None:
+        try:
+            ServerSettingsTable(service.store).update(7, lambda s: replace(s, results=2), user_id=9)
+            outcomes["setting"] = "stored"
+        except StoreError as exc:
+            outcomes["setting"] = exc
+
+    threads = [threading.Thread(target=vote), threading.Thread(target=change_setting)]
+    try:
+        other.execute("LOCK TABLE articles, feedback, meta IN EXCLUSIVE MODE")  # readers still read
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="locked by another writer"):
+            _within(30, service.reload)  # it used to wait for as long as the lock was held
+        assert time.monotonic() - started >= 1.5  # it waited for the lock timeout before giving up
+        assert service.snapshot.version == version and service.store.corpus_version() == version
+        assert service.search(COMET).results[0].title == COMET_TITLE
+        assert not service.reloading
+        for thread in threads:
+            thread.start()
+        time.sleep(3.0)  # past the reload's lock timeout: the member's writes are still waiting
+        assert outcomes == {} and all(thread.is_alive() for thread in threads)
+    finally:
+        other.rollback()
+        other.close()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert outcomes == {"vote": "stored", "setting": "stored"}
+    assert service.store.query("SELECT guild_id, vote FROM feedback") == [("7", 1)]
+    stored = ServerSettingsTable(service.store).get(7)
+    assert stored is not None and stored.results == 2
+    summary = service.reload()  # the same service: nothing of the failed attempt is left open
+    assert (summary.added, summary.corpus_version) == (1, version + 1)
+    assert ids(service.search("new bridge council"))[0] == "bridge"
 
 
 # -- 5. damaged database at start --------------------------------------------------------------------
