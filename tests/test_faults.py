@@ -340,6 +340,7 @@ def read_only(path: Path):
         subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
+@pytest.mark.sqlite_only  # the file made immutable; PostgreSQL: the next test
 def test_read_only_database_refuses_the_reload_and_keeps_serving(tmp_path, sample_corpus):
     db = tmp_path / "n.db"
     first = NewsService(db, sample_corpus)
@@ -451,6 +452,7 @@ def tmpfs(path: Path, size: str):
             subprocess.run(["umount", "--lazy", str(path)], check=True)
 
 
+@pytest.mark.sqlite_only  # the database file on a small disk; PostgreSQL: the next test
 @pytest.mark.shared_corpus
 def test_full_disk_refuses_the_reload_and_keeps_the_database(tmp_path, sample_corpus, bbc_folder):
     with tmpfs(tmp_path / "disk", "1m") as disk:
@@ -482,10 +484,10 @@ def test_full_disk_refuses_the_reload_and_keeps_the_database(tmp_path, sample_co
 
 @pytest.mark.shared_corpus
 def test_full_disk_under_the_index_refuses_the_reload_with_a_clear_message(
-    tmp_path, sample_corpus, bbc_folder
+    store_target, tmp_path, sample_corpus, bbc_folder
 ):
     with tmpfs(tmp_path / "disk", "400k") as disk:
-        service = NewsService(tmp_path / "n.db", sample_corpus, index_root=disk / "index")
+        service = NewsService(store_target, sample_corpus, index_root=disk / "index")
         try:
             version = service.reload().corpus_version
             shutil.copytree(bbc_folder / "tech", sample_corpus / "tech")
@@ -503,9 +505,9 @@ def test_full_disk_under_the_index_refuses_the_reload_with_a_clear_message(
             del service
 
 
-def test_index_missing_and_no_room_to_rewrite_it_still_answers(tmp_path, sample_corpus):
+def test_index_missing_and_no_room_to_rewrite_it_still_answers(store_target, tmp_path, sample_corpus):
     with tmpfs(tmp_path / "disk", "400k") as disk:
-        first = NewsService(tmp_path / "n.db", sample_corpus, index_root=disk / "index")
+        first = NewsService(store_target, sample_corpus, index_root=disk / "index")
         version = first.reload().corpus_version
         first.close()
         del first
@@ -515,7 +517,7 @@ def test_index_missing_and_no_room_to_rewrite_it_still_answers(tmp_path, sample_
         with filler.open("wb") as out, contextlib.suppress(OSError):
             while True:
                 out.write(b"\0" * 65536)
-        service = NewsService(tmp_path / "n.db", sample_corpus, index_root=disk / "index")
+        service = NewsService(store_target, sample_corpus, index_root=disk / "index")
         try:
             assert service.search(COMET).results[0].title == COMET_TITLE
             assert service.snapshot.version == version
@@ -684,6 +686,7 @@ def test_locked_postgres_database_refuses_the_reload_and_member_writes_wait_for_
 # -- 5. damaged database at start --------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # the file's bytes damaged; a PostgreSQL server keeps its own files
 @pytest.mark.parametrize("damage", ["truncated to half", "garbage"])
 def test_damaged_database_at_start_says_how_to_rebuild_and_rebuild_repairs_it(business_db, tmp_path, damage):
     base, _ = business_db
@@ -745,7 +748,7 @@ def test_damaged_index_is_rebuilt_from_the_store(service, damage):
     expected = ids(service.search(COMET))
     service.close()
     DAMAGE[damage](folder)
-    fresh = NewsService(service.db_path, service.corpus_dir)
+    fresh = NewsService(service.db_path, service.corpus_dir, index_root=service.index_root)
     try:
         assert ids(fresh.search(COMET)) == expected
         assert fresh.snapshot.version == version and fresh.store.corpus_version() == version
@@ -762,10 +765,19 @@ def test_index_with_out_of_range_numbers_is_rebuilt_not_a_crash(service):
     np.save(folder / "post_doc.npy", post_doc)
     script = (
         "import sys; from retrieval.service import NewsService; "
-        "s = NewsService(sys.argv[1], sys.argv[2]); print(s.search(sys.argv[3]).results[0].title)"
+        "s = NewsService(sys.argv[1], sys.argv[2], index_root=sys.argv[4]);"
+        " print(s.search(sys.argv[3]).results[0].title)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, str(service.db_path), str(service.corpus_dir), COMET],
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(service.db_path),
+            str(service.corpus_dir),
+            COMET,
+            str(service.index_root),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -778,11 +790,11 @@ def test_index_with_out_of_range_numbers_is_rebuilt_not_a_crash(service):
 # -- 7. two processes on one database ----------------------------------------------------------------
 
 
-def test_second_service_picks_up_a_reload_made_by_the_first(tmp_path, sample_corpus):
-    db = tmp_path / "n.db"
-    writer = NewsService(db, sample_corpus)
+def test_second_service_picks_up_a_reload_made_by_the_first(store_target, tmp_path, sample_corpus):
+    # Two processes of one machine: one index folder (beside the SQLite file, or in one index cache).
+    writer = NewsService(store_target, sample_corpus, index_cache=tmp_path / "index-cache")
     writer.reload()
-    reader = NewsService(db, sample_corpus)
+    reader = NewsService(store_target, sample_corpus, index_cache=tmp_path / "index-cache")
     try:
         v1 = reader.snapshot.version
         assert reader.refresh_if_changed() is False
