@@ -31,6 +31,7 @@ import pytest
 
 from retrieval.errors import StoreError
 from retrieval.service import NewsService
+from retrieval.store import describe_target
 from tests.data import REPO, SAMPLE_CORPUS
 
 pytestmark = pytest.mark.both_stores  # every test that opens a database: on SQLite and on PostgreSQL
@@ -480,6 +481,64 @@ def test_full_disk_refuses_the_reload_and_keeps_the_database(tmp_path, sample_co
         finally:
             service.close()
             del service
+
+
+@pytest.mark.shared_corpus
+def test_full_disk_refuses_the_reload_and_keeps_the_postgres_database(
+    pg_cluster, pg_url, tmp_path, sample_corpus, bbc_folder
+):
+    """The PostgreSQL side: newsdesk's tables moved to a tablespace on the small disk."""
+    import psycopg
+
+    from tests.postgres import _run_as
+
+    cache = tmp_path / "index-cache"
+    name, space = pg_url.rsplit("/", 1)[1], f"small_{os.getpid()}"
+    # Under the cluster's folder: the server's user must reach it (the test's tmp_path is root's alone).
+    with tmpfs(pg_cluster.folder / f"disk-{tmp_path.name}", "1m") as disk:
+        account = _run_as()
+        if account is not None:
+            os.chown(disk, account.pw_uid, account.pw_gid)
+        service = NewsService(pg_url, sample_corpus, index_cache=cache)
+        admin = psycopg.connect(pg_cluster.url(), autocommit=True)
+        try:
+            version = service.reload().corpus_version
+            before = service.store.counts()
+            admin.execute(f"CREATE TABLESPACE {space} LOCATION '{disk}'")
+            with psycopg.connect(pg_url, autocommit=True) as conn:
+                conn.execute(f"ALTER TABLE ALL IN TABLESPACE pg_default SET TABLESPACE {space}")
+                conn.execute(f"ALTER INDEX ALL IN TABLESPACE pg_default SET TABLESPACE {space}")
+            shutil.copytree(bbc_folder / "tech", sample_corpus / "tech")  # ~2 MB of new text
+            with pytest.raises(StoreError, match="full"):
+                service.reload()
+            assert service.snapshot.version == version and service.store.corpus_version() == version
+            assert service.store.counts() == before
+            assert service.search(COMET).results[0].title == COMET_TITLE
+            assert sorted(p.name for p in service.index_root.iterdir()) == [f"v{version}"]
+            result = cli(
+                "ingest",
+                str(sample_corpus),
+                "--db",
+                pg_url,
+                cwd=tmp_path,
+                env={"NEWSDESK_INDEX_CACHE": str(cache)},
+            )
+            assert result.returncode == 1
+            assert one_clear_line(result).startswith(
+                f"newsdesk: the disk holding the database {describe_target(pg_url)} is full"
+            )
+
+            subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)  # room made
+            summary = service.reload()  # the same (long-running) service recovers without a restart
+            assert (summary.added, summary.corpus_version) == (401, version + 1)
+            assert ids(service.search(TECH_QUESTION))[0] == "tech/001"
+        finally:
+            service.close()
+            admin.execute(
+                f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+            )  # its files live on the small disk
+            admin.execute(f"DROP TABLESPACE IF EXISTS {space}")
+            admin.close()
 
 
 @pytest.mark.shared_corpus
