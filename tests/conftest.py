@@ -32,6 +32,19 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(config, items):
+    # A test on a database runs on both back ends, or says why it stays on SQLite: none stays there by default.
+    unmarked = [
+        item.nodeid
+        for item in items
+        if "store_target" in getattr(item, "fixturenames", ())
+        and not item.get_closest_marker("both_stores")
+        and not item.get_closest_marker("sqlite_only")
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests open a database (store_target, service or bot) but are marked neither both_stores"
+            " nor sqlite_only (with its reason): " + ", ".join(unmarked)
+        )
     # Under CI the marked tests run regardless, and fail in ``need()`` naming the missing file.
     if shared_corpora_present() or os.environ.get("CI") == "true":
         return
