@@ -458,8 +458,22 @@ HOSTILE = {
 }
 
 
+# The cases whose articles reach the store: the others are refused while parsing, before any database.
+STORED = ["text file of a million one-word lines", "9.5 MB of articles at the size limit"]
+
+
+@pytest.mark.sqlite_only  # the parsing limits, whatever the store; on PostgreSQL the cases it stores, next
 @pytest.mark.parametrize("case", list(HOSTILE))
-def test_no_small_input_takes_newsdesk_over_1_gb(store_target, tmp_path, case):
+def test_no_small_input_takes_newsdesk_over_1_gb(tmp_path, case):
+    ingest_peak_under_1_gb(str(tmp_path / "n.db"), tmp_path, case)
+
+
+@pytest.mark.parametrize("case", STORED)
+def test_no_small_input_stored_in_postgres_takes_newsdesk_over_1_gb(pg_url, tmp_path, case):
+    ingest_peak_under_1_gb(pg_url, tmp_path, case)
+
+
+def ingest_peak_under_1_gb(store_target: str, tmp_path: Path, case: str) -> None:
     corpus = tmp_path / "articles"
     write(corpus, "good.txt", f"Good article\n\n{BODY}\n")
     if HOSTILE[case] is None:
