@@ -73,6 +73,7 @@ class PgCluster:
     port: int
     user: str
     bin_dir: Path
+    watchdog: subprocess.Popen | None = None  # stops the cluster when the session that started it is gone
     _names: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def url(self, database: str = "postgres") -> str:
@@ -150,11 +151,11 @@ def stop_orphaned_clusters(bin_dir: Path, tmp: Path | None = None) -> list[Path]
     return stopped
 
 
-def start_watchdog(cluster: PgCluster) -> subprocess.Popen:
-    """A process that stops the cluster and removes its folder when this process is gone, however it ended.
-    It runs in a session of its own, so the Ctrl-C that stops the tests does not stop it first."""
+def start_watchdog(bin_dir: Path, folder: Path) -> subprocess.Popen:
+    """A process that stops the cluster in ``folder`` and removes the folder when this process is gone, however
+    it ended. It runs in a session of its own, so the Ctrl-C that stops the tests does not stop it first."""
     return subprocess.Popen(
-        [sys.executable, __file__, "watch", str(os.getpid()), str(cluster.bin_dir), str(cluster.folder)],
+        [sys.executable, __file__, "watch", str(os.getpid()), str(bin_dir), str(folder)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -177,12 +178,13 @@ def start_cluster() -> PgCluster:
     stop_orphaned_clusters(bin_dir)
     folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
     (folder / OWNER_FILE).write_text(str(os.getpid()))
+    watchdog = start_watchdog(bin_dir, folder)  # before initdb: a kill from here on leaves nothing behind
     account = _run_as()
     user = account.pw_name if account else pwd.getpwuid(os.geteuid()).pw_name
     if account is not None:
         os.chown(folder, account.pw_uid, account.pw_gid)
     folder.chmod(0o700)
-    cluster = PgCluster(folder=folder, port=_free_port(), user=user, bin_dir=bin_dir)
+    cluster = PgCluster(folder=folder, port=_free_port(), user=user, bin_dir=bin_dir, watchdog=watchdog)
     _run(
         cluster,
         [
@@ -214,6 +216,8 @@ def stop_cluster(cluster: PgCluster) -> None:
     with contextlib.suppress(RuntimeError):
         cluster.pg_ctl("stop", "-m", "immediate", "-w")
     shutil.rmtree(cluster.folder, ignore_errors=True)
+    if cluster.watchdog is not None:
+        cluster.watchdog.wait(timeout=10)  # it sees the folder gone and ends
 
 
 @pytest.fixture(scope="session")
@@ -224,12 +228,10 @@ def pg_cluster() -> Iterator[PgCluster]:
             pytest.fail(POSTGRES_MISSING)
         pytest.skip(POSTGRES_MISSING)
     cluster = start_cluster()
-    watchdog = start_watchdog(cluster)
     try:
         yield cluster
     finally:
         stop_cluster(cluster)
-        watchdog.wait(timeout=10)  # it sees the folder gone and ends
 
 
 @pytest.fixture

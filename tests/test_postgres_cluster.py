@@ -62,8 +62,8 @@ def test_a_killed_test_session_does_not_leave_its_cluster_running(pg_cluster, tm
         [
             sys.executable,
             "-c",
-            "from tests.postgres import start_cluster, start_watchdog\n"
-            "c = start_cluster(); start_watchdog(c); print(c.url(), c.folder, flush=True)\n"
+            "from tests.postgres import start_cluster\n"
+            "c = start_cluster(); print(c.url(), c.folder, flush=True)\n"
             "import time; time.sleep(600)",
         ],
         cwd=REPO,
