@@ -418,20 +418,20 @@ class PostgresStore(SharedReads):
         article_ids: list[str],
         vote: int,
     ) -> None:
-        key = uuid.uuid4().hex  # makes the insert safe to send again after a dropped connection: stored once
-        row = [utcnow_iso(), guild_id, channel_id, user_id, question, json.dumps(article_ids), int(vote), key]
+        from psycopg import sql
 
-        def insert(conn: psycopg.Connection) -> None:
-            with conn.transaction():
-                # A lock another transaction holds on the table is waited for as long as a member's write waits.
-                conn.execute(f"SET LOCAL lock_timeout = {int(MEMBER_WRITE_WAIT_SECONDS * 1000)}")
-                conn.execute(
-                    "INSERT INTO feedback (created_at, guild_id, channel_id, user_id, question, article_ids,"
-                    " vote, write_key) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (write_key) DO NOTHING",
-                    row,
-                )
-
-        with self._started(insert):
+        # The key makes the insert safe to send again after a dropped connection: a vote is stored once. One
+        # simple query, one transaction: a lock another transaction holds on the table is waited for as long as
+        # a member's write waits (SET LOCAL), and the query is still one statement to send again.
+        values = [utcnow_iso(), guild_id, channel_id, user_id, question, json.dumps(article_ids), int(vote)]
+        insert = sql.SQL(
+            "SET LOCAL lock_timeout = {}; INSERT INTO feedback (created_at, guild_id, channel_id, user_id,"
+            " question, article_ids, vote, write_key) VALUES ({}) ON CONFLICT (write_key) DO NOTHING"
+        ).format(
+            sql.Literal(int(MEMBER_WRITE_WAIT_SECONDS * 1000)),
+            sql.SQL(", ").join(sql.Literal(v) for v in [*values, uuid.uuid4().hex]),
+        )
+        with self._started(lambda conn: conn.execute(insert)):
             pass
 
 

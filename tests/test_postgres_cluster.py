@@ -58,6 +58,7 @@ def test_a_killed_test_session_does_not_leave_its_cluster_running(pg_cluster, tm
 
     from tests.data import REPO
 
+    err = (tmp_path / "session.err").open("w")
     session = subprocess.Popen(
         [
             sys.executable,
@@ -68,10 +69,13 @@ def test_a_killed_test_session_does_not_leave_its_cluster_running(pg_cluster, tm
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,
+        stderr=err,
         text=True,
     )
     try:
-        url, folder = session.stdout.readline().split()
+        started = session.stdout.readline().split()
+        assert len(started) == 2, (tmp_path / "session.err").read_text()
+        url, folder = started
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
         os.kill(session.pid, signal.SIGKILL)
@@ -86,3 +90,4 @@ def test_a_killed_test_session_does_not_leave_its_cluster_running(pg_cluster, tm
         if session.poll() is None:
             session.kill()
             session.wait()
+        err.close()
