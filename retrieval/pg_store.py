@@ -29,6 +29,7 @@ from .models import Article
 from .pg_sync import announce_version, reload_lock
 from .store import (
     DEFAULT_INDEX_CACHE,
+    MEMBER_WRITE_WAIT_SECONDS,
     CorpusState,
     parse_database_url,
     related_json,
@@ -46,6 +47,10 @@ POOL_TIMEOUT = 10.0  # seconds to wait for a pooled connection before saying the
 # While the database is known not to answer, a call waits this long for a connection before it fails: a
 # member is told at once that a vote or a setting was not saved, instead of after POOL_TIMEOUT.
 DOWN_TIMEOUT = 1.5
+# How long a statement waits for a lock another transaction holds on newsdesk's tables (a maintenance job, a
+# migration run by hand) before giving up as "locked by another writer", as SQLite waits its busy timeout:
+# without it a reload waits as long as that transaction. A member's write waits MEMBER_WRITE_WAIT_SECONDS.
+LOCK_TIMEOUT_MS = 2000
 POOL_MIN, POOL_MAX = 1, 8  # an ingest holds two (its lock and its transaction); readers take the rest
 INSTALL_HINT = "install newsdesk[postgres] (pip install 'newsdesk[postgres]')"
 
@@ -86,6 +91,11 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0].strip() if text else type(exc).__name__
 
 
+def _configure_connection(conn: psycopg.Connection) -> None:
+    """Each pooled connection, once when it is made: waits for locks are bounded (``LOCK_TIMEOUT_MS``)."""
+    conn.execute(f"SET lock_timeout = {LOCK_TIMEOUT_MS}")
+
+
 class PostgresStore(SharedReads):
     """A newsdesk database in PostgreSQL. Safe to share between threads: each call takes a pooled connection."""
 
@@ -117,6 +127,7 @@ class PostgresStore(SharedReads):
             min_size=POOL_MIN,
             max_size=POOL_MAX,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+            configure=_configure_connection,
             timeout=POOL_TIMEOUT,
             name=f"newsdesk {self.target}",
             open=True,
@@ -130,6 +141,10 @@ class PostgresStore(SharedReads):
         why = _first_line(exc)
         if isinstance(exc, StoreError):
             return exc
+        if isinstance(exc, errors.LockNotAvailable):
+            return StoreError(
+                f"the database {self.target} is locked by another writer ({why}); try again when it is done"
+            )
         if isinstance(exc, self._pool_timeout_error | psycopg.OperationalError) and not isinstance(
             exc, errors.DiskFull | errors.InsufficientResources
         ):
@@ -336,12 +351,19 @@ class PostgresStore(SharedReads):
     def writer(self, *, wait: float | None = None) -> Iterator[PostgresWriter]:
         """One transaction on one pooled connection. The writes are sent in pipeline mode (without waiting for
         each statement's answer) until something reads a result; a failed statement fails the whole
-        transaction all the same. ``wait`` changes nothing here: an ingest's transaction locks only its own
-        rows, so a member's write never waits for it."""
+        transaction all the same. An ingest's transaction locks only its own rows, so a member's write does not
+        wait for it; ``wait`` (seconds) bounds the wait for a lock that another transaction holds on newsdesk's
+        tables (default ``LOCK_TIMEOUT_MS``), after which the write fails as "locked by another writer"."""
 
         def begin(conn: psycopg.Connection) -> Any:
             transaction = conn.transaction()
             transaction.__enter__()  # BEGIN
+            if wait is not None:
+                try:
+                    conn.execute(f"SET LOCAL lock_timeout = {max(1, int(wait * 1000))}")
+                except BaseException as exc:
+                    transaction.__exit__(type(exc), exc, exc.__traceback__)
+                    raise
             return transaction
 
         with self._started(begin) as (conn, transaction):
@@ -396,21 +418,21 @@ class PostgresStore(SharedReads):
         article_ids: list[str],
         vote: int,
     ) -> None:
-        # The key makes the insert safe to send again after a dropped connection: a vote is stored once.
-        self._rows(
-            "INSERT INTO feedback (created_at, guild_id, channel_id, user_id, question, article_ids, vote,"
-            " write_key) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (write_key) DO NOTHING RETURNING id",
-            [
-                utcnow_iso(),
-                guild_id,
-                channel_id,
-                user_id,
-                question,
-                json.dumps(article_ids),
-                int(vote),
-                uuid.uuid4().hex,
-            ],
+        from psycopg import sql
+
+        # The key makes the insert safe to send again after a dropped connection: a vote is stored once. One
+        # simple query, one transaction: a lock another transaction holds on the table is waited for as long as
+        # a member's write waits (SET LOCAL), and the query is still one statement to send again.
+        values = [utcnow_iso(), guild_id, channel_id, user_id, question, json.dumps(article_ids), int(vote)]
+        insert = sql.SQL(
+            "SET LOCAL lock_timeout = {}; INSERT INTO feedback (created_at, guild_id, channel_id, user_id,"
+            " question, article_ids, vote, write_key) VALUES ({}) ON CONFLICT (write_key) DO NOTHING"
+        ).format(
+            sql.Literal(int(MEMBER_WRITE_WAIT_SECONDS * 1000)),
+            sql.SQL(", ").join(sql.Literal(v) for v in [*values, uuid.uuid4().hex]),
         )
+        with self._started(lambda conn: conn.execute(insert)):
+            pass
 
 
 class PostgresWriter:

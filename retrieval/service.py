@@ -195,6 +195,12 @@ def _corrected_word(
     return correction.corrected
 
 
+def _disk_full(exc: BaseException) -> bool:
+    """True for an error that a full disk caused (the StoreError wraps the OSError)."""
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 class _KnownDown(Exception):
     """The database is known not to answer: ``stats`` reports from the loaded index without asking it."""
 
@@ -321,6 +327,10 @@ class NewsService:
                 "the stored index of corpus version %s is unusable (%s); building it", state.version, exc
             )
             stored, damaged = None, True
+        except StoreError as exc:
+            if not _disk_full(exc):
+                raise
+            return self._open_in_memory(exc)
         loaded = None
         if stored is not None:
             log.info(
@@ -355,6 +365,21 @@ class NewsService:
             snapshot = self._swap(state, index)
         self._prune_indexes(state.version)  # this machine's cache keeps the newest versions only
         return snapshot
+
+    def _open_in_memory(self, why: StoreError) -> Snapshot:
+        """``open`` on a shared database when this machine has no room for the index: built from the rows and
+        held in memory, the texts read from the database (no room for a local copy either)."""
+        with self.store.writer() as writer:
+            writer.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            meta = dict(
+                writer.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('corpus_version', 'corpus_stamp')"
+                ).fetchall()
+            )
+            state = CorpusState(int(meta.get("corpus_version") or 0), meta.get("corpus_stamp") or "")
+            index = self._build_index()
+        log.warning("serving corpus version %s from an index held in memory: %s", state.version, why)
+        return self._swap(state, index, corpus_copy=False)
 
     def _build_shared(self) -> tuple[CorpusState, BM25Index | None]:
         """Build, save and load the index of a shared database's current corpus, with the local copy of its
@@ -414,9 +439,11 @@ class NewsService:
         """True for a shared server database (PostgreSQL)."""
         return getattr(self.store, "backend", "sqlite") == "postgres"
 
-    def _swap(self, state: CorpusState, index: BM25Index | None) -> Snapshot:
+    def _swap(self, state: CorpusState, index: BM25Index | None, *, corpus_copy: bool = True) -> Snapshot:
+        """Serve ``index`` from now on; on a shared database with the corpus copy beside it (without
+        ``corpus_copy``, the texts are read from the database)."""
         reader = None
-        if self._shared and index is not None:
+        if self._shared and index is not None and corpus_copy:
             from .corpus_copy import open_corpus_copy
 
             reader = open_corpus_copy(self._index_dir(state))

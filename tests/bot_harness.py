@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from bot.client import build_bot
 from bot.config import Settings
@@ -118,3 +119,18 @@ def shown(text: str) -> str:
     import re
 
     return re.sub(r"\\(.)", r"\1", text.replace("**", "")).replace("\u2060", "")
+
+
+def refuse_writes(service: NewsService) -> None:
+    """Make the service's database refuse every write from now on, reads still answered: SQLite's
+    ``query_only`` on its connection; on PostgreSQL ``default_transaction_read_only`` on the database (a standby,
+    or a database an administrator froze), taken by fresh sessions, so the store's pooled ones are replaced."""
+    store: Any = service.store
+    if store.backend == "sqlite":
+        store.db.conn.execute("PRAGMA query_only = 1")
+        return
+    import psycopg
+
+    with psycopg.connect(str(service.db_path), autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{conn.info.dbname}" SET default_transaction_read_only = on')
+    store._pool.drain()

@@ -32,6 +32,19 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(config, items):
+    # A test on a database runs on both back ends, or says why it stays on SQLite: none stays there by default.
+    unmarked = [
+        item.nodeid
+        for item in items
+        if "store_target" in getattr(item, "fixturenames", ())
+        and not item.get_closest_marker("both_stores")
+        and not item.get_closest_marker("sqlite_only")
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests open a database (store_target, service or bot) but are marked neither both_stores"
+            " nor sqlite_only (with its reason): " + ", ".join(unmarked)
+        )
     # Under CI the marked tests run regardless, and fail in ``need()`` naming the missing file.
     if shared_corpora_present() or os.environ.get("CI") == "true":
         return
@@ -81,6 +94,15 @@ def store_target(request, tmp_path) -> str:
     if getattr(request, "param", "sqlite") == "postgres":
         return request.getfixturevalue("pg_url")
     return str(tmp_path / "newsdesk.db")
+
+
+@pytest.fixture(scope="module", params=STORES)
+def module_store_target(request, tmp_path_factory) -> str:
+    """``store_target`` for a module-scoped fixture (one database built once, read by many tests): an SQLite
+    file, then a database of the throwaway PostgreSQL cluster. Every test that uses it runs on both."""
+    if request.param == "postgres":
+        return request.getfixturevalue("pg_cluster").new_database()
+    return str(tmp_path_factory.mktemp("db") / "newsdesk.db")
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,8 @@ from retrieval.service import NewsService
 from retrieval.spelling import Speller
 from tests.bot_harness import corpus_file
 
+pytestmark = pytest.mark.both_stores  # the archive's tests run on SQLite and on PostgreSQL
+
 AN = Analyzer()
 
 
@@ -175,14 +177,14 @@ def test_no_answer_when_every_top_article_lacks_the_rarest_term_and_much_of_the_
 
 
 @pytest.fixture
-def archive(tmp_path, sample_corpus):
+def archive(store_target, tmp_path, sample_corpus):
     corpus_file(
         sample_corpus,
         "local/manager.txt",
         "Manager Apologises For Offensive Chant",
         "The football manager said the chant was offensive and apologised to the fans on Saturday.",
     )
-    service = NewsService(tmp_path / "n.db", sample_corpus)
+    service = NewsService(store_target, sample_corpus, index_cache=tmp_path / "index-cache")
     service.reload()
     yield service
     service.close()

@@ -23,6 +23,7 @@ from tests.bot_harness import (
     callback_text,
     corpus_file,
     embed_text,
+    refuse_writes,
     running_bot,
     shown,
 )
@@ -186,15 +187,12 @@ async def test_a_parser_that_raises_is_reported_and_the_rest_reloads(discord_stu
     assert "ISIS Stronghold" in shown(embed_text(answer.original))
 
 
-@pytest.mark.sqlite_only  # makes the SQLite connection read-only
 async def test_a_read_only_database_fails_the_reload_and_keeps_the_old_corpus(discord_stub, bot, service):  # noqa: F811
     version = service.snapshot.version
     corpus_file(
         service.corpus_dir, "local/new-bridge.txt", "New Bridge Opens", "The bridge over the Lark opened."
     )
-    service.store.db.conn.execute(
-        "PRAGMA query_only = 1"
-    )  # SQLite now refuses every write on this connection
+    refuse_writes(service)
     text = final_text(await run(discord_stub, "reload", user=MANAGER))
     assert "Reload failed" in text and "read-only" in text
     assert "previous corpus is still answering" in text
@@ -231,7 +229,6 @@ async def test_feedback_lists_disliked_answers_for_admins_only(discord_stub, bot
     assert "what about the comet" in text and "1× `briefs/comet`" in text
 
 
-@pytest.mark.sqlite_only  # makes the SQLite connection read-only
 async def test_scheduled_reload_picks_up_changes_and_about_shows_failures(discord_stub, service):  # noqa: F811
     build_world(discord_stub)
     version = service.snapshot.version
@@ -243,7 +240,7 @@ async def test_scheduled_reload_picks_up_changes_and_about_shows_failures(discor
         answer = await run(discord_stub, "ask", {"question": "bridge over the Lark"})
         assert "New Bridge Opens" in shown(embed_text(answer.original))
 
-        service.store.db.conn.execute("PRAGMA query_only = 1")
+        refuse_writes(service)
         corpus_file(service.corpus_dir, "local/another.txt", "Another Story", "Something else happened.")
         await discord_stub.wait_for(lambda: service.last_reload and not service.last_reload.ok, timeout=10)
         text = final_text(await run(discord_stub, "about"))

@@ -7,11 +7,14 @@ import re
 import socket
 
 import aiohttp
+import pytest
 
 from retrieval.links import LinkPolicy
 from retrieval.service import NewsService
 from tests.bot_harness import GENERAL, GUILD, READER, build_world, running_bot, shown
 from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.both_stores  # on SQLite and on PostgreSQL
 
 LINK = re.compile(r"\]\((https?://[^)\s]+)\)")
 
@@ -26,10 +29,17 @@ def page_text(body: str) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
 
 
-async def test_every_answer_link_resolves_to_a_page_with_the_excerpt(discord_stub, tmp_path, sample_corpus):  # noqa: F811
+async def test_every_answer_link_resolves_to_a_page_with_the_excerpt(
+    discord_stub,  # noqa: F811
+    store_target,
+    tmp_path,
+    sample_corpus,
+):
     port = free_port()
     public_url = f"http://127.0.0.1:{port}"
-    service = NewsService(tmp_path / "n.db", sample_corpus, links=LinkPolicy(None, public_url))
+    service = NewsService(
+        store_target, sample_corpus, links=LinkPolicy(None, public_url), index_cache=tmp_path / "index-cache"
+    )
     service.reload()
     build_world(discord_stub)
     checked = 0
@@ -81,11 +91,14 @@ async def test_every_answer_link_resolves_to_a_page_with_the_excerpt(discord_stu
 
 async def test_seed_question_by_mention_slash_and_follow_up_quotes_the_passage_with_its_link(
     discord_stub,  # noqa: F811
+    store_target,
     tmp_path,
     sample_corpus,
 ):
     public_url = "http://127.0.0.1:9"  # links only; no page server needed here
-    service = NewsService(tmp_path / "n.db", sample_corpus, links=LinkPolicy(None, public_url))
+    service = NewsService(
+        store_target, sample_corpus, links=LinkPolicy(None, public_url), index_cache=tmp_path / "index-cache"
+    )
     service.reload()
     encircling = f"{public_url}/articles/000_7259aed06ac303ba#p2"
     build_world(discord_stub)

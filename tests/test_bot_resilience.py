@@ -6,19 +6,10 @@ import time
 
 import pytest
 
-from retrieval.service import NewsService
-from tests.bot_harness import GENERAL, READER, build_world, embed_text, running_bot, shown
+from tests.bot_harness import GENERAL, READER, embed_text, shown
 from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture)
 
-
-@pytest.fixture
-async def bot(discord_stub, tmp_path, sample_corpus):  # noqa: F811
-    service = NewsService(tmp_path / "n.db", sample_corpus)
-    service.reload()
-    build_world(discord_stub)
-    async with running_bot(discord_stub, service) as running:
-        yield running
-    service.close()
+pytestmark = pytest.mark.both_stores  # on SQLite and on PostgreSQL
 
 
 def replies_to(stub, message_id):

@@ -24,6 +24,7 @@ from tests.bot_harness import (
     button_ids,
     callback_text,
     embed_text,
+    refuse_writes,
     running_bot,
     shown,
 )
@@ -415,12 +416,11 @@ async def test_a_server_that_invites_the_bot_back_finds_its_settings(world, bot,
     assert results_shown(await ask(world)) == 1
 
 
-@pytest.mark.sqlite_only  # makes the SQLite connection read-only
 async def test_a_read_only_database_refuses_the_change_privately_and_keeps_the_old_settings(
     world, bot, service
 ):
     await settings(world, "results", {"count": 1})
-    service.store.db.conn.execute("PRAGMA query_only = 1")
+    refuse_writes(service)
     record = await settings(world, "results", {"count": 5})
     assert private(record) and "That didn't work" in said(record) and "read-only" in said(record)
     assert results_shown(await ask(world)) == 1

@@ -11,7 +11,7 @@ import pytest
 
 from retrieval.server_settings import ServerSettings, ServerSettingsTable
 from retrieval.service import NewsService
-from retrieval.sqlite_store import SQLiteStore as Store
+from retrieval.store import open_store
 from tests.bot_harness import embed_text, shown
 from tests.discord_stub import DiscordStub
 from tests.test_bot_processes import (
@@ -29,6 +29,8 @@ ADMIN = 1_400_000_000_000_000_012
 MESSAGE_CONTENT = 1 << 15
 QUESTION = "how much did the library repairs cost?"
 
+pytestmark = pytest.mark.both_stores  # on SQLite and on PostgreSQL
+
 
 def make_stub(shard_count: int) -> DiscordStub:
     return DiscordStub(token=SECRET, shard_count=shard_count)
@@ -45,18 +47,18 @@ def build(stub: DiscordStub) -> None:
 
 
 @pytest.fixture
-def db(tmp_path, sample_corpus):
-    path = tmp_path / "n.db"
-    service = NewsService(path, sample_corpus)
+def db(store_target, tmp_path, sample_corpus) -> str:
+    service = NewsService(store_target, sample_corpus, index_cache=tmp_path / "index-cache")
     service.reload()
     service.close()
-    return path
+    return store_target
 
 
 def env_for(db, sample_corpus, **extra) -> dict:
     return {
         "DISCORD_TOKEN": SECRET,
-        "NEWSDESK_DB": str(db),
+        "NEWSDESK_DB": db,
+        "NEWSDESK_INDEX_CACHE": str(sample_corpus.parent / "index-cache"),
         "NEWSDESK_CORPUS_DIR": str(sample_corpus),
         "NEWSDESK_ADMIN_USERS": str(ADMIN),
         **extra,
@@ -112,7 +114,7 @@ async def test_settings_survive_a_restart_and_auto_asks_for_the_intent_they_need
             assert "3.2 million" in shown(embed_text(reply)) and results_in(reply) == 1
             # Guild B never changed anything: today's behaviour, from the environment.
             plain = await answered(stub, CHANNEL_B, mention=True)
-            service = NewsService(db, sample_corpus)
+            service = NewsService(db, sample_corpus, index_cache=tmp_path / "index-cache")
             default = len(service.search(QUESTION, k=3).results)  # NEWSDESK_RESULTS unset: 3
             service.close()
             assert default > 1 and results_in(plain) == default
@@ -150,7 +152,7 @@ async def test_a_change_through_one_shard_process_is_in_force_in_the_other(tmp_p
 async def test_auto_starts_without_the_intent_when_discord_refuses_it_for_a_servers_channel(
     tmp_path, sample_corpus, db
 ):
-    store = Store(db)
+    store = open_store(db)
     ServerSettingsTable(store).update(
         GUILD_A, lambda row: ServerSettings(GUILD_A, qa_channels=frozenset({CHANNEL_A})), user_id=ADMIN
     )

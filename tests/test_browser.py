@@ -41,6 +41,8 @@ CHROMIUM_ARGS = [
 ]
 PHONE = {"width": 390, "height": 844}
 
+pytestmark = pytest.mark.both_stores  # the site is served from SQLite, then from PostgreSQL
+
 
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI") == "true":
@@ -55,16 +57,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, module_store_target):
     """``newsdesk serve`` over the test corpus, as a subprocess; yields its base URL."""
     folder = tmp_path_factory.mktemp("site")
-    db = build_db(folder)
+    db = build_db(folder, module_store_target)
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_") and k != "DISCORD_TOKEN"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     log = (folder / "serve.log").open("w+")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--db", str(db), "--port", str(port)],
+        [sys.executable, "-m", "bot.cli", "serve", "--db", db, "--port", str(port)],
         cwd=folder,
         env=env,
         stdout=log,

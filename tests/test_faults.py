@@ -31,7 +31,10 @@ import pytest
 
 from retrieval.errors import StoreError
 from retrieval.service import NewsService
+from retrieval.store import describe_target
 from tests.data import REPO, SAMPLE_CORPUS
+
+pytestmark = pytest.mark.both_stores  # every test that opens a database: on SQLite and on PostgreSQL
 
 BUSINESS_QUESTION = "Time Warner quarterly profits"  # business/001
 TECH_QUESTION = "invisible ink ultraviolet readers Kyrgyz elections"  # tech/001
@@ -194,6 +197,124 @@ def test_sigkill_during_a_reload_keeps_the_previous_corpus(business_db, bbc_fold
     assert integrity(db) == "ok"
 
 
+# The same kill on PostgreSQL. The moments are seen from outside as on SQLite: the tables' files grow while the
+# rows go in (uncommitted rows take room too), stop growing while the index is built, a folder of the new version
+# appears in the index cache while it is saved, and the stored-snapshot table grows while it is uploaded.
+
+_PG_SIZE = (
+    "SELECT sum(pg_total_relation_size(t)) FROM unnest(ARRAY['articles', 'texts', 'passages']::regclass[]) t"
+)
+_PG_SNAPSHOT_SIZE = "SELECT pg_total_relation_size('index_snapshot_chunks')"
+
+
+@pytest.fixture(scope="module")
+def business_pg(tmp_path_factory, bbc_folder, pg_cluster) -> tuple[str, int]:
+    """``business_db`` on PostgreSQL: a database that each test copies (``CREATE DATABASE ... TEMPLATE``)."""
+    root = tmp_path_factory.mktemp("business-pg")
+    shutil.copytree(bbc_folder / "business", root / "corpus" / "business")
+    url = pg_cluster.new_database()
+    service = NewsService(url, root / "corpus", index_cache=root / "index-cache")
+    version = service.reload().corpus_version
+    service.close()
+    return url, version
+
+
+def copy_pg(pg_cluster, url: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{url.rsplit("/", 1)[1]}"')
+    return pg_cluster.url(name)
+
+
+def _pg_moment(moment: str, url: str, cache: Path, version: int):
+    import psycopg
+
+    conn = psycopg.connect(url, autocommit=True)
+    size = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+    base, snapshots = size(_PG_SIZE), size(_PG_SNAPSHOT_SIZE)
+    state = {"size": -1, "since": 0.0}
+
+    def indexing() -> bool:
+        now, current = time.monotonic(), size(_PG_SIZE)
+        if current != state["size"]:
+            state.update(size=current, since=now)
+            return False
+        return current >= base + 1_000_000 and now - state["since"] >= 0.5
+
+    ready = {
+        "inserting": lambda: size(_PG_SIZE) >= base + 1_000_000,
+        "indexing": indexing,
+        "saving the index": lambda: any(cache.glob(f"*/v{version + 1}")),
+        "storing the index in the database": lambda: size(_PG_SNAPSHOT_SIZE) > snapshots,
+    }[moment]
+    return ready, conn
+
+
+@pytest.mark.parametrize(
+    "moment", ["inserting", "indexing", "saving the index", "storing the index in the database"]
+)
+@pytest.mark.shared_corpus
+def test_sigkill_during_a_reload_keeps_the_previous_corpus_on_postgres(
+    business_pg, pg_cluster, bbc_folder, tmp_path, moment
+):
+    base, version = business_pg
+    url = copy_pg(pg_cluster, base, f"kill_{moment.split()[0]}_{os.getpid()}")
+    cache = tmp_path / "index-cache"
+    ready, watching = _pg_moment(moment, url, cache, version)
+    log = (tmp_path / "ingest.log").open("w")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSDESK_", "DISCORD_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "ingest", str(bbc_folder), "--db", url],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**clean, "PYTHONPATH": str(REPO), "NEWSDESK_INDEX_CACHE": str(cache)},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not ready():
+            assert proc.poll() is None, (
+                f"the ingest ended before the kill: {(tmp_path / 'ingest.log').read_text()}"
+            )
+            assert time.monotonic() < deadline, "the reload never reached the moment to kill it"
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        watching.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+    # Right away, as a user restarting it would: the server has ended the dead process's transaction and lock.
+    service = NewsService(url, bbc_folder, index_cache=cache)
+    try:
+        after = service.store.corpus_version()
+        if after == version + 1:  # the kill landed just after COMMIT: then the whole new corpus is served
+            assert moment != "inserting"
+            assert service.store.counts()["articles"] == 2225
+            assert service.snapshot.version == after
+            assert ids(service.search(TECH_QUESTION))[0] == "tech/001"
+            return
+        assert after == version, "a killed reload must not commit anything"
+        assert service.store.counts()["articles"] == 510
+        stored = service.store.query("SELECT version FROM index_snapshots ORDER BY version")
+        assert stored == [(version,)]  # the dead reload's snapshot was never stored
+        assert service.snapshot.version == version
+        assert ids(service.search(BUSINESS_QUESTION))[0] == "business/001"
+        assert not any(i.startswith("tech/") for i in ids(service.search(TECH_QUESTION)))
+
+        summary = service.reload()
+        assert (summary.added, summary.failed, summary.corpus_version) == (1715, 0, version + 1)
+        assert service.snapshot.version == version + 1
+        assert ids(service.search(TECH_QUESTION))[0] == "tech/001"
+        assert ids(service.search(BUSINESS_QUESTION))[0] == "business/001"
+    finally:
+        service.close()
+
+
 # -- 2. read-only database ---------------------------------------------------------------------------
 
 
@@ -220,6 +341,7 @@ def read_only(path: Path):
         subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
+@pytest.mark.sqlite_only  # the file made immutable; PostgreSQL: the next test
 def test_read_only_database_refuses_the_reload_and_keeps_serving(tmp_path, sample_corpus):
     db = tmp_path / "n.db"
     first = NewsService(db, sample_corpus)
@@ -252,6 +374,61 @@ def test_read_only_database_refuses_the_reload_and_keeps_serving(tmp_path, sampl
         service.close()
 
 
+@contextlib.contextmanager
+def read_only_pg(url: str, pg_cluster):
+    """A PostgreSQL database that refuses writes: ``default_transaction_read_only`` on the database, which every
+    new session takes (a replica, or a database an administrator froze, behaves the same). Reset at the end."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    try:
+        yield
+    finally:
+        with psycopg.connect(pg_cluster.url(), autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
+
+
+def test_read_only_postgres_database_refuses_the_reload_and_keeps_serving(
+    pg_url, pg_cluster, tmp_path, sample_corpus
+):
+    cache = tmp_path / "index-cache"
+    first = NewsService(pg_url, sample_corpus, index_cache=cache)
+    version = first.reload().corpus_version
+    first.close()
+    write_article(sample_corpus, "bridge.txt", "Council approves the new bridge", LONG)
+    with read_only_pg(pg_url, pg_cluster):
+        service = NewsService(pg_url, sample_corpus, index_cache=cache)
+        try:
+            assert service.snapshot.version == version
+            with pytest.raises(StoreError, match="read-only"):
+                service.reload()
+            assert service.snapshot.version == version and service.store.corpus_version() == version
+            assert service.search(COMET).results[0].title == COMET_TITLE
+            assert service.store.article("bridge") is None
+            assert service.last_reload.ok is False
+            assert sorted(p.name for p in service.index_root.iterdir()) == [f"v{version}"]
+        finally:
+            service.close()
+        result = cli(
+            "ingest",
+            str(sample_corpus),
+            "--db",
+            pg_url,
+            cwd=tmp_path,
+            env={"NEWSDESK_INDEX_CACHE": str(cache)},
+        )
+        assert result.returncode == 1
+        assert "read-only" in one_clear_line(result)
+    service = NewsService(pg_url, sample_corpus, index_cache=cache)
+    try:
+        assert service.reload().added == 1  # nothing was lost: the file waiting is ingested once writable
+        assert ids(service.search("new bridge council"))[0] == "bridge"
+    finally:
+        service.close()
+
+
 # -- 3. disk full ------------------------------------------------------------------------------------
 
 
@@ -276,6 +453,7 @@ def tmpfs(path: Path, size: str):
             subprocess.run(["umount", "--lazy", str(path)], check=True)
 
 
+@pytest.mark.sqlite_only  # the database file on a small disk; PostgreSQL: the next test
 @pytest.mark.shared_corpus
 def test_full_disk_refuses_the_reload_and_keeps_the_database(tmp_path, sample_corpus, bbc_folder):
     with tmpfs(tmp_path / "disk", "1m") as disk:
@@ -306,11 +484,69 @@ def test_full_disk_refuses_the_reload_and_keeps_the_database(tmp_path, sample_co
 
 
 @pytest.mark.shared_corpus
+def test_full_disk_refuses_the_reload_and_keeps_the_postgres_database(
+    pg_cluster, pg_url, tmp_path, sample_corpus, bbc_folder
+):
+    """The PostgreSQL side: newsdesk's tables moved to a tablespace on the small disk."""
+    import psycopg
+
+    from tests.postgres import _run_as
+
+    cache = tmp_path / "index-cache"
+    name, space = pg_url.rsplit("/", 1)[1], f"small_{os.getpid()}"
+    # Under the cluster's folder: the server's user must reach it (the test's tmp_path is root's alone).
+    with tmpfs(pg_cluster.folder / f"disk-{tmp_path.name}", "1m") as disk:
+        account = _run_as()
+        if account is not None:
+            os.chown(disk, account.pw_uid, account.pw_gid)
+        service = NewsService(pg_url, sample_corpus, index_cache=cache)
+        admin = psycopg.connect(pg_cluster.url(), autocommit=True)
+        try:
+            version = service.reload().corpus_version
+            before = service.store.counts()
+            admin.execute(f"CREATE TABLESPACE {space} LOCATION '{disk}'")
+            with psycopg.connect(pg_url, autocommit=True) as conn:
+                conn.execute(f"ALTER TABLE ALL IN TABLESPACE pg_default SET TABLESPACE {space}")
+                conn.execute(f"ALTER INDEX ALL IN TABLESPACE pg_default SET TABLESPACE {space}")
+            shutil.copytree(bbc_folder / "tech", sample_corpus / "tech")  # ~2 MB of new text
+            with pytest.raises(StoreError, match="full"):
+                service.reload()
+            assert service.snapshot.version == version and service.store.corpus_version() == version
+            assert service.store.counts() == before
+            assert service.search(COMET).results[0].title == COMET_TITLE
+            assert sorted(p.name for p in service.index_root.iterdir()) == [f"v{version}"]
+            result = cli(
+                "ingest",
+                str(sample_corpus),
+                "--db",
+                pg_url,
+                cwd=tmp_path,
+                env={"NEWSDESK_INDEX_CACHE": str(cache)},
+            )
+            assert result.returncode == 1
+            assert one_clear_line(result).startswith(
+                f"newsdesk: the disk holding the database {describe_target(pg_url)} is full"
+            )
+
+            subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)  # room made
+            summary = service.reload()  # the same (long-running) service recovers without a restart
+            assert (summary.added, summary.corpus_version) == (401, version + 1)
+            assert ids(service.search(TECH_QUESTION))[0] == "tech/001"
+        finally:
+            service.close()
+            admin.execute(
+                f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+            )  # its files live on the small disk
+            admin.execute(f"DROP TABLESPACE IF EXISTS {space}")
+            admin.close()
+
+
+@pytest.mark.shared_corpus
 def test_full_disk_under_the_index_refuses_the_reload_with_a_clear_message(
-    tmp_path, sample_corpus, bbc_folder
+    store_target, tmp_path, sample_corpus, bbc_folder
 ):
     with tmpfs(tmp_path / "disk", "400k") as disk:
-        service = NewsService(tmp_path / "n.db", sample_corpus, index_root=disk / "index")
+        service = NewsService(store_target, sample_corpus, index_root=disk / "index")
         try:
             version = service.reload().corpus_version
             shutil.copytree(bbc_folder / "tech", sample_corpus / "tech")
@@ -328,9 +564,9 @@ def test_full_disk_under_the_index_refuses_the_reload_with_a_clear_message(
             del service
 
 
-def test_index_missing_and_no_room_to_rewrite_it_still_answers(tmp_path, sample_corpus):
+def test_index_missing_and_no_room_to_rewrite_it_still_answers(store_target, tmp_path, sample_corpus):
     with tmpfs(tmp_path / "disk", "400k") as disk:
-        first = NewsService(tmp_path / "n.db", sample_corpus, index_root=disk / "index")
+        first = NewsService(store_target, sample_corpus, index_root=disk / "index")
         version = first.reload().corpus_version
         first.close()
         del first
@@ -340,7 +576,7 @@ def test_index_missing_and_no_room_to_rewrite_it_still_answers(tmp_path, sample_
         with filler.open("wb") as out, contextlib.suppress(OSError):
             while True:
                 out.write(b"\0" * 65536)
-        service = NewsService(tmp_path / "n.db", sample_corpus, index_root=disk / "index")
+        service = NewsService(store_target, sample_corpus, index_root=disk / "index")
         try:
             assert service.search(COMET).results[0].title == COMET_TITLE
             assert service.snapshot.version == version
@@ -352,6 +588,7 @@ def test_index_missing_and_no_room_to_rewrite_it_still_answers(tmp_path, sample_
 # -- 4. locked by another writer ---------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # a second sqlite3 connection holds the write lock; PostgreSQL: the locked test below
 def test_a_vote_and_a_settings_change_wait_for_a_reload_that_holds_the_write_lock(service):
     """A reload's transaction holds SQLite's one write lock from its first write to its commit, index build
     included: a member's vote or settings change made meanwhile waits for it, past the few seconds an ingest
@@ -398,6 +635,7 @@ def test_a_vote_and_a_settings_change_wait_for_a_reload_that_holds_the_write_loc
     assert stored is not None and stored.results == 2
 
 
+@pytest.mark.sqlite_only  # a second sqlite3 connection holds the write lock; PostgreSQL: the next test
 def test_locked_database_refuses_the_reload_then_succeeds_once_released(service, sample_corpus):
     version = service.snapshot.version
     write_article(sample_corpus, "bridge.txt", "Council approves the new bridge", LONG)
@@ -424,9 +662,90 @@ def test_locked_database_refuses_the_reload_then_succeeds_once_released(service,
     assert service.store.feedback_summary()[0][0]["question"] == COMET
 
 
+def _within(seconds: float, call):
+    """``call()``'s result or exception, or AssertionError when it is still waiting after ``seconds``."""
+    import concurrent.futures
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        return pool.submit(call).result(timeout=seconds)
+    except concurrent.futures.TimeoutError:
+        raise AssertionError(f"still waiting after {seconds} s") from None
+    finally:
+        pool.shutdown(wait=False)
+
+
+@pytest.fixture
+def pg_service(pg_url, tmp_path, sample_corpus):
+    """``service`` on PostgreSQL alone, for the tests that are the PostgreSQL side of an SQLite-only one."""
+    svc = NewsService(pg_url, sample_corpus, index_cache=tmp_path / "index-cache")
+    svc.reload()
+    yield svc
+    svc.close()
+
+
+def test_locked_postgres_database_refuses_the_reload_and_member_writes_wait_for_it(pg_service, sample_corpus):
+    """On PostgreSQL another writer is a transaction holding locks on newsdesk's tables (a maintenance job, a
+    migration run by hand): the reload waits for the lock timeout, as SQLite waits its busy timeout, and gives
+    up; a member's vote or settings change waits for the lock, and is stored once it is free."""
+    import psycopg
+
+    from retrieval.server_settings import ServerSettingsTable
+
+    service = pg_service
+    version = service.snapshot.version
+    write_article(sample_corpus, "bridge.txt", "Council approves the new bridge", LONG)
+    other = psycopg.connect(str(service.db_path))
+    outcomes: dict[str, object] = {}
+
+    def vote() -> None:
+        try:
+            service.store.add_feedback(
+                guild_id="7", channel_id=None, user_id="1", question=COMET, article_ids=[], vote=1
+            )
+            outcomes["vote"] = "stored"
+        except StoreError as exc:
+            outcomes["vote"] = exc
+
+    def change_setting() -> None:
+        try:
+            ServerSettingsTable(service.store).update(7, lambda s: replace(s, results=2), user_id=9)
+            outcomes["setting"] = "stored"
+        except StoreError as exc:
+            outcomes["setting"] = exc
+
+    threads = [threading.Thread(target=vote), threading.Thread(target=change_setting)]
+    try:
+        other.execute("LOCK TABLE articles, feedback, meta IN EXCLUSIVE MODE")  # readers still read
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="locked by another writer"):
+            _within(30, service.reload)  # it used to wait for as long as the lock was held
+        assert time.monotonic() - started >= 1.5  # it waited for the lock timeout before giving up
+        assert service.snapshot.version == version and service.store.corpus_version() == version
+        assert service.search(COMET).results[0].title == COMET_TITLE
+        assert not service.reloading
+        for thread in threads:
+            thread.start()
+        time.sleep(3.0)  # past the reload's lock timeout: the member's writes are still waiting
+        assert outcomes == {} and all(thread.is_alive() for thread in threads)
+    finally:
+        other.rollback()
+        other.close()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert outcomes == {"vote": "stored", "setting": "stored"}
+    assert service.store.query("SELECT guild_id, vote FROM feedback") == [("7", 1)]
+    stored = ServerSettingsTable(service.store).get(7)
+    assert stored is not None and stored.results == 2
+    summary = service.reload()  # the same service: nothing of the failed attempt is left open
+    assert (summary.added, summary.corpus_version) == (1, version + 1)
+    assert ids(service.search("new bridge council"))[0] == "bridge"
+
+
 # -- 5. damaged database at start --------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # the file's bytes damaged; a PostgreSQL server keeps its own files
 @pytest.mark.parametrize("damage", ["truncated to half", "garbage"])
 def test_damaged_database_at_start_says_how_to_rebuild_and_rebuild_repairs_it(business_db, tmp_path, damage):
     base, _ = business_db
@@ -488,7 +807,7 @@ def test_damaged_index_is_rebuilt_from_the_store(service, damage):
     expected = ids(service.search(COMET))
     service.close()
     DAMAGE[damage](folder)
-    fresh = NewsService(service.db_path, service.corpus_dir)
+    fresh = NewsService(service.db_path, service.corpus_dir, index_root=service.index_root)
     try:
         assert ids(fresh.search(COMET)) == expected
         assert fresh.snapshot.version == version and fresh.store.corpus_version() == version
@@ -505,10 +824,19 @@ def test_index_with_out_of_range_numbers_is_rebuilt_not_a_crash(service):
     np.save(folder / "post_doc.npy", post_doc)
     script = (
         "import sys; from retrieval.service import NewsService; "
-        "s = NewsService(sys.argv[1], sys.argv[2]); print(s.search(sys.argv[3]).results[0].title)"
+        "s = NewsService(sys.argv[1], sys.argv[2], index_root=sys.argv[4]);"
+        " print(s.search(sys.argv[3]).results[0].title)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, str(service.db_path), str(service.corpus_dir), COMET],
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(service.db_path),
+            str(service.corpus_dir),
+            COMET,
+            str(service.index_root),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -521,11 +849,11 @@ def test_index_with_out_of_range_numbers_is_rebuilt_not_a_crash(service):
 # -- 7. two processes on one database ----------------------------------------------------------------
 
 
-def test_second_service_picks_up_a_reload_made_by_the_first(tmp_path, sample_corpus):
-    db = tmp_path / "n.db"
-    writer = NewsService(db, sample_corpus)
+def test_second_service_picks_up_a_reload_made_by_the_first(store_target, tmp_path, sample_corpus):
+    # Two processes of one machine: one index folder (beside the SQLite file, or in one index cache).
+    writer = NewsService(store_target, sample_corpus, index_cache=tmp_path / "index-cache")
     writer.reload()
-    reader = NewsService(db, sample_corpus)
+    reader = NewsService(store_target, sample_corpus, index_cache=tmp_path / "index-cache")
     try:
         v1 = reader.snapshot.version
         assert reader.refresh_if_changed() is False

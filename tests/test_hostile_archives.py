@@ -24,10 +24,12 @@ from retrieval.numba_cache import choose_cache_dir
 from retrieval.parse import parse_file
 from retrieval.parse.records import parse_jsonl
 from retrieval.service import NewsService
-from retrieval.sqlite_store import SQLiteStore as Store
-from retrieval.sqlite_store import _sqlite_error
+from retrieval.sqlite_store import SQLiteStore, _sqlite_error
+from retrieval.store import Store
 
 from .data import REPO
+
+pytestmark = pytest.mark.both_stores  # every test that opens a database: on SQLite and on PostgreSQL
 
 BODY = "The comet passed close to the observatory at dawn, and astronomers recorded its tail."
 # Other articles beside the one a test looks for, so that its words are rare enough to match.
@@ -67,7 +69,7 @@ def record(id_: str, title: str, body: str = BODY) -> str:
 
 
 def stored_ids(store: Store) -> set[str]:
-    return {row[0] for row in store._query("SELECT id FROM articles")}
+    return {row[0] for row in store.query("SELECT id FROM articles")}
 
 
 def encodable(text: str | None) -> bool:
@@ -95,10 +97,22 @@ def folder(tmp_path) -> Path:
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store(tmp_path / "n.db")
-    yield s
-    s.close()
+def store(stores, store_target) -> Store:
+    return stores(store_target)
+
+
+@pytest.fixture
+def service_of(store_target, tmp_path):
+    """``service_of(folder)``: a NewsService over ``folder`` on the test's database, closed at the end."""
+    opened = []
+
+    def open_one(folder: Path) -> NewsService:
+        opened.append(NewsService(store_target, folder, index_cache=tmp_path / "index-cache"))
+        return opened[-1]
+
+    yield open_one
+    for service in opened:
+        service.close()
 
 
 # -- 1. lone surrogates and control characters -------------------------------------------------------
@@ -276,33 +290,27 @@ def test_when_the_winning_file_goes_the_other_copy_takes_over(folder, store):
 # -- 5. an empty archive -----------------------------------------------------------------------------
 
 
-def test_an_empty_folder_ingests_to_an_empty_archive_that_says_so(tmp_path, folder):
-    service = NewsService(tmp_path / "n.db", folder)
-    try:
-        summary = service.reload()
-        assert (summary.added, summary.failed) == (0, 0)
-        with pytest.raises(EmptyArchive, match="no articles yet"):
-            service.search("comet")
-        assert service.headlines(5, query="comet") == []
-    finally:
-        service.close()
+def test_an_empty_folder_ingests_to_an_empty_archive_that_says_so(service_of, folder):
+    service = service_of(folder)
+    summary = service.reload()
+    assert (summary.added, summary.failed) == (0, 0)
+    with pytest.raises(EmptyArchive, match="no articles yet"):
+        service.search("comet")
+    assert service.headlines(5, query="comet") == []
 
 
-def test_removing_the_last_file_is_applied(tmp_path, folder):
+def test_removing_the_last_file_is_applied(service_of, folder):
     write(folder, "only.txt", article("Only one"))
     others(folder)
-    service = NewsService(tmp_path / "n.db", folder)
-    try:
-        service.reload()
-        assert service.search("comet").results
-        for path in folder.iterdir():
-            path.unlink()
-        assert service.reload().removed == 4
-        assert service.store.counts()["articles"] == 0
-        with pytest.raises(EmptyArchive):
-            service.search("comet")
-    finally:
-        service.close()
+    service = service_of(folder)
+    service.reload()
+    assert service.search("comet").results
+    for path in folder.iterdir():
+        path.unlink()
+    assert service.reload().removed == 4
+    assert service.store.counts()["articles"] == 0
+    with pytest.raises(EmptyArchive):
+        service.search("comet")
 
 
 # -- hostile folders ---------------------------------------------------------------------------------
@@ -352,16 +360,14 @@ def test_an_unreadable_sub_folder_is_one_failure_and_keeps_what_it_gave(folder, 
 # -- a second ingest at the same time ----------------------------------------------------------------
 
 
-def test_a_second_ingest_is_told_another_is_running_before_it_reads_anything(tmp_path, folder, monkeypatch):
+def test_a_second_ingest_is_told_another_is_running_before_it_reads_anything(
+    stores, store_target, folder, monkeypatch
+):
     write(folder, "a.txt", article("Alpha"))
-    first, second = Store(tmp_path / "n.db"), Store(tmp_path / "n.db")
+    first, second = stores(store_target), stores(store_target)
     monkeypatch.setattr("retrieval.ingest.scan_corpus", lambda *a, **k: pytest.fail("scanned while locked"))
-    try:
-        with first.ingest_lock(), pytest.raises(IngestRunning, match="another ingest into .* is running"):
-            ingest_folder(second, folder)
-    finally:
-        first.close()
-        second.close()
+    with first.ingest_lock(), pytest.raises(IngestRunning, match="another ingest into .* is running"):
+        ingest_folder(second, folder)
 
 
 # -- the database's identity -------------------------------------------------------------------------
@@ -379,6 +385,7 @@ def _database_of(tmp_path: Path, name: str, title: str, body: str) -> Path:
     return tmp_path / f"{name}.db"
 
 
+@pytest.mark.sqlite_only  # a file copied over the database file: PostgreSQL has no file to copy
 def test_a_database_replaced_by_another_at_the_same_version_is_picked_up(tmp_path):
     a = _database_of(tmp_path, "a", "Comet news", BODY)
     b = _database_of(tmp_path, "b", "Harbour news", "The harbour master closed the quay to ferries today.")
@@ -397,6 +404,7 @@ def test_a_database_replaced_by_another_at_the_same_version_is_picked_up(tmp_pat
         service.close()
 
 
+@pytest.mark.sqlite_only  # the database file's bytes overwritten: PostgreSQL has no file to overwrite
 def test_a_database_overwritten_in_place_at_the_same_version_is_picked_up(tmp_path):
     a = _database_of(tmp_path, "a", "Comet news", BODY)
     b = _database_of(tmp_path, "b", "Harbour news", "The harbour master closed the quay to ferries today.")
@@ -407,7 +415,7 @@ def test_a_database_overwritten_in_place_at_the_same_version_is_picked_up(tmp_pa
         assert service.search("comet").results
         service.store.close()
         live.write_bytes(b.read_bytes())  # same file, same inode, same version number
-        service.store = Store(live, create=False)
+        service.store = SQLiteStore(live, create=False)
         assert service.refresh_if_changed()
         assert service.search("harbour quay").results[0].title == "Harbour news"
     finally:
@@ -439,20 +447,17 @@ def test_sqlite_errors_are_classified_by_their_code_not_their_text(text, name, c
     assert expected in str(_sqlite_error(Path("n.db"), _sqlite_exc(text, name, code)))
 
 
-def test_a_bug_while_loading_the_index_surfaces_instead_of_a_silent_rebuild(tmp_path, folder, monkeypatch):
+def test_a_bug_while_loading_the_index_surfaces_instead_of_a_silent_rebuild(service_of, folder, monkeypatch):
     write(folder, "a.txt", article("Alpha"))
-    service = NewsService(tmp_path / "n.db", folder)
-    try:
-        service.reload()
+    service = service_of(folder)
+    service.reload()
 
-        def broken(directory):
-            raise ZeroDivisionError("a bug")
+    def broken(directory):
+        raise ZeroDivisionError("a bug")
 
-        monkeypatch.setattr(BM25Index, "load", broken)
-        with pytest.raises(ZeroDivisionError):
-            service.open()
-    finally:
-        service.close()
+    monkeypatch.setattr(BM25Index, "load", broken)
+    with pytest.raises(ZeroDivisionError):
+        service.open()
 
 
 # -- a read-only install and home --------------------------------------------------------------------
@@ -493,7 +498,7 @@ def test_only_a_damaged_newsdesk_database_is_set_aside(tmp_path):
     assert set_aside_damaged_database(tmp_path / "none.db") is None  # nothing there, nothing moved
 
     healthy = tmp_path / "healthy.db"
-    Store(healthy).close()
+    SQLiteStore(healthy).close()
     assert set_aside_damaged_database(healthy) is None and healthy.exists()
 
     damaged = tmp_path / "n.db"

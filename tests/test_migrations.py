@@ -38,6 +38,7 @@ def test_migrations_are_numbered_from_one_without_gaps(backend):
     assert all(m.name.startswith(f"{m.version:03d}_") and m.sql.strip() for m in listed)
 
 
+@pytest.mark.sqlite_only  # databases made before migrations existed were SQLite files: PostgreSQL came later
 def test_a_database_made_before_migrations_is_upgraded_in_place_and_keeps_everything(tmp_path):
     path = old_database(tmp_path / "n.db")
     store = SQLiteStore(path)
@@ -50,6 +51,7 @@ def test_a_database_made_before_migrations_is_upgraded_in_place_and_keeps_everyt
     store.close()
 
 
+@pytest.mark.sqlite_only  # databases made before migrations existed were SQLite files: PostgreSQL came later
 def test_a_database_made_before_server_settings_gets_its_tables(tmp_path):
     path = old_database(tmp_path / "n.db", without_server_settings=True)
     report = migrate_database(path)
@@ -62,6 +64,7 @@ def test_a_database_made_before_server_settings_gets_its_tables(tmp_path):
     store.close()
 
 
+@pytest.mark.sqlite_only  # databases made before migrations existed were SQLite files: PostgreSQL came later
 def test_an_upgraded_database_takes_the_next_ingest_and_keeps_its_votes(tmp_path, sample_corpus):
     path = old_database(tmp_path / "n.db")
     service = NewsService(path, sample_corpus)

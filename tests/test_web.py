@@ -42,11 +42,14 @@ CSP = (
 )
 
 
+pytestmark = pytest.mark.both_stores  # on SQLite and on PostgreSQL
+
+
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
+def service(tmp_path_factory, module_store_target):
     folder = tmp_path_factory.mktemp("web")
-    db = build_db(folder)
-    service = NewsService(db, folder / "articles")
+    db = build_db(folder, module_store_target)
+    service = NewsService(db, folder / "articles", index_cache=folder / "index-cache")
     yield service
     service.close()
 
@@ -260,6 +263,7 @@ async def test_start_web_serves_until_cleanup(service):
         await runner.cleanup()
 
 
+@pytest.mark.sqlite_only  # a file that is not there; on PostgreSQL, the next test
 def test_serve_refuses_a_missing_database(tmp_path, capsys):
     code = serve_forever(Settings(), db=tmp_path / "missing.db", port=0)
     assert code == 1
@@ -269,9 +273,22 @@ def test_serve_refuses_a_missing_database(tmp_path, capsys):
     assert not (tmp_path / "missing.db").exists()
 
 
-async def test_a_reload_by_another_process_is_picked_up(tmp_path):
-    db = build_db(tmp_path)
-    serving = NewsService(db, tmp_path / "articles")
+def test_serve_refuses_a_postgres_database_that_does_not_exist(pg_cluster, tmp_path, capsys, monkeypatch):
+    import psycopg
+
+    monkeypatch.chdir(tmp_path)
+    code = serve_forever(Settings(), db=pg_cluster.url("missing"), port=0)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "missing" in err
+    with psycopg.connect(pg_cluster.url()) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_database WHERE datname = 'missing'").fetchone() == (0,)
+
+
+async def test_a_reload_by_another_process_is_picked_up(store_target, tmp_path):
+    db = build_db(tmp_path, store_target)
+    serving = NewsService(db, tmp_path / "articles", index_cache=tmp_path / "serving-cache")
     serving.open()
     try:
         async with TestClient(TestServer(create_app(serving, watch_every=0.05))) as client:
@@ -279,7 +296,7 @@ async def test_a_reload_by_another_process_is_picked_up(tmp_path):
             (tmp_path / "articles" / "late.txt").write_text(
                 "Late Edition\n\nA narwhal reached the harbour.\n"
             )
-            other = NewsService(db, tmp_path / "articles")
+            other = NewsService(db, tmp_path / "articles", index_cache=tmp_path / "other-cache")
             await asyncio.to_thread(other.reload)
             other.close()
             for _ in range(100):
@@ -294,11 +311,11 @@ async def test_a_reload_by_another_process_is_picked_up(tmp_path):
         serving.close()
 
 
-def _serve(db: Path, port: int, cwd: Path) -> subprocess.Popen:
+def _serve(db: str, port: int, cwd: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSDESK_") and k != "DISCORD_TOKEN"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "serve", "--db", str(db), "--port", str(port)],
+        [sys.executable, "-m", "bot.cli", "serve", "--db", db, "--port", str(port)],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -320,8 +337,8 @@ def _wait_healthy(proc: subprocess.Popen, port: int) -> None:
     raise AssertionError("newsdesk serve did not answer /healthz")
 
 
-def test_serve_stops_cleanly_on_ctrl_c_and_refuses_a_taken_port(tmp_path):
-    db = build_db(tmp_path)
+def test_serve_stops_cleanly_on_ctrl_c_and_refuses_a_taken_port(store_target, tmp_path):
+    db = build_db(tmp_path, store_target)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

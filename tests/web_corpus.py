@@ -65,13 +65,14 @@ def write_corpus(folder: Path) -> Path:
     return folder
 
 
-def build_db(folder: Path) -> Path:
-    """Write the corpus under ``folder`` and ingest it into ``folder/newsdesk.db``."""
+def build_db(folder: Path, target: str | None = None) -> str:
+    """Write the corpus under ``folder`` and ingest it into ``target`` (a PostgreSQL URL, or an SQLite path;
+    default ``folder/newsdesk.db``). A PostgreSQL database's index goes to ``folder/index-cache``."""
     from retrieval.service import NewsService
 
     corpus = write_corpus(folder / "articles")
-    db = folder / "newsdesk.db"
-    service = NewsService(db, corpus)
+    db = target or str(folder / "newsdesk.db")
+    service = NewsService(db, corpus, index_cache=folder / "index-cache")
     try:
         summary = service.reload()
         assert summary.failed == 0, summary.failures
