@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
@@ -113,6 +114,7 @@ class PostgresStore(SharedReads):
         self._pool_timeout_error = psycopg_pool.PoolTimeout
         self._local = threading.local()
         self.unreachable = False  # the last call found the database down: the next ones wait DOWN_TIMEOUT
+        self.answered_at = 0.0  # time.time() of the last call the database answered, whoever made it
         try:
             psycopg.conninfo.conninfo_to_dict(url)
         except psycopg.ProgrammingError as exc:
@@ -163,6 +165,10 @@ class PostgresStore(SharedReads):
             return StoreError(f"no such table in {self.target} ({why}); run `newsdesk migrate`")
         return StoreError(f"database error on {self.target}: {why}")
 
+    def _answered(self) -> None:
+        self.unreachable = False
+        self.answered_at = time.time()
+
     def mark_unreachable(self) -> None:
         """The database was found down elsewhere (the connection that hears new versions): calls fail fast."""
         self.unreachable = True
@@ -176,7 +182,7 @@ class PostgresStore(SharedReads):
         """A pooled connection (autocommit); driver errors come out as StoreError."""
         try:
             with self._checkout() as conn:
-                self.unreachable = False
+                self._answered()
                 yield conn
         except (self._psycopg.Error, self._pool_timeout_error) as exc:
             raise self._error(exc) from exc
@@ -262,7 +268,7 @@ class PostgresStore(SharedReads):
             try:
                 conn = stack.enter_context(self._checkout())
                 started = first(conn)
-                self.unreachable = False
+                self._answered()
             except BaseException as exc:
                 with suppress(Exception):
                     stack.close()

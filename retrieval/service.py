@@ -255,6 +255,7 @@ class NewsService:
         self._db_status_lock = threading.Lock()
         self._last_run_seen: dict | None = None
         self._db_answered_at = 0.0  # time.time() of the last call the database answered
+        self._db_failed_at = 0.0  # time.time() of the last call that found it unreachable
         self._listener: VersionListener | None = None
 
     # -- snapshot ------------------------------------------------------------------------------
@@ -1007,7 +1008,9 @@ class NewsService:
         that hears new versions on a shared database)."""
         down = self._db_down
         if down is not None:
-            return down
+            if getattr(self.store, "answered_at", 0.0) <= self._db_failed_at:
+                return down
+            self._database_answered()  # a call made since (a settings check, another thread's) was answered
         listener = self._listener
         if (
             listener is not None
@@ -1025,6 +1028,7 @@ class NewsService:
         # The details (host, address, role) go to the log only; /about and /healthz show a fixed reason.
         public = PUBLIC_DATABASE_ERROR
         with self._db_status_lock:
+            self._db_failed_at = time.time()
             if self._db_down is None:
                 log.warning("the database does not answer (%s); answering from the loaded index", error)
                 self._db_down = DatabaseStatus(False, public, time.time())

@@ -193,6 +193,37 @@ def test_with_the_database_down_it_answers_from_what_it_loaded_and_says_so(
         service.close()
 
 
+def test_any_call_the_database_answers_ends_the_outage_it_reported(
+    pg_cluster, pg_url, sample_corpus, tmp_path
+):
+    """After an outage the status clears on the first call the database answers, whoever makes it (a bot's
+    periodic settings check reads the store directly), not only on the service's own calls."""
+    service = service_on(pg_url, sample_corpus, tmp_path / "a")
+    try:
+        service.reload()
+        pg_cluster.stop()
+        try:
+            with pytest.raises(StoreError, match="cannot reach"):
+                service.add_feedback(
+                    guild_id=None, channel_id=None, user_id="1", question="q", article_ids=[], vote=1
+                )
+            assert not service.database_status().reachable
+        finally:
+            pg_cluster.start()
+        assert not service.database_status().reachable  # nothing was answered since
+        assert wait_until(lambda: _answers(service.store), 30)  # a read straight through the store
+        assert service.database_status().reachable
+    finally:
+        service.close()
+
+
+def _answers(store) -> bool:
+    try:
+        return store.query("SELECT 1") == [(1,)]
+    except StoreError:
+        return False
+
+
 def test_a_reader_keeps_only_the_newest_versions_in_its_cache(pg_url, sample_corpus, tmp_path):
     writer = service_on(pg_url, sample_corpus, tmp_path / "a")
     reader = service_on(pg_url, sample_corpus, tmp_path / "b")
