@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 
 from retrieval.errors import StoreError
+from retrieval.server_settings import ServerSettingsTable
 from retrieval.service import NewsService
 from retrieval.store import describe_target
 from tests.data import REPO, SAMPLE_CORPUS
@@ -595,15 +596,9 @@ def test_index_missing_and_no_room_to_rewrite_it_still_answers(store_target, tmp
 # -- 4. locked by another writer ---------------------------------------------------------------------
 
 
-@pytest.mark.sqlite_only  # a second sqlite3 connection holds the write lock; PostgreSQL: the locked test below
-def test_a_vote_and_a_settings_change_wait_for_a_reload_that_holds_the_write_lock(service):
-    """A reload's transaction holds SQLite's one write lock from its first write to its commit, index build
-    included: a member's vote or settings change made meanwhile waits for it, past the few seconds an ingest
-    itself waits, and is stored once the lock is free (it used to fail after two seconds)."""
-    from retrieval.server_settings import ServerSettingsTable
-
-    other = sqlite3.connect(service.db_path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")  # another process's reload, mid-transaction
+def member_writes(service) -> tuple[list[threading.Thread], dict[str, object]]:
+    """A member's vote and a settings change, each in a thread of its own (not started yet); ``outcomes`` says
+    how each ended: "stored", or the StoreError."""
     outcomes: dict[str, object] = {}
 
     def vote() -> None:
@@ -622,7 +617,28 @@ def test_a_vote_and_a_settings_change_wait_for_a_reload_that_holds_the_write_loc
         except StoreError as exc:
             outcomes["setting"] = exc
 
-    threads = [threading.Thread(target=vote), threading.Thread(target=change_setting)]
+    return [threading.Thread(target=vote), threading.Thread(target=change_setting)], outcomes
+
+
+def assert_member_writes_stored(
+    service, threads: list[threading.Thread], outcomes: dict[str, object]
+) -> None:
+    for thread in threads:
+        thread.join(timeout=30)
+    assert outcomes == {"vote": "stored", "setting": "stored"}
+    assert service.store.query("SELECT guild_id, vote FROM feedback") == [("7", 1)]
+    stored = ServerSettingsTable(service.store).get(7)
+    assert stored is not None and stored.results == 2
+
+
+@pytest.mark.sqlite_only  # a second sqlite3 connection holds the write lock; PostgreSQL: the locked test below
+def test_a_vote_and_a_settings_change_wait_for_a_reload_that_holds_the_write_lock(service):
+    """A reload's transaction holds SQLite's one write lock from its first write to its commit, index build
+    included: a member's vote or settings change made meanwhile waits for it, past the few seconds an ingest
+    itself waits, and is stored once the lock is free (it used to fail after two seconds)."""
+    other = sqlite3.connect(service.db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's reload, mid-transaction
+    threads, outcomes = member_writes(service)
     try:
         for thread in threads:
             thread.start()
@@ -634,12 +650,7 @@ def test_a_vote_and_a_settings_change_wait_for_a_reload_that_holds_the_write_loc
     finally:
         other.rollback()
         other.close()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert outcomes == {"vote": "stored", "setting": "stored"}
-    assert service.store.query("SELECT guild_id, vote FROM feedback") == [("7", 1)]
-    stored = ServerSettingsTable(service.store).get(7)
-    assert stored is not None and stored.results == 2
+    assert_member_writes_stored(service, threads, outcomes)
 
 
 @pytest.mark.sqlite_only  # a second sqlite3 connection holds the write lock; PostgreSQL: the next test
@@ -697,31 +708,11 @@ def test_locked_postgres_database_refuses_the_reload_and_member_writes_wait_for_
     up; a member's vote or settings change waits for the lock, and is stored once it is free."""
     import psycopg
 
-    from retrieval.server_settings import ServerSettingsTable
-
     service = pg_service
     version = service.snapshot.version
     write_article(sample_corpus, "bridge.txt", "Council approves the new bridge", LONG)
     other = psycopg.connect(str(service.db_path))
-    outcomes: dict[str, object] = {}
-
-    def vote() -> None:
-        try:
-            service.store.add_feedback(
-                guild_id="7", channel_id=None, user_id="1", question=COMET, article_ids=[], vote=1
-            )
-            outcomes["vote"] = "stored"
-        except StoreError as exc:
-            outcomes["vote"] = exc
-
-    def change_setting() -> None:
-        try:
-            ServerSettingsTable(service.store).update(7, lambda s: replace(s, results=2), user_id=9)
-            outcomes["setting"] = "stored"
-        except StoreError as exc:
-            outcomes["setting"] = exc
-
-    threads = [threading.Thread(target=vote), threading.Thread(target=change_setting)]
+    threads, outcomes = member_writes(service)
     try:
         other.execute("LOCK TABLE articles, feedback, meta IN EXCLUSIVE MODE")  # readers still read
         started = time.monotonic()
@@ -738,12 +729,7 @@ def test_locked_postgres_database_refuses_the_reload_and_member_writes_wait_for_
     finally:
         other.rollback()
         other.close()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert outcomes == {"vote": "stored", "setting": "stored"}
-    assert service.store.query("SELECT guild_id, vote FROM feedback") == [("7", 1)]
-    stored = ServerSettingsTable(service.store).get(7)
-    assert stored is not None and stored.results == 2
+    assert_member_writes_stored(service, threads, outcomes)
     summary = service.reload()  # the same service: nothing of the failed attempt is left open
     assert (summary.added, summary.corpus_version) == (1, version + 1)
     assert ids(service.search("new bridge council"))[0] == "bridge"
