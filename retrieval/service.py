@@ -367,9 +367,9 @@ class NewsService:
         self._prune_indexes(state.version)  # this machine's cache keeps the newest versions only
         return snapshot
 
-    def _open_in_memory(self, why: StoreError) -> Snapshot:
-        """``open`` on a shared database when this machine has no room for the index: built from the rows and
-        held in memory, the texts read from the database (no room for a local copy either)."""
+    @contextlib.contextmanager
+    def _consistent_view(self) -> Iterator[tuple[StoreWriter, CorpusState]]:
+        """One REPEATABLE READ view of a shared database's rows, and the corpus version they make."""
         with self.store.writer() as writer:
             writer.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             meta = dict(
@@ -377,7 +377,12 @@ class NewsService:
                     "SELECT key, value FROM meta WHERE key IN ('corpus_version', 'corpus_stamp')"
                 ).fetchall()
             )
-            state = CorpusState(int(meta.get("corpus_version") or 0), meta.get("corpus_stamp") or "")
+            yield writer, CorpusState(int(meta.get("corpus_version") or 0), meta.get("corpus_stamp") or "")
+
+    def _open_in_memory(self, why: StoreError) -> Snapshot:
+        """``open`` on a shared database when this machine has no room for the index: built from the rows and
+        held in memory, the texts read from the database (no room for a local copy either)."""
+        with self._consistent_view() as (writer, state):
             index = self._build_index()
         log.warning("serving corpus version %s from an index held in memory: %s", state.version, why)
         return self._swap(state, index, corpus_copy=False)
@@ -385,14 +390,7 @@ class NewsService:
     def _build_shared(self) -> tuple[CorpusState, BM25Index | None]:
         """Build, save and load the index of a shared database's current corpus, with the local copy of its
         articles and passages, both from one consistent view of the rows."""
-        with self.store.writer() as writer:
-            writer.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            meta = dict(
-                writer.execute(
-                    "SELECT key, value FROM meta WHERE key IN ('corpus_version', 'corpus_stamp')"
-                ).fetchall()
-            )
-            state = CorpusState(int(meta.get("corpus_version") or 0), meta.get("corpus_stamp") or "")
+        with self._consistent_view() as (writer, state):
             index = self._build_index(writer)
             if index is None:
                 return state, None
