@@ -54,9 +54,8 @@ def _searcher(service: NewsService):
     return search
 
 
-def dev_set(work: Path) -> dict:
-    import score  # ../shared/eval/score.py
-
+def bbc_with_seed(work: Path) -> NewsService:
+    """The development set's archive: BBC News and the seed article, ingested into ``work``."""
     corpus = work / "bbc-corpus"
     corpus.mkdir()
     with tarfile.open(BBC_TAR) as tar:
@@ -64,6 +63,13 @@ def dev_set(work: Path) -> dict:
     (corpus / SEED.name).write_bytes(SEED.read_bytes())
     service = NewsService(work / "bbc.db", corpus)
     service.reload()
+    return service
+
+
+def dev_set(work: Path) -> dict:
+    import score  # ../shared/eval/score.py
+
+    service = bbc_with_seed(work)
     search = _searcher(service)
     questions = [json.loads(line) for line in (EVAL / "dev-questions.jsonl").read_text().splitlines() if line]
     answers, took = [], []

@@ -17,7 +17,6 @@ import gzip
 import json
 import random
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
@@ -25,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 sys.path.insert(0, str(REPO))
 
-from answers import BBC_TAR, SEED, SQUAD  # noqa: E402
+from answers import SQUAD, bbc_with_seed  # noqa: E402
 
 from retrieval.service import NewsService  # noqa: E402
 
@@ -47,13 +46,7 @@ def main() -> None:
     lines: list[str] = []
     with tempfile.TemporaryDirectory(prefix="newsdesk-dump-") as tmp:
         work = Path(tmp)
-        corpus = work / "bbc-corpus"
-        corpus.mkdir()
-        with tarfile.open(BBC_TAR) as tar:
-            tar.extractall(corpus, filter="data")
-        (corpus / SEED.name).write_bytes(SEED.read_bytes())
-        service = NewsService(work / "bbc.db", corpus)
-        service.reload()
+        service = bbc_with_seed(work)
         dev = [json.loads(x) for x in (SHARED / "eval" / "dev-questions.jsonl").read_text().splitlines() if x]
         for q in dev:
             context = [q["context"]] if q.get("context") else []

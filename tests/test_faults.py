@@ -150,6 +150,21 @@ sys.exit(main(["ingest", folder, "--db", db]))
 """
 
 
+def assert_previous_corpus_serves_and_reloads(service: NewsService, version: int) -> None:
+    """After a killed reload: the business-only corpus of ``version`` serves as before, and the next reload adds
+    the rest of BBC News."""
+    assert service.store.counts()["articles"] == 510
+    assert service.snapshot.version == version
+    assert ids(service.search(BUSINESS_QUESTION))[0] == "business/001"
+    assert not any(i.startswith("tech/") for i in ids(service.search(TECH_QUESTION)))
+
+    summary = service.reload()
+    assert (summary.added, summary.failed, summary.corpus_version) == (1715, 0, version + 1)
+    assert service.snapshot.version == version + 1
+    assert ids(service.search(TECH_QUESTION))[0] == "tech/001"
+    assert ids(service.search(BUSINESS_QUESTION))[0] == "business/001"
+
+
 @pytest.mark.parametrize("moment", ["inserting", "indexing", "saving the index"])
 @pytest.mark.shared_corpus
 def test_sigkill_during_a_reload_keeps_the_previous_corpus(business_db, bbc_folder, tmp_path, moment):
@@ -185,16 +200,7 @@ def test_sigkill_during_a_reload_keeps_the_previous_corpus(business_db, bbc_fold
     try:
         after = service.store.corpus_version()
         assert after == version, "a killed reload must not commit anything"
-        assert service.store.counts()["articles"] == 510
-        assert service.snapshot.version == version
-        assert ids(service.search(BUSINESS_QUESTION))[0] == "business/001"
-        assert not any(i.startswith("tech/") for i in ids(service.search(TECH_QUESTION)))
-
-        summary = service.reload()
-        assert (summary.added, summary.failed, summary.corpus_version) == (1715, 0, version + 1)
-        assert service.snapshot.version == version + 1
-        assert ids(service.search(TECH_QUESTION))[0] == "tech/001"
-        assert ids(service.search(BUSINESS_QUESTION))[0] == "business/001"
+        assert_previous_corpus_serves_and_reloads(service, version)
     finally:
         service.close()
     assert integrity(db) == "ok"
@@ -302,18 +308,9 @@ def test_sigkill_during_a_reload_keeps_the_previous_corpus_on_postgres(
             assert ids(service.search(TECH_QUESTION))[0] == "tech/001"
             return
         assert after == version, "a killed reload must not commit anything"
-        assert service.store.counts()["articles"] == 510
         stored = service.store.query("SELECT version FROM index_snapshots ORDER BY version")
         assert stored == [(version,)]  # the dead reload's snapshot was never stored
-        assert service.snapshot.version == version
-        assert ids(service.search(BUSINESS_QUESTION))[0] == "business/001"
-        assert not any(i.startswith("tech/") for i in ids(service.search(TECH_QUESTION)))
-
-        summary = service.reload()
-        assert (summary.added, summary.failed, summary.corpus_version) == (1715, 0, version + 1)
-        assert service.snapshot.version == version + 1
-        assert ids(service.search(TECH_QUESTION))[0] == "tech/001"
-        assert ids(service.search(BUSINESS_QUESTION))[0] == "business/001"
+        assert_previous_corpus_serves_and_reloads(service, version)
     finally:
         service.close()
 
