@@ -18,6 +18,7 @@ import discord
 
 from retrieval import Answer, StoreError
 
+from .client import respond, within_deadline
 from .render import render_answer
 from .views import tell_button_failed
 
@@ -26,9 +27,6 @@ log = logging.getLogger(__name__)
 PREFIX = "nd:answer"
 ACTIONS = ("back", "more", "up", "down", "share")
 VOTES_REMEMBERED = 10_000
-VOTE_DEADLINE = (
-    1.5  # seconds to store a vote before showing "thinking" (Discord waits 3 s for a first response)
-)
 VOTE_NOT_KEPT = (
     "Sorry, I couldn't record your vote just now: the database did not answer. Please try again in a minute."
 )
@@ -235,15 +233,7 @@ class AnswerButton(
             )
 
         # Thanked only once the vote is stored; "thinking" first when the database is slow to say so.
-        pending = asyncio.ensure_future(record())
-        done, _ = await asyncio.wait((pending,), timeout=VOTE_DEADLINE)
-        if not done:
-            await interaction.response.defer(ephemeral=True, thinking=True)
-        text = await pending
-        if interaction.response.is_done():
-            await interaction.edit_original_response(content=text)
-        else:
-            await interaction.response.send_message(text, ephemeral=True)
+        await respond(interaction, content=await within_deadline(interaction, record()), ephemeral=True)
 
     async def _share(self, interaction: discord.Interaction) -> None:
         message = interaction.message

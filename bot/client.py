@@ -101,14 +101,22 @@ async def send_private(interaction: discord.Interaction, text: str) -> None:
         log.warning("could not tell user %s about an error", interaction.user.id)
 
 
-ACK_DEADLINE = 1.5  # seconds of work before an interaction is acknowledged ("thinking"); Discord waits 3 s
+# Seconds of work before an interaction is acknowledged ("thinking"). Work done by then (an answer, headlines,
+# a vote, a settings change) goes out in the first response: one request and one gateway event fewer. Discord
+# drops an interaction not acknowledged within 3 s, and the reply itself still has to travel.
+ACK_DEADLINE = 1.5
 
 
 async def within_deadline(
-    interaction: discord.Interaction, work: Awaitable[T], *, component: bool = False
+    interaction: discord.Interaction,
+    work: Awaitable[T],
+    *,
+    component: bool = False,
+    ephemeral: bool = True,
 ) -> T:
-    """Await ``work`` (a database write); when it takes over ``ACK_DEADLINE`` (a database that is slow or gone),
-    acknowledge the interaction first, so that its outcome, saved or failed, still reaches the member.
+    """Await ``work`` (a search, a database write); when it takes over ``ACK_DEADLINE`` (a slow question, a
+    database that is slow or gone), acknowledge the interaction first with "thinking" (seen by the member alone
+    when ``ephemeral``), so that the outcome, whatever it is, still reaches the member.
     ``component``: the interaction is a button press whose message the reply edits."""
     task = asyncio.ensure_future(work)
     done, _ = await asyncio.wait((task,), timeout=ACK_DEADLINE)
@@ -116,8 +124,18 @@ async def within_deadline(
         if component:
             await interaction.response.defer()
         else:
-            await interaction.response.defer(ephemeral=True, thinking=True)
+            await interaction.response.defer(ephemeral=ephemeral, thinking=True)
     return await task
+
+
+async def respond(interaction: discord.Interaction, *, ephemeral: bool = False, **fields: Any) -> int | None:
+    """Send the reply as the interaction's first response, or into its "thinking" message when it was
+    acknowledged first (``within_deadline``); mentions never ping. Returns the reply's message id, if known."""
+    fields["allowed_mentions"] = discord.AllowedMentions.none()
+    if interaction.response.is_done():
+        return (await interaction.edit_original_response(**fields)).id
+    sent = await interaction.response.send_message(ephemeral=ephemeral, **fields)
+    return sent.message_id
 
 
 class AnswerMemory:

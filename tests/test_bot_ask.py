@@ -364,9 +364,9 @@ async def test_a_picture_without_text_in_a_qa_channel_gets_no_reply(discord_stub
 
 
 async def test_a_slow_answer_is_deferred_then_edited_in(discord_stub, bot, monkeypatch):  # noqa: F811
-    from bot.cogs import ask
+    from bot import client
 
-    monkeypatch.setattr(ask, "ANSWER_DEADLINE", 0.0)
+    monkeypatch.setattr(client, "ACK_DEADLINE", 0.0)
     record = await discord_stub.invoke_command(
         "ask", {"question": "who discovered the comet?"}, user_id=READER, channel_id=GENERAL
     )

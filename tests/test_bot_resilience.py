@@ -39,9 +39,9 @@ async def test_rate_limited_replies_arrive_once_after_the_wait(discord_stub, bot
 
 
 async def test_rate_limited_interaction_follow_up_still_answers(discord_stub, bot, monkeypatch):  # noqa: F811
-    from bot.cogs import ask
+    from bot import client
 
-    monkeypatch.setattr(ask, "ANSWER_DEADLINE", 0.0)  # a slow answer: deferred, then edited in
+    monkeypatch.setattr(client, "ACK_DEADLINE", 0.0)  # a slow answer: deferred, then edited in
     discord_stub.rate_limit("PATCH", r"/webhooks/\d+/[^/]+/messages/@original", times=1, retry_after=0.4)
     record = await discord_stub.invoke_command(
         "ask", {"question": "wind farm homes"}, user_id=READER, channel_id=GENERAL

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections import OrderedDict
@@ -14,7 +13,7 @@ from discord.ext import commands
 from retrieval import Answer, EmptyArchive, QuestionError, clean_question
 
 from ..answer_buttons import AnswerButton, answer_buttons, conversation_from_heading, question_heading
-from ..client import NewsBot, sentence
+from ..client import NewsBot, respond, sentence, within_deadline
 from ..cooldown import Cooldown
 from ..render import Reply, render_answer
 
@@ -26,9 +25,6 @@ HELP_TEXT = (
 )
 _MENTION = re.compile(r"<@!?\d+>")
 FOLLOW_UP_CONTEXT_QUESTIONS = 3  # earlier questions a follow-up is searched with
-# /ask answers in its first response when the answer is ready by then, and shows "thinking" otherwise: Discord
-# drops an interaction not acknowledged within 3 s, and the reply itself still has to travel.
-ANSWER_DEADLINE = 1.5
 
 
 class AskCog(commands.Cog):
@@ -95,24 +91,10 @@ class AskCog(commands.Cog):
             )
             return
         results = self.results_for(interaction.guild_id)
-        pending = asyncio.ensure_future(self.search(question, k=results))
-        done, _ = await asyncio.wait((pending,), timeout=ANSWER_DEADLINE)
-        if not done:
-            await interaction.response.defer(ephemeral=private, thinking=True)
-        answer = await pending
+        answer = await within_deadline(interaction, self.search(question, k=results), ephemeral=private)
         reply = render_answer(answer, page_size=results)
         view = answer_buttons(answer, asker_id=interaction.user.id, private=private)
-        none = discord.AllowedMentions.none()
-        if interaction.response.is_done():
-            message = await interaction.edit_original_response(
-                embeds=reply.embeds, view=view, allowed_mentions=none
-            )
-            message_id: int | None = message.id
-        else:
-            sent = await interaction.response.send_message(
-                embeds=reply.embeds, view=view, ephemeral=private, allowed_mentions=none
-            )
-            message_id = sent.message_id
+        message_id = await respond(interaction, embeds=reply.embeds, view=view, ephemeral=private)
         if message_id is not None:
             self.bot.answers.remember(message_id, question)
 

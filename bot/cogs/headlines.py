@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -10,11 +9,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ..client import NewsBot
+from ..client import NewsBot, respond, within_deadline
 from ..config import parse_span
 from ..headline_buttons import HeadlineButton, HeadlineFilter, HeadlineFilters, headline_buttons
 from ..render import render_headlines
-from .ask import ANSWER_DEADLINE
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?$")
 
@@ -92,24 +90,12 @@ class HeadlinesCog(commands.Cog):
         if query is not None and not query.strip():
             query = None
         wanted = HeadlineFilter(query=query, since=since, until=until)
-        pending = asyncio.ensure_future(self.fetch(count, 0, query, since_iso, until_iso))
-        done, _ = await asyncio.wait((pending,), timeout=ANSWER_DEADLINE)
-        if not done:
-            await interaction.response.defer(thinking=True)
-        headlines, has_more = await pending
+        headlines, has_more = await within_deadline(
+            interaction, self.fetch(count, 0, query, since_iso, until_iso), ephemeral=False
+        )
         reply = render_headlines(headlines, offset=0, title=wanted.title, more=has_more)
         view = headline_buttons(owner_id=interaction.user.id, count=count, offset=0, has_more=has_more)
-        none = discord.AllowedMentions.none()
-        if interaction.response.is_done():
-            message = await interaction.edit_original_response(
-                embeds=reply.embeds, view=view, allowed_mentions=none
-            )
-            message_id: int | None = message.id
-        else:
-            sent = await interaction.response.send_message(
-                embeds=reply.embeds, view=view, allowed_mentions=none
-            )
-            message_id = sent.message_id
+        message_id = await respond(interaction, embeds=reply.embeds, view=view)
         if message_id is not None:
             self.filters.remember(message_id, wanted)
 
