@@ -1,8 +1,12 @@
-"""Rate limits and a dropped gateway: every answer still arrives exactly once."""
+"""Rate limits and a dropped gateway: every answer still arrives exactly once; no stall from the garbage
+collector walking what start-up made."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import time
+import weakref
 
 import pytest
 
@@ -61,3 +65,27 @@ async def test_a_dropped_gateway_resumes_and_answers_once(discord_stub, bot):  #
     assert len(replies_to(discord_stub, after["id"])) == 1
     assert len(replies_to(discord_stub, before["id"])) == 1
     assert len(discord_stub.gateway.identifies) == 1  # resumed, not a new session
+
+
+async def test_start_up_objects_are_left_out_of_full_collections_and_a_reload_still_frees_the_old_index(
+    discord_stub,  # noqa: F811
+    bot,
+):
+    """A full pass of the garbage collector over everything start-up made stalled answers under load: those
+    objects are frozen. An index frozen with them is still freed, with no collection, when a reload replaces it."""
+    assert gc.get_freeze_count() > 10_000
+    replaced = weakref.ref(bot.service.snapshot.require_index())
+    (bot.service.corpus_dir / "late-news.txt").write_text(
+        "Harbour ferry returns\n\nHarbour ferry returns\n\n2016-07-01\n\nThe harbour ferry runs again from Monday.\n"
+    )
+    gc.disable()
+    try:
+        await asyncio.to_thread(bot.service.reload)
+        record = await discord_stub.invoke_command(
+            "ask", {"question": "when does the harbour ferry run again?"}, user_id=READER, channel_id=GENERAL
+        )
+        await record.wait_done(timeout=10)
+        assert "ferry" in shown(embed_text(record.original))
+        assert replaced() is None
+    finally:
+        gc.enable()
