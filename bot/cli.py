@@ -24,6 +24,7 @@ from retrieval import (
 
 from .config import ConfigError, Settings, database_setting, load_settings
 from .logs import setup_logging
+from .memory import freeze_start_up_objects
 from .wiring import open_service
 
 EXIT_FAILED = 1
@@ -141,6 +142,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         if args.question is not None:
             questions = iter([(args.question, list(args.context))])
         else:
+            freeze_start_up_objects()  # many questions: worth the one collection it starts with
             questions = (_stdin_question(line.rstrip("\n")) for line in sys.stdin if line.strip())
         status = 0
         for question, context in questions:

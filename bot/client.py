@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import time
@@ -20,6 +19,7 @@ from discord.ext import commands
 from retrieval import EmptyArchive, NewsdeskError, NewsService, QuestionError, ReloadInProgress
 
 from .config import Settings
+from .memory import freeze_start_up_objects
 from .server_settings import ServerSettingsCache, message_content_wanted
 from .tasks import spawn
 from .wiring import watch_corpus_version
@@ -178,12 +178,7 @@ class NewsBot(commands.Bot):
     async def setup_hook(self) -> None:  # called by discord.py once, before connecting
         for cog in COGS:
             await self.load_extension(cog)
-        # What start-up made (modules, discord.py's and the cogs' objects: about 160,000) lives as long as the
-        # process. Left in, every full pass of the garbage collector walked it: a 40-80 ms stall in the middle
-        # of a burst of questions, now and then. Frozen once here, before connecting; the index is left out (a
-        # reload must be able to free the one it replaces).
-        gc.collect()
-        gc.freeze()
+        freeze_start_up_objects()  # before connecting: the collection it starts with stalls no answer
         await asyncio.to_thread(lambda: self.service.snapshot)  # load the index before answering anything
         if self.settings.dev_guild:
             guild = discord.Object(self.settings.dev_guild)
