@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from bot.render import (
     Reply,
+    _escape_all,
     bold_spans,
     escape,
     render_answer,
@@ -101,6 +102,18 @@ def test_hostile_corpus_text_cannot_ping_link_or_format():
 def test_escaped_text_shows_the_original_characters():
     text = "**bold** [x](y) `c` 4.75% US-backed $40bn"
     assert visible_text(escape(text)) == text
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            list("ab .,-#+19\\*_~`|>[]()<@\n\t\u00a0\u200b\u2028\ufeff\x07é") + ["everyone", "here", "  "]
+        )
+    ).map("".join)
+)
+def test_text_left_as_it_is_is_text_the_full_escape_leaves_alone(text):
+    assert escape(text) == _escape_all(text)
 
 
 def test_no_match_is_said_plainly():
