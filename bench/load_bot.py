@@ -248,9 +248,12 @@ class MinimalBotProcess(BotProcess):
         self._poller = asyncio.create_task(asyncio.sleep(0))
 
 
-async def ask_bursts(stub: DiscordStub, bot, questions: list[str], members: int, burst: int) -> dict:
+async def ask_bursts(
+    stub: DiscordStub, bot, questions: list[str], members: int, burst: int, *, timeline: bool = False
+) -> dict:
     """``/ask`` in bursts of ``burst`` (round-robin over members): latency until the answer is sent, REST
-    requests per answer, and the bot process's CPU time per answer."""
+    requests per answer, and the bot process's CPU time per answer. ``timeline``: also each burst's answers, in
+    ms from the burst's first question, in the order they were sent (a stall shows as a gap)."""
     cpu_before = bot.cpu_split()
     first_request = len(stub.requests)
     records = []
@@ -291,7 +294,7 @@ async def ask_bursts(stub: DiscordStub, bot, questions: list[str], members: int,
     cpu = sum(split.values())
     answered, calls = scan()
     latencies = sorted((at - by_token[t].created_at) * 1000 for t, at in answered.items())
-    return {
+    report = {
         "questions": len(records),
         "answered": len(answered),
         "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
@@ -302,6 +305,13 @@ async def ask_bursts(stub: DiscordStub, bot, questions: list[str], members: int,
             where: round(seconds * 1000 / max(len(answered), 1), 2) for where, seconds in split.items()
         },
     }
+    if timeline:
+        bursts = [records[i : i + burst] for i in range(0, len(records), burst)]
+        report["burst_answers_ms"] = [
+            sorted(round((answered[r.token] - b[0].created_at) * 1000) for r in b if r.token in answered)
+            for b in bursts
+        ]
+    return report
 
 
 def free_port() -> int:
@@ -405,6 +415,11 @@ async def main() -> None:
     parser.add_argument("--ask-questions", type=int, default=200)
     parser.add_argument("--ask-members", type=int, default=20)
     parser.add_argument("--ask-burst", type=int, default=20)
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="with --compare: each burst's answers in ms from its first question (burst_answers_ms)",
+    )
     args = parser.parse_args()
     if args.compare and not args.bot_process:
         parser.error("--compare needs --bot-process (CPU time is read per process)")
@@ -539,13 +554,17 @@ async def main() -> None:
         ask_qs = questions_from(service, 20 + args.ask_questions, seed=11)
         phase("/ask bursts: newsdesk")
         await ask_bursts(stub, bot, ask_qs[:20], args.ask_members, args.ask_burst)  # warm up
-        report["ask_newsdesk"] = await ask_bursts(stub, bot, ask_qs[20:], args.ask_members, args.ask_burst)
+        report["ask_newsdesk"] = await ask_bursts(
+            stub, bot, ask_qs[20:], args.ask_members, args.ask_burst, timeline=args.timeline
+        )
         await bot.stop()
         phase("/ask bursts: the minimal bot (bm25s, defer + edit + four-button view)")
         bot = MinimalBotProcess(stub, service, work)
         await bot.start()
         await ask_bursts(stub, bot, ask_qs[:20], args.ask_members, args.ask_burst)
-        report["ask_minimal_bot"] = await ask_bursts(stub, bot, ask_qs[20:], args.ask_members, args.ask_burst)
+        report["ask_minimal_bot"] = await ask_bursts(
+            stub, bot, ask_qs[20:], args.ask_members, args.ask_burst, timeline=args.timeline
+        )
         mine, ref = report["ask_newsdesk"], report["ask_minimal_bot"]
         report["ask_ratio_newsdesk_to_minimal"] = {
             "p99": round(mine["p99_ms"] / ref["p99_ms"], 2),
