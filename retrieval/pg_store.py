@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import IngestRunning, NotNewsdeskDatabase, StoreError
 from .migrations import migrations
 from .models import Article
-from .pg_sync import announce_version, reload_lock
+from .pg_sync import announce_version, reload_lock, tcp_settings
 from .store import (
     DEFAULT_INDEX_CACHE,
     MEMBER_WRITE_WAIT_SECONDS,
@@ -120,7 +120,9 @@ class PostgresStore(SharedReads):
         except psycopg.ProgrammingError as exc:
             raise StoreError(f"the database URL {self.target} is malformed: {_first_line(exc)}") from None
         try:
-            with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+            with psycopg.connect(
+                url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **tcp_settings(url)
+            ) as conn:
                 self.applied_migrations = self._migrate(conn, create=create)
         except psycopg.Error as exc:
             raise self._error(exc) from None
@@ -128,7 +130,7 @@ class PostgresStore(SharedReads):
             url,
             min_size=POOL_MIN,
             max_size=POOL_MAX,
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT, **tcp_settings(url)},
             configure=_configure_connection,
             timeout=POOL_TIMEOUT,
             name=f"newsdesk {self.target}",

@@ -46,6 +46,30 @@ def wait_until(condition, timeout: float = 5.0) -> bool:
     return condition()
 
 
+# -- connections --------------------------------------------------------------------------------------
+def test_connections_notice_a_vanished_server_within_a_minute_unless_the_url_says_otherwise(pg_url):
+    """TCP keepalives and a limit on unacknowledged data, on the store's pooled connections and the reload
+    lock's own; a setting the database URL gives itself is kept."""
+    from retrieval.pg_store import PostgresStore
+
+    store = PostgresStore(pg_url)
+    try:
+        with store.connection() as pooled:
+            assert {"keepalives=1", "keepalives_idle=30", "tcp_user_timeout=30000"} <= set(
+                pooled.info.dsn.split()
+            )
+    finally:
+        store.close()
+    with reload_lock(pg_url) as own:
+        assert {"keepalives_count=3", "keepalives_interval=10"} <= set(own.info.dsn.split())
+    store = PostgresStore(pg_url + ("&" if "?" in pg_url else "?") + "keepalives_idle=60")
+    try:
+        with store.connection() as pooled:
+            assert "keepalives_idle=60" in pooled.info.dsn.split()
+    finally:
+        store.close()
+
+
 # -- the reload lock ----------------------------------------------------------------------------------
 def test_a_second_reload_is_refused_saying_where_the_first_runs(pg_url):
     with reload_lock(pg_url):
