@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import subprocess
 import time
 
 import psycopg
@@ -301,3 +302,42 @@ def test_snapshots_travel_over_the_stores_pool(pg_url, sample_corpus, tmp_path, 
         reader.close()
     # The ingest lock alone has a connection of its own (it must outlive the ingest's transactions).
     assert len(opened) == 1 and opened[0].startswith("newsdesk ingest"), opened
+
+
+def test_a_database_restored_from_another_dump_at_the_same_version_is_picked_up(
+    pg_cluster, sample_corpus, tmp_path
+):
+    """An operator restores another newsdesk database's dump (``pg_dump --clean``) over the live one: the
+    version number is the same, the corpus is not, and the service answers from the restored one."""
+    urls = {}
+    for name, title, text in (
+        ("a", "Comet news", "An amateur astronomer discovered the comet on Tuesday night."),
+        ("b", "Harbour news", "The harbour master closed the quay to ferries today."),
+    ):
+        urls[name] = pg_cluster.new_database()
+        shutil.copytree(sample_corpus, tmp_path / f"{name}-corpus")
+        corpus_file(tmp_path / f"{name}-corpus", "news.txt", title, text)
+        built = service_on(urls[name], tmp_path / f"{name}-corpus", tmp_path / f"{name}-index")
+        assert built.reload().corpus_version == 1
+        built.close()
+    service = service_on(urls["a"], tmp_path / "a-corpus", tmp_path / "live-index")
+    try:
+        assert service.search("comet astronomer").results[0].title == "Comet news"
+        dump = subprocess.run(
+            [str(pg_cluster.bin_dir / "pg_dump"), "--clean", "--if-exists", "--no-owner", urls["b"]],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        subprocess.run(
+            [str(pg_cluster.bin_dir / "psql"), "-q", "-v", "ON_ERROR_STOP=1", urls["a"]],
+            input=dump,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert service.refresh_if_changed()
+        assert service.snapshot.version == 1
+        assert service.search("harbour quay").results[0].title == "Harbour news"
+    finally:
+        service.close()
