@@ -88,6 +88,7 @@ class Settings:
     language: str = "english"
     max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    ingest_workers: int | None = None  # None: one less than the cores this process may use
     link_template: str | None = None
     public_url: str | None = None
     web_host: str = "127.0.0.1"
@@ -127,6 +128,10 @@ SETTINGS: dict[str, str] = {
     "NEWSDESK_MAX_ARTICLE_BYTES": f"largest article accepted, in bytes (default {_DEFAULT.max_article_bytes})",
     "NEWSDESK_MAX_FILE_BYTES": (
         f"largest corpus file read, in bytes, on disk and once decompressed (default {_DEFAULT.max_file_bytes})"
+    ),
+    "NEWSDESK_INGEST_WORKERS": (
+        "worker processes that parse and analyse a large corpus beside the ingest, 0-64 "
+        "(default: one less than the cores; 0: none)"
     ),
     "NEWSDESK_LINK_TEMPLATE": "URL template for articles without their own URL, e.g. https://news.example.org/{id}",
     "NEWSDESK_PUBLIC_URL": "public address of newsdesk's own article pages, e.g. https://newsdesk.example.org",
@@ -269,6 +274,11 @@ def load_settings(
             default.max_file_bytes,
             10_000,
             1_000_000_000,
+        ),
+        ingest_workers=(
+            _int("NEWSDESK_INGEST_WORKERS", get("NEWSDESK_INGEST_WORKERS"), 0, 0, 64)
+            if get("NEWSDESK_INGEST_WORKERS")
+            else None
         ),
         link_template=link_template,
         public_url=public_url,

@@ -34,6 +34,7 @@ def open_service(
         language=settings.language,
         max_article_bytes=settings.max_article_bytes,
         max_file_bytes=settings.max_file_bytes,
+        ingest_workers=settings.ingest_workers,
         links=settings.link_policy(),
         max_question_chars=settings.max_question,
         create=create,

@@ -30,7 +30,7 @@ import tempfile
 import threading
 import uuid
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -40,6 +40,7 @@ import numpy as np
 from retrieval.analyze import Analyzer, fold
 from retrieval.kernels import _find_term, _postings_weights, _rescore, _search_kernel
 from retrieval.layout import LayoutBuilder, Layouts, Sentences, load_layout, save_layout
+from retrieval.workers import ordered, worker_pool
 
 __all__ = ["BM25Index", "Hit", "IndexDoc", "IndexLoadError", "Ranking", "VARIANTS"]
 
@@ -183,6 +184,8 @@ _ARRAYS = (
 BUILD_CHUNK = 50_000
 # Distinct whitespace-separated words whose term ids are remembered while building.
 WORD_CACHE = 400_000
+# Passages analysed together, in a worker process or in the build's own (about 400 KB of news text).
+ANALYSIS_BATCH = 2_000
 # Passage layouts are kept for archives of up to this many words (about 30 bytes a word at the end of a build,
 # so at most ~360 MB); a larger archive is indexed without them, to keep the build's memory bounded.
 LAYOUT_MAX_WORDS = 12_000_000
@@ -314,6 +317,134 @@ def _chunk_postings(flat: np.ndarray, lengths: np.ndarray, first_doc: int) -> tu
     return term.astype(np.int32), doc, np.minimum(tf, np.iinfo(np.uint16).max).astype(np.uint16)
 
 
+class _TermIds:
+    """Term ids of texts, numbered in the order this analyser first meets each term (its own numbering: the
+    build maps it onto the index's). The same work runs in a worker process or in the build's own one.
+
+    ``layouts``: while set, passage texts go through the layout builder (which analyses each passage once,
+    giving the same terms), until the archive passes ``layout_max_words`` words."""
+
+    def __init__(
+        self,
+        analyzer: Analyzer,
+        word_cache: int,
+        layouts: LayoutBuilder | None = None,
+        layout_max_words: int = 0,
+    ) -> None:
+        self.analyzer = analyzer
+        self.word_cache = word_cache
+        self.layouts = layouts
+        self.layout_max_words = layout_max_words
+        self.source = os.getpid()
+        self._vocab: dict[str, int] = {}
+        self._terms: list[str] = []  # the terms in their numbering order
+        self._reported = 0  # terms already reported with an earlier batch's result
+        self._words: dict[str, tuple[int, ...]] = {}  # whitespace-separated word -> its term ids
+        self._tokens: dict[str, tuple[str, ...]] = {}  # a word's tokens (without punctuation) -> their terms
+
+    def _number(self, term: str) -> int:
+        number = self._vocab.get(term)
+        if number is None:
+            number = self._vocab[term] = len(self._terms)
+            self._terms.append(term)
+        return number
+
+    def _learn(self, pieces: list[str]) -> None:
+        words = self._words
+        new = set(pieces).difference(words)
+        if len(words) + len(new) > self.word_cache:
+            words.clear()
+            self._tokens.clear()
+            new = set(pieces)
+        chunk_terms, tokens, number = self.analyzer.chunk_terms, self._tokens, self._number
+        for piece in new:
+            words[piece] = tuple([number(t) for t in chunk_terms(piece, tokens)])
+
+    def _add(self, text: str, flat: array) -> int:
+        """Append the term ids of ``text`` to ``flat``; returns how many."""
+        pieces = text.split()
+        start = len(flat)
+        lookup = self._words.__getitem__
+        try:
+            flat.extend(itertools.chain.from_iterable(map(lookup, pieces)))
+        except KeyError:
+            del flat[start:]
+            self._learn(pieces)
+            flat.extend(itertools.chain.from_iterable(map(lookup, pieces)))
+        return len(flat) - start
+
+    def analyse(self, batch: tuple[list[str], list[str]]) -> _Analysed:
+        """The term ids of a batch's passage texts, then of its titles."""
+        texts, titles = batch
+        flat = array("i")
+        lengths = array("i")
+        for text in texts:
+            if self.layouts is None:
+                lengths.append(self._add(text, flat))
+                continue
+            number = self._number
+            terms = self.layouts.add(text)
+            flat.extend([number(t) for t in terms])
+            lengths.append(len(terms))
+            if self.layouts.words > self.layout_max_words:
+                self.layouts = None  # too large to hold: this index keeps no layouts
+        for title in titles:
+            lengths.append(self._add(title, flat))
+        new_terms = self._terms[self._reported :]
+        self._reported = len(self._terms)
+        return _Analysed(self.source, new_terms, flat, lengths)
+
+
+@dataclass(slots=True)
+class _Analysed:
+    source: int  # the process whose numbering ``ids`` are in
+    new_terms: list[str]  # the terms it numbered since its previous batch, in order
+    ids: array  # the term ids of the batch's texts, then of its titles, one after the other
+    lengths: array  # how many ids each text, then each title, has
+
+
+# A worker process's analyser (``_start_analysis``), kept from batch to batch.
+_worker_terms: _TermIds | None = None
+
+
+def _start_analysis(language: str, word_cache: int) -> None:
+    """(in a worker process) Make the analyser its batches share."""
+    global _worker_terms
+    _worker_terms = _TermIds(Analyzer(language), word_cache)
+
+
+def _analyse_in_worker(batch: tuple[list[str], list[str]]) -> _Analysed:
+    assert _worker_terms is not None
+    return _worker_terms.analyse(batch)
+
+
+def _batches(
+    docs: Iterable[IndexDoc], size: int, include_title: bool
+) -> Iterator[tuple[list[IndexDoc], tuple[list[str], list[str]]]]:
+    """The documents ``size`` at a time, each batch with what is analysed of it: every passage's text, and the
+    title of each passage whose article differs from the one before it (when titles are indexed)."""
+    last = None
+    batch: list[IndexDoc] = []
+    for doc in docs:
+        batch.append(doc)
+        if len(batch) >= size:
+            yield batch, _texts(batch, last, include_title)
+            last = batch[-1].article_id
+            batch = []
+    if batch:
+        yield batch, _texts(batch, last, include_title)
+
+
+def _texts(batch: list[IndexDoc], last: str | None, include_title: bool) -> tuple[list[str], list[str]]:
+    titles = []
+    if include_title:
+        for doc in batch:
+            if doc.article_id != last:
+                titles.append(doc.title)
+                last = doc.article_id
+    return [doc.text for doc in batch], titles
+
+
 def _collect(
     docs: Iterable[IndexDoc],
     analyzer: Analyzer,
@@ -324,45 +455,18 @@ def _collect(
     word_cache: int,
     layouts: LayoutBuilder | None = None,
     layout_max_words: int = 0,
+    workers: int = 0,
 ) -> _Parts:
     """One pass over ``docs``: term ids of every passage, each chunk's postings spilled as it fills; with
-    ``layouts``, each passage's layout too, until the archive passes ``layout_max_words`` words."""
+    ``layouts``, each passage's layout too, until the archive passes ``layout_max_words`` words.
+
+    Without layouts, up to ``workers`` worker processes analyse batches of passages (``retrieval.workers``)
+    while this process numbers their terms and spills the postings; the result is the same."""
     vocab: dict[str, int] = {}
     setdefault = vocab.setdefault
-    chunk_terms = analyzer.chunk_terms
-    words: dict[str, tuple[int, ...]] = {}  # whitespace-separated word -> its term ids
-    tokens: dict[str, tuple[str, ...]] = {}  # a word's tokens (without punctuation) -> their terms
-    lookup = words.__getitem__
-    chain = itertools.chain.from_iterable
-
-    def learn(pieces: list[str]) -> None:
-        new = set(pieces).difference(words)
-        if len(words) + len(new) > word_cache:
-            words.clear()
-            tokens.clear()
-            new = set(pieces)
-        for piece in new:
-            words[piece] = tuple([setdefault(t, len(vocab)) for t in chunk_terms(piece, tokens)])
-
-    def term_ids(text: str) -> list[int]:
-        pieces = text.split()
-        try:
-            return list(chain(map(lookup, pieces)))
-        except KeyError:
-            learn(pieces)
-            return list(chain(map(lookup, pieces)))
-
-    def add_term_ids(text: str) -> int:
-        """Append the term ids of ``text`` to the chunk's postings; returns how many."""
-        pieces = text.split()
-        start = len(flat)
-        try:
-            flat.extend(chain(map(lookup, pieces)))
-        except KeyError:
-            del flat[start:]
-            learn(pieces)
-            flat.extend(chain(map(lookup, pieces)))
-        return len(flat) - start
+    # per analysing process: its term numbers -> this build's
+    numbering: dict[int, array] = {}
+    local = _TermIds(analyzer, word_cache, layouts, layout_max_words)
 
     parts = _Parts(
         vocab=vocab,
@@ -404,45 +508,67 @@ def _collect(
         chunk_start = len(doc_len)
         flat = array("i")
 
+    def in_this_numbering(result: _Analysed) -> list[int]:
+        mapping = numbering.setdefault(result.source, array("i"))
+        mapping.extend([setdefault(t, len(vocab)) for t in result.new_terms])
+        if not len(result.ids):
+            return []
+        return np.frombuffer(mapping, np.int32)[np.frombuffer(result.ids, np.int32)].tolist()
+
+    use_workers = workers if layouts is None else 0  # a layout is built where its passage is analysed
     n = 0
-    for doc in docs:
-        start = len(flat)
-        if parts.layouts is None:
-            count = add_term_ids(doc.text)
-        else:  # the layout builder analyses the passage once, giving the same terms as term_ids
-            flat.extend([setdefault(t, len(vocab)) for t in parts.layouts.add(doc.text)])
-            count = len(flat) - start
-            if parts.layouts.words > layout_max_words:
-                parts.layouts = None  # too large to hold: this index keeps no layouts
-        art = art_index.get(doc.article_id)
-        if art is None:
-            art = art_index[doc.article_id] = len(art_index)
-            parts.art_blob += doc.article_id.encode("utf-8")
-            parts.art_off.append(len(parts.art_blob))
-            parts.art_day.append(_day_number(doc.published))
-            dup = doc.dup_key.encode("utf-8")
-            parts.dup_blob += dup
-            parts.dup_off.append(len(parts.dup_blob))
-            parts.dup_hash.append(hash(dup))
-            title = _normalized_title(doc.title).encode("utf-8")
-            parts.title_blob += title
-            parts.title_off.append(len(parts.title_blob))
-            parts.title_hash.append(hash(title))
-            first = sorted(set(flat[start:]))
-            spill.append("first", array("i", first).tobytes())
-            parts.first_off.append(parts.first_off[-1] + len(first))
-        if art != last_art:
-            title_ids = term_ids(doc.title) if include_title else []
-            last_art = art
-        flat.extend(title_ids)
-        doc_len.append(count + len(title_ids))
-        doc_article.append(art)
-        doc_pid.append(doc.passage_id)
-        n += 1
-        if n - chunk_start >= chunk_passages:
-            flush()
-        if progress is not None and n % 10_000 == 0:
-            progress(n)
+    with worker_pool(use_workers, _start_analysis, (analyzer.language, word_cache)) as pool:
+        analysed = ordered(
+            _analyse_in_worker,
+            _batches(docs, max(1, ANALYSIS_BATCH), include_title),
+            pool,
+            use_workers,
+            here=local.analyse,
+        )
+        for batch, result in analysed:
+            ids = in_this_numbering(result)
+            lengths = result.lengths
+            pos = 0
+            title_at = sum(lengths[: len(batch)])  # the titles' ids follow the texts'
+            title_no = len(batch)
+            for k, doc in enumerate(batch):
+                count = lengths[k]
+                text_ids = ids[pos : pos + count]
+                pos += count
+                art = art_index.get(doc.article_id)
+                if art is None:
+                    art = art_index[doc.article_id] = len(art_index)
+                    parts.art_blob += doc.article_id.encode("utf-8")
+                    parts.art_off.append(len(parts.art_blob))
+                    parts.art_day.append(_day_number(doc.published))
+                    dup = doc.dup_key.encode("utf-8")
+                    parts.dup_blob += dup
+                    parts.dup_off.append(len(parts.dup_blob))
+                    parts.dup_hash.append(hash(dup))
+                    title = _normalized_title(doc.title).encode("utf-8")
+                    parts.title_blob += title
+                    parts.title_off.append(len(parts.title_blob))
+                    parts.title_hash.append(hash(title))
+                    first = sorted(set(text_ids))
+                    spill.append("first", array("i", first).tobytes())
+                    parts.first_off.append(parts.first_off[-1] + len(first))
+                if art != last_art:
+                    if include_title:
+                        end = title_at + lengths[title_no]
+                        title_ids = ids[title_at:end]
+                        title_at, title_no = end, title_no + 1
+                    last_art = art
+                flat.extend(text_ids)
+                flat.extend(title_ids)
+                doc_len.append(count + len(title_ids))
+                doc_article.append(art)
+                doc_pid.append(doc.passage_id)
+                n += 1
+                if n - chunk_start >= chunk_passages:
+                    flush()
+                if progress is not None and n % 10_000 == 0:
+                    progress(n)
+    parts.layouts = local.layouts
     if progress is not None and n % 10_000:
         progress(n)
     if n == 0:
@@ -648,6 +774,7 @@ class BM25Index:
         word_cache: int = WORD_CACHE,
         layout: bool = True,
         layout_max_words: int = LAYOUT_MAX_WORDS,
+        workers: int = 0,
     ) -> BM25Index:
         """Index ``docs`` (read once, in order) in bounded memory: the postings of each ``chunk_passages``
         passages are sorted and spilled to a temporary folder, then merged into the final arrays, so the
@@ -657,7 +784,10 @@ class BM25Index:
         ``layout``: keep each passage's sentences and word spans with the index (retrieval.layout), so that
         quotes need not analyse passages again. Layouts are held in memory until the end of the build, so an
         archive of more than ``layout_max_words`` words is indexed without them (its quotes analyse their
-        passages as they go) and the build's memory stays bounded."""
+        passages as they go) and the build's memory stays bounded.
+
+        ``workers``: worker processes that analyse the passages of a build without layouts, beside this one
+        (``retrieval.workers``); the index is the same with any number."""
         if variant not in VARIANTS:
             raise ValueError(f"unknown BM25 variant {variant!r}; choose one of {', '.join(VARIANTS)}")
         if delta is None:
@@ -674,6 +804,7 @@ class BM25Index:
                 word_cache,
                 layouts,
                 layout_max_words,
+                workers,
             )
             layouts = parts.layouts
             ranks = None

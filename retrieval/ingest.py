@@ -23,15 +23,17 @@ import logging
 import os
 import stat
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CorpusError
-from .models import Article, Refusal
+from .models import Article, ParseResult, Refusal
 from .parse import DEFAULT_MAX_FILE_BYTES, parse_file
 from .passages import split_passages
 from .store import CorpusState, KnownFile, Store, StoreWriter, related_json, utcnow_iso
+from .workers import ordered, worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,9 @@ SKIPPED_NAMES = ("readme", "license", "licence", "changelog")
 MAX_FOLDER_DEPTH = 32
 # SQLite page cache of an ingest's write transaction, in KiB (the connection's own is restored afterwards).
 INGEST_CACHE_KIB = 131_072
+# Corpus files of at least this many bytes in all are read and parsed in worker processes (retrieval.workers)
+# while this process writes; a smaller corpus is done before a worker would have started.
+PARALLEL_MIN_BYTES = 16_000_000
 
 Progress = Callable[[int, int], None]
 # Called inside the ingest transaction, after the writes and before COMMIT, with the new corpus
@@ -218,6 +223,56 @@ def _read(file: CorpusFile, limit: int) -> bytes:
     return data
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One file to read and parse (in a worker process or here)."""
+
+    file: CorpusFile
+    known_sha: str | None  # when the file still has these bytes, it is not parsed (it is likely unchanged)
+    max_article_bytes: int
+    max_file_bytes: int
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A file read and parsed: its SHA-256, its articles with each one's passages, or why it failed."""
+
+    sha: str | None = None
+    result: ParseResult | None = None
+    passages: list[list[str]] = field(default_factory=list)  # each article's passage texts
+    failure: str | None = None
+    trace: str = ""  # the traceback of a parser that raised
+
+
+def _parse_unless(previous: KnownFile | None) -> str | None:
+    """The bytes that need not be parsed: those the store already holds whole for the file."""
+    return previous.sha256 if previous is not None and not previous.refusals else None
+
+
+def _prepare(job: _Job) -> _Prepared:
+    """Read and parse one file, and split its articles into passages: the CPU-bound part of an ingest, which
+    runs in worker processes for a large corpus (``retrieval.workers``)."""
+    try:
+        data = _read(job.file, job.max_file_bytes)
+    except (OSError, ValueError) as exc:
+        reason = f"cannot read the file: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
+        return _Prepared(failure=reason)
+    sha = hashlib.sha256(data).hexdigest()
+    if sha == job.known_sha:
+        return _Prepared(sha=sha)
+    try:
+        result = parse_file(
+            job.file.rel, data, max_article_bytes=job.max_article_bytes, max_file_bytes=job.max_file_bytes
+        )
+    except Exception as exc:  # a parser bug must not cost the rest of the corpus
+        return _Prepared(
+            sha=sha, failure=f"parser error: {type(exc).__name__}: {exc}", trace=traceback.format_exc()
+        )
+    del data
+    passages = [[p.text for p in split_passages(article)] for article in result.articles]
+    return _Prepared(sha=sha, result=result, passages=passages)
+
+
 def _digest(fingerprint: tuple) -> bytes:
     """A fingerprint in 16 bytes: what an ingest keeps in memory per stored article."""
     return hashlib.blake2b(repr(fingerprint).encode("utf-8", "surrogatepass"), digest_size=16).digest()
@@ -270,12 +325,16 @@ def apply_changes(
     rebuild: bool = False,
     progress: Progress | None = None,
     before_commit: BeforeCommit | None = None,
+    workers: int = 0,
 ) -> IngestSummary:
     """Read and parse what changed, file by file in path order, and write each file's articles and
     passages as soon as they are decided, in one transaction; then remove what is gone and commit.
 
     Memory stays flat as the corpus grows: one file's articles at a time, plus a few small values per
-    stored article (its id, a 16-byte digest of its fields, the file that gives it)."""
+    stored article (its id, a 16-byte digest of its fields, the file that gives it).
+
+    ``workers``: for a corpus of at least ``PARALLEL_MIN_BYTES``, up to this many worker processes read and
+    parse the files ahead (``retrieval.workers``) while this process writes; the store is the same."""
     summary = IngestSummary(files=len(scan.files))
     summary.failures.extend(scan.refusals)
     known: dict[str, KnownFile] = {} if rebuild else store.known_files()
@@ -298,81 +357,78 @@ def apply_changes(
     version = 0
     with contextlib.ExitStack() as stack:
         changes = _Changes(store, stack, rebuild=rebuild)
-        for done, file in enumerate(scan.files, 1):
-            rel = file.rel
-            previous = known.get(rel)
-            if progress:
-                progress(done, len(scan.files))
-            try:
-                data = _read(file, max_file_bytes)
-            except (OSError, ValueError) as exc:
-                reason = (
-                    f"cannot read the file: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
-                )
-                summary.failures.append(Refusal(rel, reason))
-                if previous:
-                    keep(rel, previous.article_ids)
-                continue
-            sha = hashlib.sha256(data).hexdigest()
-            if (
-                previous
-                and previous.sha256 == sha
-                and not previous.refusals
-                and not any(owner.get(i, rel) != rel for i in previous.article_ids)
-            ):
-                keep(rel, previous.article_ids)  # unchanged
-                continue
-            try:
-                result = parse_file(
-                    rel, data, max_article_bytes=max_article_bytes, max_file_bytes=max_file_bytes
-                )
-            except Exception as exc:  # a parser bug must not cost the rest of the corpus
-                log.exception("parser failed on %s", rel)
-                summary.failures.append(Refusal(rel, f"parser error: {type(exc).__name__}: {exc}"))
-                if previous:
-                    keep(rel, previous.article_ids)
-                continue
-            del data
-            refusals = list(result.refusals)
-            ids = []
-            for article in result.articles:
-                other = owner.get(article.id)
-                if other is not None and other != rel:
-                    refusals.append(Refusal(rel, f"article id {article.id!r} is also given by {other}"))
+        if sum(f.size for f in scan.files) < PARALLEL_MIN_BYTES:
+            workers = 0
+        jobs = (
+            (file, _Job(file, _parse_unless(known.get(file.rel)), max_article_bytes, max_file_bytes))
+            for file in scan.files
+        )
+        with worker_pool(workers) as pool:
+            for done, (file, prepared) in enumerate(ordered(_prepare, jobs, pool, workers), 1):
+                rel = file.rel
+                previous = known.get(rel)
+                if progress:
+                    progress(done, len(scan.files))
+                if (
+                    previous
+                    and previous.sha256 == prepared.sha
+                    and not previous.refusals
+                    and not any(owner.get(i, rel) != rel for i in previous.article_ids)
+                ):
+                    keep(rel, previous.article_ids)  # unchanged
                     continue
-                if article.id in incoming:
-                    refusals.append(Refusal(rel, f"article id {article.id!r} is given twice in this file"))
+                if prepared.result is None and prepared.failure is None:  # the same bytes, parsed after all
+                    prepared = _prepare(_Job(file, None, max_article_bytes, max_file_bytes))
+                if prepared.failure is not None or prepared.result is None or prepared.sha is None:
+                    if prepared.trace:
+                        log.error("parser failed on %s\n%s", rel, prepared.trace)
+                    summary.failures.append(Refusal(rel, prepared.failure or "not parsed"))
+                    if previous:
+                        keep(rel, previous.article_ids)
                     continue
-                incoming.add(article.id)
-                owner[article.id] = rel
-                ids.append(article.id)
-                stored = old.get(article.id)
-                if stored is not None and stored == _digest(_fingerprint(article)):
-                    summary.unchanged += 1
-                    continue
-                if stored is None:
-                    summary.added += 1
-                else:
-                    summary.changed += 1
-                writer = changes.writer
-                writer.put_article(article, now=changes.now, new=stored is None)
-                writer.put_text(article.content_hash, article.body, [p.text for p in split_passages(article)])
-            summary.failures.extend(refusals)
-            if result.articles or not result.refusals:
-                if refusals and previous:
-                    # Some record of the file is refused: what the file gave before stays until it parses whole.
-                    ids.extend(keep(rel, [i for i in previous.article_ids if i not in ids]))
-                changes.writer.put_file(
-                    rel,
-                    sha,
-                    file.size,
-                    ids,
-                    [{"path": r.path, "reason": r.reason} for r in refusals],
-                    changes.now,
-                )
-            elif previous:
-                keep(rel, previous.article_ids)  # nothing usable now: keep what it gave, retry next time
-            del result
+                result, passages, sha = prepared.result, prepared.passages, prepared.sha
+                refusals = list(result.refusals)
+                ids = []
+                for article, texts in zip(result.articles, passages, strict=True):
+                    other = owner.get(article.id)
+                    if other is not None and other != rel:
+                        refusals.append(Refusal(rel, f"article id {article.id!r} is also given by {other}"))
+                        continue
+                    if article.id in incoming:
+                        refusals.append(
+                            Refusal(rel, f"article id {article.id!r} is given twice in this file")
+                        )
+                        continue
+                    incoming.add(article.id)
+                    owner[article.id] = rel
+                    ids.append(article.id)
+                    stored = old.get(article.id)
+                    if stored is not None and stored == _digest(_fingerprint(article)):
+                        summary.unchanged += 1
+                        continue
+                    if stored is None:
+                        summary.added += 1
+                    else:
+                        summary.changed += 1
+                    writer = changes.writer
+                    writer.put_article(article, now=changes.now, new=stored is None)
+                    writer.put_text(article.content_hash, article.body, texts)
+                summary.failures.extend(refusals)
+                if result.articles or not result.refusals:
+                    if refusals and previous:
+                        # Some record of the file is refused: what the file gave before stays until it parses whole.
+                        ids.extend(keep(rel, [i for i in previous.article_ids if i not in ids]))
+                    changes.writer.put_file(
+                        rel,
+                        sha,
+                        file.size,
+                        ids,
+                        [{"path": r.path, "reason": r.reason} for r in refusals],
+                        changes.now,
+                    )
+                elif previous:
+                    keep(rel, previous.article_ids)  # nothing usable now: keep what it gave, retry next time
+                del result, passages, prepared
 
         removed = [i for i in old if i not in kept_ids and i not in incoming]
         summary.removed = len(removed)
@@ -403,6 +459,7 @@ def ingest_folder(
     before_commit: BeforeCommit | None = None,
     rebuild: bool = False,
     trigger: str = "cli",
+    workers: int = 0,
 ) -> IngestSummary:
     """Bring the store in line with ``corpus_dir``. Raises CorpusError, StoreError or IngestRunning and
     leaves the store as it was when the folder cannot be read or the database cannot be written."""
@@ -420,6 +477,7 @@ def ingest_folder(
                 rebuild=rebuild,
                 progress=progress,
                 before_commit=before_commit,
+                workers=workers,
             )
         if not summary.corpus_version:
             summary.corpus_version = store.corpus_version()

@@ -50,6 +50,7 @@ def reload_in_child(
     language: str,
     max_article_bytes: int,
     max_file_bytes: int,
+    ingest_workers: int = 0,
     progress: Callable[[int, int], None] | None = None,
     rebuild: bool = False,
     trigger: str = "cli",
@@ -62,6 +63,7 @@ def reload_in_child(
         "language": language,
         "max_article_bytes": max_article_bytes,
         "max_file_bytes": max_file_bytes,
+        "ingest_workers": ingest_workers,
         "rebuild": rebuild,
         "trigger": trigger,
     }
@@ -127,6 +129,7 @@ def main() -> int:
         language=request["language"],
         max_article_bytes=request["max_article_bytes"],
         max_file_bytes=request["max_file_bytes"],
+        ingest_workers=request["ingest_workers"],
         index_root=request["index_root"],
     )
 

@@ -47,6 +47,7 @@ from .server_settings import ServerSettingsTable
 from .spelling import Correction, Speller
 from .status import DatabaseStatus, FeedbackSummary, IngestRun, RatedAnswer, ReloadStatus, ServiceStats
 from .store import CorpusState, Store, StoredArticle, StoreWriter, is_database_url, open_store
+from .workers import default_workers
 
 if TYPE_CHECKING:
     from .corpus_copy import CorpusCopy
@@ -224,11 +225,13 @@ class NewsService:
         create: bool = True,
         reload_in_child: bool = False,
         index_cache: str | Path | None = None,
+        ingest_workers: int | None = None,
     ) -> None:
         """``db_path``: an SQLite file, or a ``postgresql://`` URL (``retrieval.store.open_store``).
         ``create=False`` (reading commands) opens only an existing newsdesk database. The search index lives in
         ``index_root`` when given; else beside an SQLite file, or for PostgreSQL in a folder of its own under
-        ``index_cache`` (default ``data/index-cache``)."""
+        ``index_cache`` (default ``data/index-cache``). ``ingest_workers``: worker processes a
+        reload of a large corpus may start (``retrieval.workers``; default one less than the cores)."""
         self.db_path: Path | str = str(db_path).strip() if is_database_url(db_path) else Path(db_path)
         # A server sets this: its reloads then run in a child process (see reload()).
         self.reload_in_child = reload_in_child
@@ -238,6 +241,7 @@ class NewsService:
         self.analyzer = Analyzer(language)
         self.max_article_bytes = max_article_bytes
         self.max_file_bytes = max_file_bytes
+        self.ingest_workers = default_workers() if ingest_workers is None else max(0, ingest_workers)
         self.links = links or LinkPolicy()
         self.index_root = (
             Path(index_root)
@@ -495,8 +499,11 @@ class NewsService:
             return None
         # Rows are (passage_id, article_id, title, text, published, content_hash): IndexDoc's fields in order.
         docs = itertools.starmap(IndexDoc, itertools.chain([first], rows))
-        # An archive whose passages are clearly too large for their layouts to be kept never builds them.
-        return BM25Index.build(docs, self.analyzer, layout=layouts_fit(text_chars))
+        # An archive whose passages are clearly too large for their layouts to be kept never builds them; its
+        # passages are analysed in worker processes beside this one.
+        return BM25Index.build(
+            docs, self.analyzer, layout=layouts_fit(text_chars), workers=self.ingest_workers
+        )
 
     def _new_folder(self, state: CorpusState) -> Path:
         """A temporary folder beside the version folders, where this process writes the index of ``state``
@@ -672,6 +679,7 @@ class NewsService:
                     self.corpus_dir,
                     max_article_bytes=self.max_article_bytes,
                     max_file_bytes=self.max_file_bytes,
+                    workers=self.ingest_workers,
                     progress=progress,
                     before_commit=build_before_commit,
                     rebuild=rebuild,
@@ -711,6 +719,7 @@ class NewsService:
                 language=self.analyzer.language,
                 max_article_bytes=self.max_article_bytes,
                 max_file_bytes=self.max_file_bytes,
+                ingest_workers=self.ingest_workers,
                 progress=progress,
                 rebuild=rebuild,
                 trigger=trigger,
