@@ -10,8 +10,10 @@ varied text), then, one after the other in the same run:
 * ``bm25s``: bm25s (numba backend) tokenizing (English stopwords, PyStemmer's English stemmer) and indexing the
   same passages, title and text, read from the ``after`` database beforehand (the read is not timed).
 
-Each runs in a fresh child process (into a new database each time); peak memory is the child's high-water
-mark (``ru_maxrss`` of ``wait4``, the same as VmHWM), wall and CPU (user + system) time are the child's. The
+Each runs in a fresh child process (into a new database each time). Peak memory is the largest of the child's
+high-water mark (``ru_maxrss`` of ``wait4``, the same as VmHWM) and the resident memory of the child and the worker
+processes it starts (``NEWSDESK_INGEST_WORKERS``) together, read from ``/proc`` every 50 ms; each one's high-water
+mark is shown beside it. Wall and CPU (user + system) time are the child's, its workers' CPU included. The
 numba kernels of both trees are compiled once on a tiny corpus before anything is timed.
 
     python bench/bench_ingest.py --sizes 50k,100k,200k --runs 2 --out bench/ingest-results.md
@@ -30,6 +32,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from io import BytesIO
 from pathlib import Path
@@ -67,12 +70,66 @@ def _env(tree: Path) -> dict[str, str]:
     return env
 
 
+def _children() -> dict[int, list[int]]:
+    """Every process's children, from /proc."""
+    tree: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        tree.setdefault(parent, []).append(int(entry.name))
+    return tree
+
+
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a process, in KiB; zeros once it is gone."""
+    found = {"VmRSS:": 0, "VmHWM:": 0}
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line[:6] in found:
+                    found[line[:6]] = int(line.split()[1])
+    except OSError:
+        pass
+    return found["VmRSS:"], found["VmHWM:"]
+
+
+def _watch_tree(root: int, peaks: dict[int, int], tree_peak: list[int], done: threading.Event) -> None:
+    """Until ``done``, every 50 ms: the high-water mark of each process below ``root`` (its workers), and the
+    largest sum of the resident memory of ``root`` and all of them at one sample."""
+    while not done.wait(0.05):
+        tree = _children()
+        total = _memory_kb(root)[0]
+        below = list(tree.get(root, []))
+        while below:
+            pid = below.pop()
+            below.extend(tree.get(pid, []))
+            rss, hwm = _memory_kb(pid)
+            total += rss
+            peaks[pid] = max(peaks.get(pid, 0), hwm)
+        tree_peak[0] = max(tree_peak[0], total)
+
+
 def _measure(cmd: list[str], *, env: dict[str, str], cwd: Path) -> dict:
-    """Run ``cmd``; its wall time, CPU time and peak RSS (the child's own high-water mark)."""
+    """Run ``cmd``; its wall time, CPU time (its own and its worker processes') and peak memory: the largest of
+    the child's own high-water mark and the resident memory of the child and its workers together (sampled every
+    50 ms); besides, each one's high-water mark (their sum bounds the tree's peak from above, workers that never
+    ran at the same time included)."""
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err)
+        peaks: dict[int, int] = {}
+        tree_peak = [0]
+        done = threading.Event()
+        watcher = threading.Thread(target=_watch_tree, args=(proc.pid, peaks, tree_peak, done), daemon=True)
+        watcher.start()
         _, status, usage = os.wait4(proc.pid, 0)
+        done.set()
+        watcher.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - started
         out.seek(0)
@@ -80,10 +137,14 @@ def _measure(cmd: list[str], *, env: dict[str, str], cwd: Path) -> dict:
         stdout, stderr = out.read().decode(), err.read().decode()
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{stderr[-3000:]}")
+    workers_mb = sum(peaks.values()) / 1024
     return {
         "wall": wall,
-        "cpu": usage.ru_utime + usage.ru_stime,
-        "peak_mb": usage.ru_maxrss / 1024,
+        "cpu": usage.ru_utime + usage.ru_stime,  # the workers' too: the child waits for them
+        "own_peak_mb": usage.ru_maxrss / 1024,
+        "workers_peak_mb": workers_mb,
+        "peak_mb": max(usage.ru_maxrss, tree_peak[0]) / 1024,
+        "workers": len(peaks),
         "stdout": stdout,
     }
 
@@ -132,13 +193,15 @@ def bm25s_child(db: str, spill: str) -> None:
 def index_child(db: str, out: str) -> None:
     """(child) Build newsdesk's index of the passages of ``db`` alone, as a reload does, and save it."""
     from retrieval.analyze import Analyzer
-    from retrieval.index import BM25Index, IndexDoc
-    from retrieval.store import Store
+    from retrieval.index import BM25Index, IndexDoc, layouts_fit
+    from retrieval.store import open_store
+    from retrieval.workers import default_workers
 
-    store = Store(db, create=False)
+    store = open_store(db, create=False)
     started = time.perf_counter()
+    text_chars = int(store.query("SELECT coalesce(sum(length(text)), 0) FROM passages")[0][0])
     docs = (IndexDoc(*row) for row in store.index_docs_rows())
-    index = BM25Index.build(docs, Analyzer())
+    index = BM25Index.build(docs, Analyzer(), layout=layouts_fit(text_chars), workers=default_workers())
     index.save(Path(out))
     print(json.dumps({"passages": index.n_passages, "seconds": time.perf_counter() - started}))
 
@@ -225,7 +288,14 @@ def main() -> None:
             print(f"{size} run {run} bm25s: {_line(measured['bm25s'])}", flush=True)
             for name, m in measured.items():
                 rows.append(
-                    {"size": size, "run": run, "engine": name, **m, "bm25s_wall": measured["bm25s"]["wall"]}
+                    {
+                        "size": size,
+                        "run": run,
+                        "engine": name,
+                        **m,
+                        "bm25s_wall": measured["bm25s"]["wall"],
+                        "bm25s_cpu": measured["bm25s"]["cpu"],
+                    }
                 )
         if not args.keep:
             shutil.rmtree(corpus)
@@ -242,34 +312,42 @@ def main() -> None:
 
 
 def _line(m: dict) -> str:
-    return f"wall {m['wall']:.1f} s, CPU {m['cpu']:.1f} s, peak {m['peak_mb']:.0f} MB"
+    return (
+        f"wall {m['wall']:.1f} s, CPU {m['cpu']:.1f} s, peak {m['peak_mb']:.0f} MB "
+        f"(high-water marks: {m['own_peak_mb']:.0f} MB, {m['workers']} workers {m['workers_peak_mb']:.0f} MB)"
+    )
 
 
 def _table(rows: list[dict]) -> str:
     passages = {r["size"]: r["passages"] for r in rows if "passages" in r}
     lines = [
-        "| articles | passages | run | engine | wall s | CPU s | peak RSS MB | wall / bm25s wall |",
-        "|---|---|---|---|---|---|---|---|",
+        "| articles | passages | run | engine | wall s | CPU s | peak RSS MB (high-water: own, workers') "
+        "| wall / bm25s wall "
+        "| CPU / bm25s CPU |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['size']:,} | {passages.get(r['size'], 0):,} | {r['run']} | {r['engine']} | {r['wall']:.1f} "
-            f"| {r['cpu']:.1f} | {r['peak_mb']:.0f} | {r['wall'] / r['bm25s_wall']:.2f} |"
+            f"| {r['cpu']:.1f} | {r['peak_mb']:.0f} ({r['own_peak_mb']:.0f}, {r['workers_peak_mb']:.0f}) "
+            f"| {r['wall'] / r['bm25s_wall']:.2f} | {r['cpu'] / r['bm25s_cpu']:.2f} |"
         )
     lines += [
         "",
         "Medians over the runs:",
         "",
-        "| articles | engine | wall s | peak RSS MB | wall / bm25s wall |",
+        "| articles | engine | wall s | CPU s | peak RSS MB | wall / bm25s wall | CPU / bm25s CPU |",
     ]
-    lines.append("|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|")
     for size in dict.fromkeys(r["size"] for r in rows):
         for engine in dict.fromkeys(r["engine"] for r in rows):
             mine = [r for r in rows if r["size"] == size and r["engine"] == engine]
             lines.append(
                 f"| {size:,} | {engine} | {statistics.median(r['wall'] for r in mine):.1f} "
+                f"| {statistics.median(r['cpu'] for r in mine):.1f} "
                 f"| {statistics.median(r['peak_mb'] for r in mine):.0f} "
-                f"| {statistics.median(r['wall'] / r['bm25s_wall'] for r in mine):.2f} |"
+                f"| {statistics.median(r['wall'] / r['bm25s_wall'] for r in mine):.2f} "
+                f"| {statistics.median(r['cpu'] / r['bm25s_cpu'] for r in mine):.2f} |"
             )
     return "\n".join(lines)
 
