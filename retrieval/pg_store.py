@@ -276,11 +276,6 @@ class PostgresStore(SharedReads):
                     stack.close()
                 retry = isinstance(exc, psycopg.OperationalError) and conn is not None and conn.broken
                 if retry and attempt == 1:
-                    # The server ended that session (it restarted, or an administrator ended every session):
-                    # the pool's other idle connections are most likely gone too. Each is tried once now and
-                    # replaced if dead, so that the statement runs again on one that works.
-                    with suppress(Exception):
-                        self._pool.check()
                     continue
                 if isinstance(exc, psycopg.Error | self._pool_timeout_error):
                     raise self._error(exc) from exc

@@ -124,8 +124,7 @@ def shown(text: str) -> str:
 def refuse_writes(service: NewsService) -> None:
     """Make the service's database refuse every write from now on, reads still answered: SQLite's
     ``query_only`` on its connection; on PostgreSQL ``default_transaction_read_only`` on the database (a standby,
-    or a database an administrator froze), which only new sessions take, so the others are ended as an
-    administrator would: the store replaces its pooled connections by itself."""
+    or a database an administrator froze), taken by fresh sessions, so the store's pooled ones are replaced."""
     store: Any = service.store
     if store.backend == "sqlite":
         store.db.conn.execute("PRAGMA query_only = 1")
@@ -134,7 +133,4 @@ def refuse_writes(service: NewsService) -> None:
 
     with psycopg.connect(str(service.db_path), autocommit=True) as conn:
         conn.execute(f'ALTER DATABASE "{conn.info.dbname}" SET default_transaction_read_only = on')
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+    store._pool.drain()

@@ -308,45 +308,6 @@ def test_an_insert_sent_again_after_the_connection_dropped_is_stored_once(pg_url
         assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (1,)
 
 
-def test_sessions_ended_by_the_server_cost_no_read_and_no_write(pg_url):
-    """An administrator ends every session (``pg_terminate_backend``; a restart does the same): every idle
-    connection in the pool is dead, and the next read and write still work, each on a fresh connection."""
-    import threading
-
-    import psycopg
-
-    store = open_store(pg_url)
-    try:
-        both = threading.Barrier(4)
-
-        def hold_a_connection():
-            with store.connection():
-                both.wait(timeout=10)  # four connections open at once: the pool keeps them
-
-        threads = [threading.Thread(target=hold_a_connection) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            ended = admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            ).fetchone()
-        assert ended[0] >= 4
-        assert store.counts()["articles"] == 0
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        store.add_feedback(guild_id="1", channel_id="2", user_id="3", question="q", article_ids=[], vote=1)
-    finally:
-        store.close()
-    with psycopg.connect(pg_url) as conn:
-        assert conn.execute("SELECT count(*) FROM feedback").fetchone() == (1,)
-
-
 def test_once_the_database_is_found_down_writes_fail_within_the_short_timeout(
     pg_cluster, pg_url, monkeypatch
 ):
