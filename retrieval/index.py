@@ -1016,13 +1016,19 @@ class BM25Index:
                     out[article_id].add(str((_EPOCH + datetime.timedelta(days=day)).year))
         return out
 
+    def _article_names(self) -> list[str]:
+        """Every article's id, by article number (decoded once: each question's hits name theirs)."""
+        names = getattr(self, "_names", None)
+        if names is None:
+            blob = bytes(self._a["art_blob"])
+            off = self._a["art_off"].tolist()
+            names = self._names = [blob[off[i] : off[i + 1]].decode("utf-8") for i in range(self.n_articles)]
+        return names
+
     def _article_numbers(self) -> dict[str, int]:
         numbers = getattr(self, "_numbers", None)
         if numbers is None:
-            blob = bytes(self._a["art_blob"])
-            off = self._a["art_off"].tolist()
-            numbers = {blob[off[i] : off[i + 1]].decode("utf-8"): i for i in range(self.n_articles)}
-            self._numbers = numbers
+            numbers = self._numbers = {name: i for i, name in enumerate(self._article_names())}
         return numbers
 
     def _article_docs(self) -> tuple[np.ndarray, np.ndarray]:
@@ -1072,10 +1078,6 @@ class BM25Index:
     def passage_counts(self) -> np.ndarray:
         """How many passages hold each term (document frequency), in vocabulary order."""
         return self._df
-
-    def article_id(self, article: int) -> str:
-        off = self._a["art_off"]
-        return bytes(self._a["art_blob"][off[article] : off[article + 1]]).decode("utf-8")
 
     def _buffers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """This thread's scratch buffers: scores, touched passages, first-seen flags."""
@@ -1231,16 +1233,18 @@ class BM25Index:
         coverages = np.minimum(covered / (denom or 1.0), 1.0).tolist()
         best = max((coverages[i] for i in ranked[:NO_MATCH_TOP]), default=0.0)
         no_match = not ranked or best < threshold
-        pids = a["doc_pid"]
-        doc_article = a["doc_article"]
+        shown = picked[offset:wanted]
+        at = docs[shown]
+        names_of = self._article_names()
         hits = [
-            Hit(
-                passage_id=int(pids[docs[i]]),
-                article_id=self.article_id(int(doc_article[docs[i]])),
-                score=float(exact[i] + base),
-                coverage=coverages[i],
+            Hit(passage_id=pid, article_id=names_of[article], score=score, coverage=coverages[i])
+            for pid, article, score, i in zip(
+                a["doc_pid"][at].tolist(),
+                a["doc_article"][at].tolist(),
+                (exact[shown] + base).tolist(),
+                shown,
+                strict=True,
             )
-            for i in picked[offset:wanted]
         ]
         return Ranking(hits=hits, no_match=no_match, terms=names, total=total)
 
