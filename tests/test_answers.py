@@ -240,6 +240,7 @@ def test_answer_shapes_match_as_the_plain_word_lists_would():
         quote._DATE: quote._DATE.pattern.replace(quote._trie(quote._MONTHS), quote._MONTHS).replace(
             quote._trie(quote._DAYS), quote._DAYS
         ),
+        quote._REASON: quote._REASON.pattern,
     }
     words = (quote._NUMBER_WORDS + "|" + quote._MONTHS + "|" + quote._DAYS).split("|")
     pieces = [
@@ -262,19 +263,44 @@ def test_answer_shapes_match_as_the_plain_word_lists_would():
         "per cent",
         "this week",
         ",",
+        "Because",
+        "due to",
+        "OWING",
+        "blamed",
+        "Earlier this",
     ]
     texts = [" ".join(p) for p in itertools.islice(itertools.permutations(pieces, 3), 0, None, 499)]
     texts += ["".join(p) for p in itertools.islice(itertools.permutations(pieces, 2), 0, None, 13)]
     texts += [
         "Sixty-six jobs went on 5 Jan and twenty-one more in Sept. 12; the other half stayed until Tuesday."
     ]
+    assert quote._QUANTITY.pattern != plain[quote._QUANTITY]  # the lists really were rewritten
+    assert quote._DATE.pattern != plain[quote._DATE]
+    assert any(not t.isascii() for t in texts) and any(t.isascii() and t != t.lower() for t in texts)
     for compiled, original in plain.items():
-        assert compiled.pattern != original  # the lists really were rewritten
         slow = re.compile(original, re.IGNORECASE)
         for text in texts:
-            assert [m.span() for m in compiled.finditer(text)] == [m.span() for m in slow.finditer(text)], (
-                text
-            )
+            assert compiled.spans(text) == [m.span() for m in slow.finditer(text)], text
+
+
+def test_names_are_found_as_the_plain_pattern_finds_them():
+    import re
+
+    from retrieval import quote
+
+    word = r"(?:[A-Z][\w'\u2019-]*[a-z][\w'\u2019-]*|[A-Z]{2,}|[A-Z]\.)"
+    plain = re.compile(
+        word + r"(?:\s+(?:(?:de|van|von|der|den|di|da|du|del|le|la|al|bin|of|and)\s+)?" + word + r")*"
+    )
+    texts = [
+        "Ludwig van Beethoven met U.S. officials of IBM and McDonald's in the Bank of England.",
+        "The iPhone's maker, Apple Inc., said O'Neill and A. B. Smith-Jones left EU-backed talks.",
+        "NASA, the U.N. and Mr Mc. X-Ray; ÉCOLE Zürich AB CD ef Gh",
+    ]
+    for text in texts:
+        assert [(m.span(), m.group()) for m in quote._NAME.finditer(text)] == [
+            (m.span(), m.group()) for m in plain.finditer(text)
+        ], text
 
 
 def test_equally_rare_distinctive_words_come_in_a_fixed_order():
