@@ -255,6 +255,8 @@ _CACHE_LIMIT = 500_000
 
 def fold(text: str) -> str:
     """Casefold, strip accents and diacritics, and fold script variants and digits."""
+    if text.isascii():  # only the case to fold: the tables below map other characters
+        return text.lower()
     text = text.casefold().translate(_SCRIPT_FOLD).translate(_DIGITS)
     if text.isascii():
         return text
@@ -386,6 +388,9 @@ class Analyzer:
         body = token[start:]
         if len(body) <= 3 and body.isupper() and body.casefold() in _CAPITAL_ACRONYMS:
             return ((start, len(token), body.casefold()),)
+        if body.isascii() and body.isalpha():  # a plain word (most words): no hyphen, no number
+            term = self._word_term(body)
+            return ((start, len(token), term),) if term is not None else ()
         out: list[tuple[int, int, str]] = []
         parts: list[tuple[int, int, str]] = []
         pos = start
