@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+import orjson
+
 from retrieval import (
     Answer,
     EmptyArchive,
@@ -120,6 +122,15 @@ def _print_answer(answer: Answer, *, color: bool) -> None:
     print(f"  ({answer.took_ms:.1f} ms)")
 
 
+def _json_line(data: object) -> str:
+    """``data`` as one line of JSON, by orjson (several times faster, and ``ask`` writes a line per question);
+    by the standard library for what orjson refuses (text with unpaired surrogates from undecodable input)."""
+    try:
+        return orjson.dumps(data).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(data, ensure_ascii=False)
+
+
 def _stdin_question(line: str) -> tuple[str, list[str]]:
     """A line of standard input: a plain question, or ``{"question": ..., "context": [...]}``."""
     stripped = line.strip()
@@ -150,13 +161,13 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
                 answer = service.search(question, k=args.k, context=context or args.context)
             except QuestionError as exc:
                 if args.json:
-                    print(json.dumps({"question": question[:200], "error": str(exc)}, ensure_ascii=False))
+                    print(_json_line({"question": question[:200], "error": str(exc)}))
                 else:
                     print(f"newsdesk: {exc}", file=sys.stderr)
                 status = EXIT_USAGE if args.question is not None else status
                 continue
             if args.json:
-                print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+                print(_json_line(answer.to_json()), flush=True)
             else:
                 _print_answer(answer, color=sys.stdout.isatty())
         return status
