@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,13 @@ def generated_news(n_articles: int, seed: int = 0) -> list[dict]:
         ]
         rows.append({"id": f"generated/{i:04d}", "title": title, "body": "\n\n".join(paragraphs)})
     return rows
+
+
+def wait_for_moment(proc: subprocess.Popen, log_path: Path, moment: str, *, timeout: float) -> None:
+    """Wait until the child ingest ``proc`` prints ``MOMENT <moment>`` to ``log_path`` (the kill tests' children
+    mark the point they reached, then the test kills them there); fails if it ends or takes too long first."""
+    deadline = time.monotonic() + timeout
+    while f"MOMENT {moment}" not in log_path.read_text():
+        assert proc.poll() is None, f"the ingest ended before the kill: {log_path.read_text()}"
+        assert time.monotonic() < deadline, f"the ingest never reached the moment {moment!r} to kill it"
+        time.sleep(0.01)

@@ -33,7 +33,7 @@ from retrieval.errors import StoreError
 from retrieval.server_settings import ServerSettingsTable
 from retrieval.service import NewsService
 from retrieval.store import describe_target
-from tests.data import REPO, SAMPLE_CORPUS
+from tests.data import REPO, SAMPLE_CORPUS, wait_for_moment
 
 pytestmark = pytest.mark.both_stores  # every test that opens a database: on SQLite and on PostgreSQL
 
@@ -182,11 +182,7 @@ def test_sigkill_during_a_reload_keeps_the_previous_corpus(business_db, bbc_fold
         env={**clean, "PYTHONPATH": str(REPO)},
     )
     try:
-        deadline = time.monotonic() + 90
-        while f"MOMENT {moment}" not in log_path.read_text():
-            assert proc.poll() is None, f"the ingest ended before the kill: {log_path.read_text()}"
-            assert time.monotonic() < deadline, "the reload never reached the moment to kill it"
-            time.sleep(0.01)
+        wait_for_moment(proc, log_path, moment, timeout=90)
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
     finally:

@@ -21,7 +21,7 @@ from retrieval.ingest import ingest_folder
 from retrieval.service import NewsService
 from retrieval.sqlite_store import SQLiteStore
 from retrieval.workers import default_workers, ordered, worker_pool
-from tests.data import REPO, generated_news
+from tests.data import REPO, generated_news, wait_for_moment
 
 
 def square(n: int) -> tuple[int, int]:
@@ -200,11 +200,7 @@ def test_a_killed_ingest_leaves_no_worker_running(tmp_path, moment):
             env={**clean, "PYTHONPATH": str(REPO), "NEWSDESK_INGEST_WORKERS": "1"},
         )
     try:
-        deadline = time.monotonic() + 60
-        while f"MOMENT {moment}" not in log_path.read_text():
-            assert proc.poll() is None, f"the ingest ended before the kill: {log_path.read_text()}"
-            assert time.monotonic() < deadline, "the ingest never reached the moment to kill it"
-            time.sleep(0.01)
+        wait_for_moment(proc, log_path, moment, timeout=60)
         workers = _descendants(proc.pid)
         assert workers, "the ingest started no worker process"
         proc.send_signal(signal.SIGKILL)
