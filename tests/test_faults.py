@@ -337,15 +337,18 @@ def read_only(path: Path):
         subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
-@pytest.mark.sqlite_only  # the file made immutable; PostgreSQL: the next test
-def test_read_only_database_refuses_the_reload_and_keeps_serving(tmp_path, sample_corpus):
-    db = tmp_path / "n.db"
-    first = NewsService(db, sample_corpus)
+def _read_only_refuses_the_reload_and_keeps_serving(
+    open_service, read_only, ingest, sample_corpus, *, after_refusal=lambda: None
+):
+    """A corpus served, a file added, then the database made read-only (``read_only()``): the reload and
+    ``newsdesk ingest`` (``ingest()``) are refused saying so, the old corpus keeps serving and nothing is left
+    behind; once writable again, the waiting file is ingested once. ``after_refusal`` checks the store then."""
+    first = open_service()
     version = first.reload().corpus_version
     first.close()
     write_article(sample_corpus, "bridge.txt", "Council approves the new bridge", LONG)
-    with read_only(db):
-        service = NewsService(db, sample_corpus)
+    with read_only():
+        service = open_service()
         try:
             assert service.snapshot.version == version
             assert ids(service.search(COMET))
@@ -358,16 +361,32 @@ def test_read_only_database_refuses_the_reload_and_keeps_serving(tmp_path, sampl
             assert sorted(p.name for p in service.index_root.iterdir()) == [f"v{version}"]
         finally:
             service.close()
-        result = cli("ingest", str(sample_corpus), "--db", str(db), cwd=tmp_path)
+        result = ingest()
         assert result.returncode == 1
         assert "read-only" in one_clear_line(result)
-    assert integrity(db) == "ok"
-    service = NewsService(db, sample_corpus)
+    after_refusal()
+    service = open_service()
     try:
         assert service.reload().added == 1  # nothing was lost: the file waiting is ingested once writable
         assert ids(service.search("new bridge council"))[0] == "bridge"
     finally:
         service.close()
+
+
+@pytest.mark.sqlite_only  # the file made immutable; PostgreSQL: the next test
+def test_read_only_database_refuses_the_reload_and_keeps_serving(tmp_path, sample_corpus):
+    db = tmp_path / "n.db"
+    _read_only_refuses_the_reload_and_keeps_serving(
+        lambda: NewsService(db, sample_corpus),
+        lambda: read_only(db),
+        lambda: cli("ingest", str(sample_corpus), "--db", str(db), cwd=tmp_path),
+        sample_corpus,
+        after_refusal=lambda: _assert_intact(db),
+    )
+
+
+def _assert_intact(db) -> None:
+    assert integrity(db) == "ok"
 
 
 @contextlib.contextmanager
@@ -390,39 +409,19 @@ def test_read_only_postgres_database_refuses_the_reload_and_keeps_serving(
     pg_url, pg_cluster, tmp_path, sample_corpus
 ):
     cache = tmp_path / "index-cache"
-    first = NewsService(pg_url, sample_corpus, index_cache=cache)
-    version = first.reload().corpus_version
-    first.close()
-    write_article(sample_corpus, "bridge.txt", "Council approves the new bridge", LONG)
-    with read_only_pg(pg_url, pg_cluster):
-        service = NewsService(pg_url, sample_corpus, index_cache=cache)
-        try:
-            assert service.snapshot.version == version
-            with pytest.raises(StoreError, match="read-only"):
-                service.reload()
-            assert service.snapshot.version == version and service.store.corpus_version() == version
-            assert service.search(COMET).results[0].title == COMET_TITLE
-            assert service.store.article("bridge") is None
-            assert service.last_reload.ok is False
-            assert sorted(p.name for p in service.index_root.iterdir()) == [f"v{version}"]
-        finally:
-            service.close()
-        result = cli(
+    _read_only_refuses_the_reload_and_keeps_serving(
+        lambda: NewsService(pg_url, sample_corpus, index_cache=cache),
+        lambda: read_only_pg(pg_url, pg_cluster),
+        lambda: cli(
             "ingest",
             str(sample_corpus),
             "--db",
             pg_url,
             cwd=tmp_path,
             env={"NEWSDESK_INDEX_CACHE": str(cache)},
-        )
-        assert result.returncode == 1
-        assert "read-only" in one_clear_line(result)
-    service = NewsService(pg_url, sample_corpus, index_cache=cache)
-    try:
-        assert service.reload().added == 1  # nothing was lost: the file waiting is ingested once writable
-        assert ids(service.search("new bridge council"))[0] == "bridge"
-    finally:
-        service.close()
+        ),
+        sample_corpus,
+    )
 
 
 # -- 3. disk full ------------------------------------------------------------------------------------
