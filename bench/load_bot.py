@@ -10,13 +10,19 @@ Phases, in one run:
    (the same quarter changed once more), for the event-loop lag the reload itself causes;
 5. with --compare (and --bot-process): /ask in bursts (200 from 20 members in bursts of 20 by default) to
    newsdesk, then the same to bench/minimal_bot.py (plain bm25s, defer + edit + a four-button view) through the
-   same stub: reply latency p50/p99, REST requests per answer and the bot process's CPU time per answer.
+   same stub: reply latency p50/p99, REST requests per answer and the bot process's CPU time per answer
+   (its event loop, its other threads, and its child processes: newsdesk's search processes), the CPU time of
+   this process (the stub and the simulated members: what is left of the machine's cores), and how many of the
+   questions newsdesk's search processes answered (`answered_by_search_processes`).
 For each: every question answered exactly once, reply latency p50/p99, the longest gap between the bot's
 gateway heartbeats (interval 1 s), the worst event-loop lag inside the bot, and peak memory (RSS).
 
 By default the bot runs on its own event loop in a thread of this process, beside the stub and the simulated
-members (they share the interpreter lock: pessimistic); with --bot-process it is the unmodified `newsdesk run`
-in its own process, and its event-loop lag is read from its /healthz. Nothing leaves 127.0.0.1.
+members (they share the interpreter lock: pessimistic; it answers in its threads, without search processes);
+with --bot-process it is the unmodified `newsdesk run` in its own process, with its settings' defaults (set
+NEWSDESK_SEARCH_PROCESSES=0 in the environment to compare without search processes), its event-loop lag read
+from its /healthz, and its questions start once it is connected and its search processes answer. Nothing leaves
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -135,7 +141,7 @@ class BotProcess:
         }
         await self._launch(REPO / "tests" / "stub_process.py", ["run"], env, "bot.log")
         deadline = time.monotonic() + 90
-        while not (await self._health()).get("discord_connected"):
+        while not self._started(await self._health()):
             if self.proc.returncode is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the bot process did not connect; see {self.work / 'bot.log'}")
             await asyncio.sleep(0.2)
@@ -163,6 +169,17 @@ class BotProcess:
                 return await response.json()
         except (aiohttp.ClientError, ValueError):
             return {}
+
+    @staticmethod
+    def _started(health: dict) -> bool:
+        """Connected, and its search processes (if any) answering."""
+        processes = health.get("search_processes") or {}
+        return bool(health.get("discord_connected")) and processes.get("answering", 0) >= processes.get(
+            "configured", 0
+        )
+
+    async def answered_by_processes(self) -> int | None:
+        return ((await self._health()).get("search_processes") or {}).get("answered")
 
     async def _poll(self) -> None:
         while True:
@@ -249,6 +266,12 @@ class MinimalBotProcess(BotProcess):
         self._poller = asyncio.create_task(asyncio.sleep(0))
 
 
+async def _answered_by_processes(bot) -> int | None:
+    """Questions the bot's search processes answered so far (newsdesk in its own process only)."""
+    method = getattr(bot, "answered_by_processes", None)
+    return await method() if method is not None else None
+
+
 async def ask_bursts(
     stub: DiscordStub, bot, questions: list[str], members: int, burst: int, *, timeline: bool = False
 ) -> dict:
@@ -256,6 +279,8 @@ async def ask_bursts(
     requests per answer, and the bot process's CPU time per answer. ``timeline``: also each burst's answers, in
     ms from the burst's first question, in the order they were sent (a stall shows as a gap)."""
     cpu_before = bot.cpu_split()
+    by_processes_before = await _answered_by_processes(bot)
+    stub_cpu_before = time.process_time()
     first_request = len(stub.requests)
     records = []
     for start in range(0, len(questions), burst):
@@ -292,6 +317,8 @@ async def ask_bursts(
         await asyncio.sleep(0.2)
     await asyncio.sleep(0.5)  # let the last replies' work finish before reading the CPU time
     split = {where: seconds - cpu_before.get(where, 0.0) for where, seconds in bot.cpu_split().items()}
+    stub_cpu = time.process_time() - stub_cpu_before
+    by_processes = await _answered_by_processes(bot)
     cpu = sum(split.values())
     answered, calls = scan()
     latencies = sorted((at - by_token[t].created_at) * 1000 for t, at in answered.items())
@@ -305,7 +332,10 @@ async def ask_bursts(
         "cpu_ms_per_answer_by_place": {
             where: round(seconds * 1000 / max(len(answered), 1), 2) for where, seconds in split.items()
         },
+        "stub_cpu_ms_per_answer": round(stub_cpu * 1000 / max(len(answered), 1), 2),
     }
+    if by_processes is not None and by_processes_before is not None:
+        report["answered_by_search_processes"] = by_processes - by_processes_before
     if timeline:
         bursts = [records[i : i + burst] for i in range(0, len(records), burst)]
         report["burst_answers_ms"] = [
