@@ -16,7 +16,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from retrieval import EmptyArchive, NewsdeskError, NewsService, QuestionError, ReloadInProgress
+from retrieval import (
+    Answer,
+    EmptyArchive,
+    NewsdeskError,
+    NewsService,
+    QuestionError,
+    ReloadInProgress,
+    SearchProcesses,
+)
 
 from .config import Settings
 from .memory import freeze_start_up_objects
@@ -170,6 +178,8 @@ class NewsBot(commands.Bot):
         self.search_pool = ThreadPoolExecutor(
             max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="newsdesk-search"
         )
+        # Questions are answered by these processes, on the other cores, when they can; else in the threads.
+        self.search_processes = SearchProcesses(service, settings.search_processes)
         self.answers = AnswerMemory()
         self.web_runner: web.AppRunner | None = None
         self.loop_lag_max = 0.0  # worst event-loop lag seen, in seconds
@@ -180,6 +190,7 @@ class NewsBot(commands.Bot):
             await self.load_extension(cog)
         freeze_start_up_objects()  # before connecting: the collection it starts with stalls no answer
         await asyncio.to_thread(lambda: self.service.snapshot)  # load the index before answering anything
+        self.search_processes.start()  # they open the index loaded (or built) just now
         if self.settings.dev_guild:
             guild = discord.Object(self.settings.dev_guild)
             self.tree.copy_global_to(guild=guild)
@@ -231,6 +242,7 @@ class NewsBot(commands.Bot):
                 "worst": round(self.loop_lag_max * 1000, 1),
                 f"last_{LAG_WINDOW:.0f}s": round(recent * 1000, 1),
             },
+            "search_processes": self.search_processes.status(),
         }
 
     async def run_search(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -239,10 +251,21 @@ class NewsBot(commands.Bot):
             self.search_pool, partial(func, *args, **kwargs)
         )
 
+    async def answer(
+        self, question: str, *, k: int, offset: int = 0, context: list[str] | None = None
+    ) -> Answer:
+        """``NewsService.search``: in a search process when one can answer, else in the search threads."""
+        fields: dict[str, Any] = {"k": k, "offset": offset, "context": context or []}
+        answer = await self.search_processes.search(question=question, **fields)
+        if answer is None:
+            answer = await self.run_search(self.service.search, question, **fields)
+        return answer
+
     async def close(self) -> None:
         if self.web_runner is not None:
             await self.web_runner.cleanup()
         await super().close()
+        await self.search_processes.close()
         self.search_pool.shutdown(wait=False, cancel_futures=True)
 
 

@@ -89,6 +89,7 @@ class Settings:
     max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     ingest_workers: int | None = None  # None: one less than the cores this process may use
+    search_processes: int | None = None  # None: one when the bot may use two cores or more
     link_template: str | None = None
     public_url: str | None = None
     web_host: str = "127.0.0.1"
@@ -132,6 +133,10 @@ SETTINGS: dict[str, str] = {
     "NEWSDESK_INGEST_WORKERS": (
         "worker processes that parse and analyse a large corpus beside the ingest, 0-64 "
         "(default: one less than the cores; 0: none)"
+    ),
+    "NEWSDESK_SEARCH_PROCESSES": (
+        "processes that answer the bot's questions beside its event loop, 0-8 "
+        "(default: 1 with two cores or more; 0: the bot's own threads answer)"
     ),
     "NEWSDESK_LINK_TEMPLATE": "URL template for articles without their own URL, e.g. https://news.example.org/{id}",
     "NEWSDESK_PUBLIC_URL": "public address of newsdesk's own article pages, e.g. https://newsdesk.example.org",
@@ -278,6 +283,11 @@ def load_settings(
         ingest_workers=(
             _int("NEWSDESK_INGEST_WORKERS", get("NEWSDESK_INGEST_WORKERS"), 0, 0, 64)
             if get("NEWSDESK_INGEST_WORKERS")
+            else None
+        ),
+        search_processes=(
+            _int("NEWSDESK_SEARCH_PROCESSES", get("NEWSDESK_SEARCH_PROCESSES"), 0, 0, 8)
+            if get("NEWSDESK_SEARCH_PROCESSES")
             else None
         ),
         link_template=link_template,

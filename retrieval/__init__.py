@@ -46,6 +46,7 @@ _PUBLIC = {
     "ReloadInProgress": "errors",
     "ReloadStatus": "status",
     "Result": "service",
+    "SearchProcesses": "search_process",
     "SETTING_NAMES": "server_settings",
     "ServerSettings": "server_settings",
     "ServerSettingsTable": "server_settings",
@@ -94,6 +95,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .links import LinkPolicy, LinkTemplateError
     from .models import Article, Passage, Refusal, RelatedItem
     from .parse import DEFAULT_MAX_FILE_BYTES
+    from .search_process import SearchProcesses
     from .server_settings import (
         KEEP_AFTER_LEAVING,
         SETTING_NAMES,

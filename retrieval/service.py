@@ -249,6 +249,18 @@ class NewsService:
             else self.store.default_index_root(Path(index_cache) if index_cache else None)
         )
         self.max_question_chars = max_question_chars
+        self._process_config = {
+            "db_path": self.db_path,
+            "corpus_dir": self.corpus_dir,
+            "language": language,
+            "max_article_bytes": max_article_bytes,
+            "links": self.links,
+            "index_root": self.index_root,
+            "max_question_chars": max_question_chars,
+            "max_file_bytes": max_file_bytes,
+            "create": False,
+            "ingest_workers": 0,
+        }
         self._snapshot: Snapshot | None = None
         self._reload_lock = threading.Lock()
         self._swap_lock = threading.Lock()
@@ -588,6 +600,15 @@ class NewsService:
             if version != keep:
                 _discard(self.index_root / f"v{version}")
         _remove_leftovers(self.index_root)
+
+    def process_config(self) -> dict[str, Any]:
+        """How a second process opens this service's database and index read-only (``search_process``)."""
+        return dict(self._process_config)
+
+    def serving(self) -> tuple[int, str] | None:
+        """The corpus version and stamp answered from now, or None before the first load."""
+        snapshot = self._snapshot
+        return None if snapshot is None else (snapshot.version, snapshot.stamp)
 
     def refresh_if_changed(self) -> bool:
         """Pick up a reload made by another process. True when a new snapshot was swapped in.

@@ -54,6 +54,7 @@ def settings_for(service: NewsService, **changes) -> Settings:
         results=2,
         cooldown=0,
         watch_every=1,
+        search_processes=0,  # the bot's own threads answer; tests of the search processes turn them on
     )
     return dataclasses.replace(base, **changes)
 

@@ -44,11 +44,11 @@ class AskCog(commands.Cog):
     async def search(self, conversation: str, *, offset: int = 0, k: int | None = None) -> Answer:
         """Answer the last line of ``conversation``; earlier lines are the questions it follows up on.
 
-        The retriever runs in a worker thread, so the event loop (and the heartbeat) never waits."""
+        The retriever runs in a search process or a worker thread, so the event loop (and the heartbeat)
+        never waits."""
         *context, question = conversation.split("\n")
-        k = k or self.bot.settings.results
-        return await self.bot.run_search(
-            self.bot.service.search, question, k=k, offset=offset, context=context
+        return await self.bot.answer(
+            question, k=k or self.bot.settings.results, offset=offset, context=context
         )
 
     # -- per-server settings -------------------------------------------------------------------

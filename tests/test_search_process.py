@@ -1,0 +1,170 @@
+"""Search processes: questions answered in another process give the same answers as in the bot's own; a
+process killed, stopped or following a reload loses no question; the bot answers /ask through one, and
+without it, through discord.py against the local Discord stub."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+
+import retrieval.search_process as search_process
+from bot.config import ConfigError, load_settings
+from retrieval import Answer, SearchProcesses
+from tests.bot_harness import GENERAL, READER, build_world, embed_text, running_bot, shown
+from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture)
+from tests.discord_stub.records import wait_for
+from tests.test_faults import write_article
+
+pytestmark = pytest.mark.both_stores  # on SQLite and on PostgreSQL
+
+MANBIJ = "when did the SDF encircle Manbij?"
+QUOTE = "> After fully encircling Manbij on June 8"
+START = 60.0  # seconds a process may take to start on a busy machine
+
+
+def comparable(answer: Answer) -> dict:
+    shown = answer.to_json()
+    shown.pop("took_ms", None)
+    return shown
+
+
+def ask(processes: SearchProcesses, question: str, **fields) -> asyncio.Future:
+    fields = {"k": 3, "offset": 0, "context": [], **fields}
+    return asyncio.ensure_future(processes.search(question=question, **fields))
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+async def processes(service, monkeypatch):
+    monkeypatch.setattr(search_process, "RESTART_AFTER", (0.05, 0.2))
+    started = SearchProcesses(service, 1)
+    started.start()
+    await wait_for(lambda: started.answering == 1, timeout=START, what="the search process answering")
+    yield started
+    await started.close()
+
+
+async def test_answers_from_a_search_process_are_the_bots_own(service, processes):
+    cases = [
+        (MANBIJ, {}),
+        ("who surrounded Manbij in 2016?", {}),
+        ("what did they do next?", {"context": [MANBIJ]}),  # a follow-up
+        ("Manbij", {"offset": 1, "k": 1}),  # a second page
+        ("zorblax quantum fnord", {}),  # nothing in the archive
+    ]
+    for question, fields in cases:
+        got = await ask(processes, question, **fields)
+        assert got is not None, question
+        expected = service.search(question, **{"k": 3, "offset": 0, **fields})
+        assert comparable(got) == comparable(expected), question
+    assert processes.answered == len(cases)
+    (pid,) = processes.pids()
+    assert pid != os.getpid()
+    assert processes.status() == {"configured": 1, "answering": 1, "answered": len(cases)}
+
+
+async def test_a_killed_process_hands_back_its_questions_and_starts_again(processes):
+    (old,) = processes.pids()
+    os.kill(old, signal.SIGSTOP)  # holds the question below in its socket until it is killed
+    in_flight = ask(processes, MANBIJ)
+    await asyncio.sleep(0.1)
+    assert not in_flight.done()
+    os.kill(old, signal.SIGKILL)
+    assert await asyncio.wait_for(in_flight, 10) is None  # handed back: the caller answers it in-process
+    assert await asyncio.wait_for(ask(processes, MANBIJ), 10) is None or processes.answering
+    await wait_for(lambda: processes.answering == 1, timeout=START, what="a new search process")
+    assert processes.pids() != [old] and not alive(old)
+    answer = await ask(processes, MANBIJ)
+    assert answer is not None and QUOTE[2:] in answer.results[0].excerpt.text
+
+
+async def test_a_reload_is_followed_before_the_process_answers_again(service, processes, sample_corpus):
+    before = service.serving()
+    write_article(
+        sample_corpus,
+        "comet.txt",
+        "Comet Halvorsen seen over Reykjavik",
+        "Astronomers in Reykjavik photographed comet Halvorsen on Tuesday night.",
+    )
+    service.reload()
+    assert service.serving() != before
+    question = "when was comet Halvorsen photographed?"
+    # The first question after the swap is handed back while the process picks up the new version.
+    assert await ask(processes, question) is None
+    await wait_for(lambda: processes.answering == 1, timeout=START, what="the new version picked up")
+    answer = await ask(processes, question)
+    assert answer is not None
+    assert answer.results[0].title == "Comet Halvorsen seen over Reykjavik"
+    assert comparable(answer) == comparable(service.search(question, k=3))
+
+
+async def test_an_empty_archive_is_left_to_the_bot_to_say(tmp_path, monkeypatch, store_target):
+    from retrieval import EmptyArchive, NewsService
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    service = NewsService(store_target, empty, index_cache=tmp_path / "index-cache")
+    service.reload()
+    processes = SearchProcesses(service, 1)
+    processes.start()
+    try:
+        await wait_for(lambda: processes.answering == 1, timeout=START, what="the search process answering")
+        assert await ask(processes, MANBIJ) is None  # answered in-process, where the member hears why
+        with pytest.raises(EmptyArchive):
+            service.search(MANBIJ)
+    finally:
+        await processes.close()
+        service.close()
+
+
+async def test_no_processes_answer_nothing_and_start_nothing(service):
+    processes = SearchProcesses(service, 0)
+    processes.start()
+    assert await ask(processes, MANBIJ) is None
+    assert processes.pids() == [] and processes.status()["configured"] == 0
+    await processes.close()
+
+
+async def test_the_bot_answers_slash_ask_through_its_search_process(discord_stub, service):  # noqa: F811
+    build_world(discord_stub)
+    async with running_bot(discord_stub, service, search_processes=1) as bot:
+        processes = bot.search_processes
+        await wait_for(lambda: processes.answering == 1, timeout=START, what="the search process answering")
+        record = await discord_stub.invoke_command("ask", {"question": MANBIJ}, user_id=READER, channel_id=GENERAL)
+        await record.wait_done(timeout=10)
+        assert QUOTE in shown(embed_text(record.original))
+        assert processes.answered == 1
+        assert bot.health()["search_processes"] == {"configured": 1, "answering": 1, "answered": 1}
+
+        # Without it, the bot's own threads answer the same.
+        (pid,) = processes.pids()
+        os.kill(pid, signal.SIGKILL)
+        await wait_for(lambda: processes.answering == 0, what="the killed process noticed")
+        record = await discord_stub.invoke_command("ask", {"question": MANBIJ}, user_id=READER, channel_id=GENERAL)
+        await record.wait_done(timeout=10)
+        assert QUOTE in shown(embed_text(record.original))
+        assert processes.answered == 1
+        await wait_for(lambda: processes.answering == 1, timeout=START, what="the process started again")
+        restarted = processes.pids()
+    await wait_for(lambda: not any(alive(p) for p in restarted), what="the process stopped with the bot")
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", None), ("0", 0), ("2", 2), (" 1 ", 1)])
+def test_the_number_of_search_processes_is_a_setting(value, expected):
+    assert load_settings({"NEWSDESK_SEARCH_PROCESSES": value}, env_file=None).search_processes == expected
+
+
+@pytest.mark.parametrize("value", ["-1", "one", "1.5", "9"])
+def test_a_bad_number_of_search_processes_names_the_variable(value):
+    with pytest.raises(ConfigError, match="NEWSDESK_SEARCH_PROCESSES"):
+        load_settings({"NEWSDESK_SEARCH_PROCESSES": value}, env_file=None)
