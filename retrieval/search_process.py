@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 _HEADER = struct.Struct("!I")
 START_TIMEOUT = 300.0  # seconds a process may take to load a large index before it is given up on
 RESTART_AFTER = (1.0, 60.0)  # the first and the longest wait before a process that ended is started again
+# A process that takes this long over one question is stuck (stopped, or starved of CPU): it is killed and
+# started again, and its questions are answered in-process.
+QUESTION_TIMEOUT = 10.0
 _STEADY = 600.0  # a process that ran this long before it ended is started again after the first wait
 
 # Messages from a process: its first, then one per question, and one whenever it follows a new version.
@@ -143,6 +146,12 @@ class _Process:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+        self.kill()
+
+    def kill(self) -> None:
+        """End the process now; ``run`` hands back its questions and starts it again. No question is sent to it
+        meanwhile."""
+        self.serving = None
         if self.proc is not None and self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
@@ -201,7 +210,17 @@ class SearchProcesses:
                     p.serving = None
                     p.ask(serving, {})
             return None
-        answer = await min(ready, key=lambda p: len(p.pending)).ask(serving, kwargs)
+        chosen = min(ready, key=lambda p: len(p.pending))
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(chosen.ask(serving, kwargs)), QUESTION_TIMEOUT)
+        except TimeoutError:
+            log.warning(
+                "search process %d took over %g s over a question; starting it again",
+                chosen.number,
+                QUESTION_TIMEOUT,
+            )
+            chosen.kill()
+            return None
         if answer is not None:
             self.answered += 1
         return answer

@@ -226,12 +226,15 @@ class NewsService:
         reload_in_child: bool = False,
         index_cache: str | Path | None = None,
         ingest_workers: int | None = None,
+        builds_index: bool = True,
     ) -> None:
         """``db_path``: an SQLite file, or a ``postgresql://`` URL (``retrieval.store.open_store``).
         ``create=False`` (reading commands) opens only an existing newsdesk database. The search index lives in
         ``index_root`` when given; else beside an SQLite file, or for PostgreSQL in a folder of its own under
         ``index_cache`` (default ``data/index-cache``). ``ingest_workers``: worker processes a
-        reload of a large corpus may start (``retrieval.workers``; default one less than the cores)."""
+        reload of a large corpus may start (``retrieval.workers``; default one less than the cores).
+        ``builds_index=False`` (a search process) only loads an index another process saved: one that is missing
+        is an ``IndexLoadError``, never minutes of building while questions wait."""
         self.db_path: Path | str = str(db_path).strip() if is_database_url(db_path) else Path(db_path)
         # A server sets this: its reloads then run in a child process (see reload()).
         self.reload_in_child = reload_in_child
@@ -249,6 +252,7 @@ class NewsService:
             else self.store.default_index_root(Path(index_cache) if index_cache else None)
         )
         self.max_question_chars = max_question_chars
+        self.builds_index = builds_index
         self._process_config = {
             "db_path": self.db_path,
             "corpus_dir": self.corpus_dir,
@@ -260,6 +264,7 @@ class NewsService:
             "max_file_bytes": max_file_bytes,
             "create": False,
             "ingest_workers": 0,
+            "builds_index": False,
         }
         self._snapshot: Snapshot | None = None
         self._reload_lock = threading.Lock()
@@ -314,6 +319,7 @@ class NewsService:
         except IndexLoadError as exc:
             if self._shared:
                 return self._open_shared(state, exc)
+            self._refuse_to_build(exc)
             # missing, stale or damaged: rebuild from the store, never from the files
             log.info("building the search index for corpus version %s (%s)", state.version, exc)
             index = self._build_index()
@@ -329,6 +335,12 @@ class NewsService:
                         save_error,
                     )
         return self._swap(state, index)
+
+    def _refuse_to_build(self, why: IndexLoadError) -> None:
+        """Raise ``why`` in a service that only loads saved indexes (``builds_index=False``), unless the archive
+        is empty: there is nothing to build then."""
+        if not self.builds_index and self.store.counts()["passages"]:
+            raise why
 
     def _open_shared(self, state: CorpusState, why: IndexLoadError) -> Snapshot:
         """``open`` on a shared database when this machine lacks the index of ``state``."""
@@ -369,6 +381,7 @@ class NewsService:
         if loaded is not None:
             snapshot = self._swap(state, loaded)
         else:
+            self._refuse_to_build(why)
             log.info("building the search index for corpus version %s (%s; none stored)", state.version, why)
             state, index = self._build_shared()
             if index is not None and store_snapshot_if_missing(

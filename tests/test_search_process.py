@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 
 import pytest
@@ -81,11 +82,42 @@ async def test_a_killed_process_hands_back_its_questions_and_starts_again(proces
     assert not in_flight.done()
     os.kill(old, signal.SIGKILL)
     assert await asyncio.wait_for(in_flight, 10) is None  # handed back: the caller answers it in-process
-    assert await asyncio.wait_for(ask(processes, MANBIJ), 10) is None or processes.answering
+    assert processes.answering == 0
+    assert await asyncio.wait_for(ask(processes, MANBIJ), 10) is None  # until a new one answers
     await wait_for(lambda: processes.answering == 1, timeout=START, what="a new search process")
     assert processes.pids() != [old] and not alive(old)
     answer = await ask(processes, MANBIJ)
     assert answer is not None and QUOTE[2:] in answer.results[0].excerpt.text
+
+
+async def test_a_stuck_process_is_replaced_and_its_question_answered_in_process(processes, monkeypatch):
+    monkeypatch.setattr(search_process, "QUESTION_TIMEOUT", 0.5)
+    (old,) = processes.pids()
+    os.kill(old, signal.SIGSTOP)
+    assert await asyncio.wait_for(ask(processes, MANBIJ), 10) is None  # after QUESTION_TIMEOUT, not never
+    assert processes.answering == 0  # no more questions sent to it
+    await wait_for(lambda: processes.answering == 1, timeout=START, what="a new search process")
+    assert processes.pids() != [old] and not alive(old)
+    assert await ask(processes, MANBIJ) is not None
+
+
+# On PostgreSQL a missing local index is downloaded from the database first (as the bot's is), so removing the
+# folder does not leave it missing there; the refusal to build is the same code on both.
+@pytest.mark.sqlite_only
+async def test_a_process_never_builds_a_missing_index(service, monkeypatch):
+    monkeypatch.setattr(search_process, "RESTART_AFTER", (0.05, 0.2))
+    folder = service.index_root / f"v{service.serving()[0]}"
+    assert folder.is_dir()
+    shutil.rmtree(folder)  # the bot serves the index it holds; no saved copy to share
+    processes = SearchProcesses(service, 1)
+    processes.start()
+    try:
+        (process,) = processes._processes
+        await wait_for(lambda: process.started >= 3, timeout=START, what="start attempts")
+        assert processes.answering == 0 and await ask(processes, MANBIJ) is None
+        assert not folder.exists()  # refused to start rather than build one while questions wait
+    finally:
+        await processes.close()
 
 
 async def test_a_reload_is_followed_before_the_process_answers_again(service, processes, sample_corpus):
@@ -140,7 +172,9 @@ async def test_the_bot_answers_slash_ask_through_its_search_process(discord_stub
     async with running_bot(discord_stub, service, search_processes=1) as bot:
         processes = bot.search_processes
         await wait_for(lambda: processes.answering == 1, timeout=START, what="the search process answering")
-        record = await discord_stub.invoke_command("ask", {"question": MANBIJ}, user_id=READER, channel_id=GENERAL)
+        record = await discord_stub.invoke_command(
+            "ask", {"question": MANBIJ}, user_id=READER, channel_id=GENERAL
+        )
         await record.wait_done(timeout=10)
         assert QUOTE in shown(embed_text(record.original))
         assert processes.answered == 1
@@ -150,7 +184,9 @@ async def test_the_bot_answers_slash_ask_through_its_search_process(discord_stub
         (pid,) = processes.pids()
         os.kill(pid, signal.SIGKILL)
         await wait_for(lambda: processes.answering == 0, what="the killed process noticed")
-        record = await discord_stub.invoke_command("ask", {"question": MANBIJ}, user_id=READER, channel_id=GENERAL)
+        record = await discord_stub.invoke_command(
+            "ask", {"question": MANBIJ}, user_id=READER, channel_id=GENERAL
+        )
         await record.wait_done(timeout=10)
         assert QUOTE in shown(embed_text(record.original))
         assert processes.answered == 1
