@@ -402,3 +402,34 @@ async def test_buttons_of_an_answer_work_after_the_bot_restarts(discord_stub, se
         assert "the admins will see" in vote.callbacks[0]["data"]["content"]
     latest, _ = service.store.feedback_summary()
     assert latest[0]["question"] == "pounds council million" and latest[0]["article_ids"]
+
+
+async def test_own_command_replies_are_not_parsed_yet_followed_up_also_after_a_restart(discord_stub, service):  # noqa: F811
+    build_world(discord_stub)
+    async with running_bot(discord_stub, service) as bot:
+        record = await discord_stub.invoke_command(
+            "ask", {"question": "Riverside library flood"}, user_id=READER, channel_id=GENERAL
+        )
+        await record.wait_done(timeout=10)
+        answer = record.original
+        assert answer["interaction_metadata"] and answer["author"]["id"] == str(bot.user.id)
+        mention = await discord_stub.send_message(
+            GENERAL, READER, "Riverside library flood", mentions_bot=True
+        )
+        mention_reply = await wait_reply(discord_stub, GENERAL, mention)
+        await discord_stub.wait_for(lambda: int(mention_reply["id"]) in {m.id for m in bot.cached_messages})
+        # The gateway's copy of the slash command's reply was dropped unread: no Message was made of it.
+        assert int(answer["id"]) not in {m.id for m in bot.cached_messages}
+        follow_up = await discord_stub.send_message(
+            GENERAL, READER, "how much did it cost?", reference_message_id=int(answer["id"])
+        )
+        assert "following up on: Riverside library flood" in embed_text(
+            await wait_reply(discord_stub, GENERAL, follow_up)
+        )
+    async with running_bot(discord_stub, service):  # knows nothing of the answer: reads it from the reply
+        follow_up = await discord_stub.send_message(
+            GENERAL, READER, "how much did it cost?", reference_message_id=int(answer["id"])
+        )
+        reply = await wait_reply(discord_stub, GENERAL, follow_up)
+        assert "following up on: Riverside library flood" in embed_text(reply)
+        assert "3.2 million" in shown(embed_text(reply).split("**2.")[0])
