@@ -15,7 +15,8 @@ Phases, in one run:
    this process (the stub and the simulated members: what is left of the machine's cores), and how many of the
    questions newsdesk's search processes answered (`answered_by_search_processes`).
 For each: every question answered exactly once, reply latency p50/p99, the longest gap between the bot's
-gateway heartbeats (interval 1 s), the worst event-loop lag inside the bot, and peak memory (RSS).
+gateway heartbeats (interval 1 s), the worst event-loop lag inside the bot, and peak memory (RSS; with --bot-process
+also its search processes', summed).
 
 By default the bot runs on its own event loop in a thread of this process, beside the stub and the simulated
 members (they share the interpreter lock: pessimistic; it answers in its threads, without search processes);
@@ -218,10 +219,13 @@ class BotProcess:
         return split
 
     def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-        return float("nan")
+        """Peak resident memory of the bot process (VmHWM), in MB."""
+        return _peak_rss_mb(self.proc.pid)
+
+    def children_peak_rss_mb(self) -> float:
+        """The sum of the peak resident memory of the bot's child processes now alive (its search processes),
+        in MB: pages they share with the bot (the index's mapped arrays) are counted in each."""
+        return round(sum(_peak_rss_mb(child) for child in _children(self.proc.pid)), 1)
 
     async def stop(self) -> None:
         self._poller.cancel()
@@ -229,6 +233,14 @@ class BotProcess:
         self.proc.terminate()
         await self.proc.wait()
         self.log.close()
+
+
+def _peak_rss_mb(pid: int) -> float:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 def _cpu_of(stat: Path) -> float:
@@ -535,6 +547,8 @@ async def main() -> None:
         burst["longest_heartbeat_gap_s"] = heartbeat_gap(stub, since)
         burst["worst_loop_lag_ms"] = await bot.worst_lag_ms()
         burst["peak_rss_mb"] = bot.peak_rss_mb()
+        if hasattr(bot, "children_peak_rss_mb"):
+            burst["search_processes_peak_rss_mb"] = bot.children_peak_rss_mb()
         report["burst"] = burst
 
         phase("bursts during a reload")
@@ -561,6 +575,8 @@ async def main() -> None:
         during["longest_heartbeat_gap_s"] = heartbeat_gap(stub, since)
         during["worst_loop_lag_ms"] = await bot.worst_lag_ms()
         during["peak_rss_mb"] = bot.peak_rss_mb()
+        if hasattr(bot, "children_peak_rss_mb"):
+            during["search_processes_peak_rss_mb"] = bot.children_peak_rss_mb()
         report["burst_during_reload"] = during
 
         phase("a /reload alone")
