@@ -45,6 +45,26 @@ def test_malformed_values_name_the_variable(name, value, message):
     assert message in str(info.value)
 
 
+# Worker and search process counts: empty is the default (None: chosen from the cores), 0 is none.
+PROCESS_COUNTS = [
+    ("NEWSDESK_INGEST_WORKERS", "ingest_workers", 64),
+    ("NEWSDESK_SEARCH_PROCESSES", "search_processes", 8),
+]
+
+
+@pytest.mark.parametrize(("name", "field", "most"), PROCESS_COUNTS)
+def test_process_counts(name, field, most):
+    for value, expected in [("", None), ("0", 0), (" 2 ", 2), (str(most), most)]:
+        assert getattr(load_settings({name: value}, env_file=None), field) == expected
+
+
+@pytest.mark.parametrize(("name", "field", "most"), PROCESS_COUNTS)
+@pytest.mark.parametrize("value", ["-1", "two", "1.5", "too many"])
+def test_a_bad_process_count_names_the_variable(name, field, most, value):
+    with pytest.raises(ConfigError, match="^" + name):
+        load_settings({name: str(most + 1) if value == "too many" else value}, env_file=None)
+
+
 @pytest.mark.parametrize(("raw", "value"), [("", "auto"), ("ON", "on"), (" off ", "off"), ("auto", "auto")])
 def test_message_content(raw, value):
     assert load_settings({"NEWSDESK_MESSAGE_CONTENT": raw}, env_file=None).message_content == value

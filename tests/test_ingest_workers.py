@@ -14,7 +14,6 @@ import pytest
 
 import retrieval.index as index_module
 import retrieval.ingest as ingest_module
-from bot.config import ConfigError, load_settings
 from retrieval.analyze import Analyzer
 from retrieval.index import BM25Index, IndexDoc
 from retrieval.ingest import ingest_folder
@@ -50,17 +49,6 @@ def test_without_a_pool_everything_runs_here_in_order():
 def test_no_workers_makes_no_pool():
     with worker_pool(0) as pool:
         assert pool is None
-
-
-@pytest.mark.parametrize(("value", "expected"), [("", None), ("0", 0), ("3", 3), (" 2 ", 2)])
-def test_the_number_of_workers_is_a_setting(value, expected):
-    assert load_settings({"NEWSDESK_INGEST_WORKERS": value}, env_file=None).ingest_workers == expected
-
-
-@pytest.mark.parametrize("value", ["-1", "two", "1.5", "65"])
-def test_a_bad_number_of_workers_names_the_variable(value):
-    with pytest.raises(ConfigError, match="NEWSDESK_INGEST_WORKERS"):
-        load_settings({"NEWSDESK_INGEST_WORKERS": value}, env_file=None)
 
 
 def test_by_default_one_core_is_left_to_the_ingest_itself(tmp_path):

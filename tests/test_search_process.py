@@ -12,7 +12,6 @@ import signal
 import pytest
 
 import retrieval.search_process as search_process
-from bot.config import ConfigError, load_settings
 from retrieval import Answer, SearchProcesses
 from tests.bot_harness import GENERAL, READER, build_world, embed_text, running_bot, shown
 from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture)
@@ -193,14 +192,3 @@ async def test_the_bot_answers_slash_ask_through_its_search_process(discord_stub
         await wait_for(lambda: processes.answering == 1, timeout=START, what="the process started again")
         restarted = processes.pids()
     await wait_for(lambda: not any(alive(p) for p in restarted), what="the process stopped with the bot")
-
-
-@pytest.mark.parametrize(("value", "expected"), [("", None), ("0", 0), ("2", 2), (" 1 ", 1)])
-def test_the_number_of_search_processes_is_a_setting(value, expected):
-    assert load_settings({"NEWSDESK_SEARCH_PROCESSES": value}, env_file=None).search_processes == expected
-
-
-@pytest.mark.parametrize("value", ["-1", "one", "1.5", "9"])
-def test_a_bad_number_of_search_processes_names_the_variable(value):
-    with pytest.raises(ConfigError, match="NEWSDESK_SEARCH_PROCESSES"):
-        load_settings({"NEWSDESK_SEARCH_PROCESSES": value}, env_file=None)
