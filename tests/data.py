@@ -92,3 +92,27 @@ def wait_for_moment(proc: subprocess.Popen, log_path: Path, moment: str, *, time
         assert proc.poll() is None, f"the ingest ended before the kill: {log_path.read_text()}"
         assert time.monotonic() < deadline, f"the ingest never reached the moment {moment!r} to kill it"
         time.sleep(0.01)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux: read from /proc)."""
+    found, below = [], [pid]
+    while below:
+        parent = below.pop()
+        try:
+            with open(f"/proc/{parent}/task/{parent}/children", encoding="ascii") as f:
+                children = [int(c) for c in f.read().split()]
+        except OSError:
+            children = []
+        found.extend(children)
+        below.extend(children)
+    return found
+
+
+def process_alive(pid: int) -> bool:
+    """``pid`` runs (a zombie, dead but not yet reaped, does not count). Linux: read from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

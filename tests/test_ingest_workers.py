@@ -20,7 +20,7 @@ from retrieval.ingest import ingest_folder
 from retrieval.service import NewsService
 from retrieval.sqlite_store import SQLiteStore
 from retrieval.workers import default_workers, ordered, worker_pool
-from tests.data import REPO, generated_news, wait_for_moment
+from tests.data import REPO, descendants, generated_news, process_alive, wait_for_moment
 
 
 def square(n: int) -> tuple[int, int]:
@@ -148,28 +148,6 @@ if __name__ == "__main__":
 """
 
 
-def _descendants(pid: int) -> list[int]:
-    found, below = [], [pid]
-    while below:
-        parent = below.pop()
-        try:
-            with open(f"/proc/{parent}/task/{parent}/children", encoding="ascii") as f:
-                children = [int(c) for c in f.read().split()]
-        except OSError:
-            children = []
-        found.extend(children)
-        below.extend(children)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
 @pytest.mark.parametrize("moment", ["parsing", "indexing"])
 def test_a_killed_ingest_leaves_no_worker_running(tmp_path, moment):
@@ -189,12 +167,12 @@ def test_a_killed_ingest_leaves_no_worker_running(tmp_path, moment):
         )
     try:
         wait_for_moment(proc, log_path, moment, timeout=60)
-        workers = _descendants(proc.pid)
+        workers = descendants(proc.pid)
         assert workers, "the ingest started no worker process"
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
         deadline = time.monotonic() + 10
-        while any(_alive(w) for w in workers):
+        while any(process_alive(w) for w in workers):
             assert time.monotonic() < deadline, f"workers outlived the killed ingest: {workers}"
             time.sleep(0.05)
     finally:

@@ -8,12 +8,16 @@ import asyncio
 import os
 import shutil
 import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 import retrieval.search_process as search_process
 from retrieval import Answer, SearchProcesses
 from tests.bot_harness import GENERAL, READER, build_world, embed_text, running_bot, shown
+from tests.data import REPO, descendants, process_alive
 from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture)
 from tests.discord_stub.records import wait_for
 from tests.test_faults import write_article
@@ -34,14 +38,6 @@ def comparable(answer: Answer) -> dict:
 def ask(processes: SearchProcesses, question: str, **fields) -> asyncio.Future:
     fields = {"k": 3, "offset": 0, "context": [], **fields}
     return asyncio.ensure_future(processes.search(question=question, **fields))
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture
@@ -84,7 +80,7 @@ async def test_a_killed_process_hands_back_its_questions_and_starts_again(proces
     assert processes.answering == 0
     assert await asyncio.wait_for(ask(processes, MANBIJ), 10) is None  # until a new one answers
     await wait_for(lambda: processes.answering == 1, timeout=START, what="a new search process")
-    assert processes.pids() != [old] and not alive(old)
+    assert processes.pids() != [old] and not process_alive(old)
     answer = await ask(processes, MANBIJ)
     assert answer is not None and QUOTE[2:] in answer.results[0].excerpt.text
 
@@ -96,7 +92,7 @@ async def test_a_stuck_process_is_replaced_and_its_question_answered_in_process(
     assert await asyncio.wait_for(ask(processes, MANBIJ), 10) is None  # after QUESTION_TIMEOUT, not never
     assert processes.answering == 0  # no more questions sent to it
     await wait_for(lambda: processes.answering == 1, timeout=START, what="a new search process")
-    assert processes.pids() != [old] and not alive(old)
+    assert processes.pids() != [old] and not process_alive(old)
     assert await ask(processes, MANBIJ) is not None
 
 
@@ -191,4 +187,54 @@ async def test_the_bot_answers_slash_ask_through_its_search_process(discord_stub
         assert processes.answered == 1
         await wait_for(lambda: processes.answering == 1, timeout=START, what="the process started again")
         restarted = processes.pids()
-    await wait_for(lambda: not any(alive(p) for p in restarted), what="the process stopped with the bot")
+    await wait_for(
+        lambda: not any(process_alive(p) for p in restarted), what="the process stopped with the bot"
+    )
+
+
+_BOT_LIKE = """
+import asyncio, sys
+from retrieval import NewsService, SearchProcesses
+
+async def main():
+    service = NewsService(sys.argv[1], sys.argv[2], index_cache=sys.argv[3], create=False)
+    processes = SearchProcesses(service, 1)
+    processes.start()
+    while processes.answering < 1:
+        await asyncio.sleep(0.05)
+    print("ANSWERING", flush=True)
+    await asyncio.sleep(60)  # killed meanwhile
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
+async def test_a_killed_bot_leaves_no_search_process_running(service, sample_corpus, tmp_path):
+    script = tmp_path / "bot_like.py"
+    script.write_text(_BOT_LIKE, encoding="utf-8")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(script),
+            str(service.db_path),
+            str(sample_corpus),
+            str(tmp_path / "index-cache"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert await asyncio.to_thread(proc.stdout.readline) == "ANSWERING\n"
+        (child,) = descendants(proc.pid)
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while process_alive(child):
+            assert time.monotonic() < deadline, "the search process outlived the killed bot"
+            await asyncio.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
