@@ -253,19 +253,6 @@ class NewsService:
         )
         self.max_question_chars = max_question_chars
         self.builds_index = builds_index
-        self._process_config = {
-            "db_path": self.db_path,
-            "corpus_dir": self.corpus_dir,
-            "language": language,
-            "max_article_bytes": max_article_bytes,
-            "links": self.links,
-            "index_root": self.index_root,
-            "max_question_chars": max_question_chars,
-            "max_file_bytes": max_file_bytes,
-            "create": False,
-            "ingest_workers": 0,
-            "builds_index": False,
-        }
         self._snapshot: Snapshot | None = None
         self._reload_lock = threading.Lock()
         self._swap_lock = threading.Lock()
@@ -616,7 +603,19 @@ class NewsService:
 
     def process_config(self) -> dict[str, Any]:
         """How a second process opens this service's database and index read-only (``search_process``)."""
-        return dict(self._process_config)
+        return {
+            "db_path": self.db_path,
+            "corpus_dir": self.corpus_dir,
+            "language": self.analyzer.language,
+            "max_article_bytes": self.max_article_bytes,
+            "links": self.links,
+            "index_root": self.index_root,
+            "max_question_chars": self.max_question_chars,
+            "max_file_bytes": self.max_file_bytes,
+            "create": False,
+            "ingest_workers": 0,
+            "builds_index": False,
+        }
 
     def serving(self) -> tuple[int, str] | None:
         """The corpus version and stamp answered from now, or None before the first load."""
