@@ -3,7 +3,30 @@
 from __future__ import annotations
 
 import hashlib
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+class PickledAsCall:
+    """Mixin for a slots dataclass whose fields are all ``__init__`` arguments, in order: pickled as the call of
+    its class on its fields. The answers that search processes send the bot pickle and load about 1.6x as fast
+    as through the ``__getstate__``/``__setstate__`` pair that ``slots=True`` generates (written in Python)."""
+
+    __slots__ = ()
+    _field_values: ClassVar[Callable[[Any], tuple[Any, ...]]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Called again for the class that ``dataclass(slots=True)`` makes, which has the slots.
+        names = cls.__dict__.get("__slots__", ())
+        getter = operator.attrgetter(*names) if names else (lambda _: ())
+        cls._field_values = getter if len(names) != 1 else (lambda obj: (getter(obj),))
+
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
+        cls = type(self)
+        return cls, cls._field_values(self)
 
 
 @dataclass(frozen=True, slots=True)

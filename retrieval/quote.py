@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 
 from retrieval.analyze import Analyzer
 from retrieval.layout import Sentences, passage_layout
+from retrieval.models import PickledAsCall
 from retrieval.question import AnswerType, Query
 
 __all__ = ["ELLIPSIS", "Excerpt", "Quote", "choose_quote", "join_quotes", "type_candidates"]
@@ -133,7 +134,7 @@ WEAK_CANDIDATE = 0.6  # the share of the answer-type bonus for an answer further
 
 
 @dataclass(frozen=True, slots=True)
-class Excerpt:
+class Excerpt(PickledAsCall):
     text: str  # one to three sentences, at most about ``max_chars`` characters, with "…" where cut
     spans: list[tuple[int, int]]  # matched term spans in ``text``, sorted, non-overlapping
     start: int  # offset of the excerpt in its passage's text (before any ellipsis)

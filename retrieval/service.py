@@ -40,6 +40,7 @@ from .index import BM25Index, IndexDoc, IndexLoadError, layouts_fit
 from .ingest import DEFAULT_MAX_ARTICLE_BYTES, IngestSummary, Progress, ingest_folder
 from .layout import Sentences
 from .links import LinkPolicy
+from .models import PickledAsCall
 from .parse import DEFAULT_MAX_FILE_BYTES
 from .question import build_query
 from .quote import choose_quote, join_quotes
@@ -67,7 +68,7 @@ STAMP_FILE = "corpus_stamp"  # beside an index's arrays: the corpus stamp of the
 
 
 @dataclass(frozen=True, slots=True)
-class Result:
+class Result(PickledAsCall):
     article_id: str
     title: str
     published: str | None
@@ -94,7 +95,7 @@ class Result:
 
 
 @dataclass(slots=True)
-class Answer:
+class Answer(PickledAsCall):
     question: str
     took_ms: float
     no_match: bool

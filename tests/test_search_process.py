@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -48,6 +50,26 @@ async def processes(service, monkeypatch):
     await wait_for(lambda: started.answering == 1, timeout=START, what="the search process answering")
     yield started
     await started.close()
+
+
+def test_an_answer_reaches_the_bot_whole(service):
+    """Answers cross from a search process by pickle, as calls of their classes on their fields: every field,
+    none of them at its default, comes back in its place."""
+    found = service.search("who surrounded Manbij in 2016?", k=3)
+    assert found.results
+    answer = replace(
+        found,
+        took_ms=1.5,
+        total=7,
+        offset=2,
+        has_more=True,
+        corrections=[("manbji", "manbij")],
+        context=("earlier question",),
+        results=[replace(found.results[0], missing=("kurdish",))] + found.results[1:],
+    )
+    back = pickle.loads(pickle.dumps(answer))
+    assert back == answer and back is not answer
+    assert back.results[0].excerpt == answer.results[0].excerpt and back.results[0].missing == ("kurdish",)
 
 
 async def test_answers_from_a_search_process_are_the_bots_own(service, processes):
