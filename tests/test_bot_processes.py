@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -131,6 +132,9 @@ async def test_two_shard_processes_answer_their_guilds_and_follow_a_reload(
     logs = (tmp_path / "shard0.log").read_text() + (tmp_path / "shard1.log").read_text()
     assert "picked up corpus version" in (tmp_path / "shard1.log").read_text()
     assert SECRET not in logs
+    # uvloop's event loop where it is installed (a dependency on Linux and macOS)
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    assert logs.count(f"event loop: {loop}") == 2
     assert "Sending IDENTIFY" in logs or "Shard ID" in logs or "shard" in logs.lower()
 
 
@@ -147,3 +151,19 @@ async def test_a_refused_token_fails_with_one_line_and_never_shows_the_token(tmp
     assert code == 2
     assert "Discord refused the token in DISCORD_TOKEN" in output
     assert SECRET not in output and "Traceback" not in output
+
+
+def test_without_uvloop_the_bot_runs_on_asyncios_own_loop(monkeypatch):
+    from bot.main import event_loop_factory
+
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as where it cannot be installed (Windows)
+    assert event_loop_factory() is None
+    monkeypatch.delitem(sys.modules, "uvloop")
+    if importlib.util.find_spec("uvloop"):
+        factory = event_loop_factory()
+        assert factory is not None
+        loop = factory()
+        try:
+            assert type(loop).__module__.startswith("uvloop")
+        finally:
+            loop.close()
