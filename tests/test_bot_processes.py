@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ import pytest
 
 from retrieval.service import NewsService
 from tests.bot_harness import corpus_file, embed_text, shown
-from tests.data import REPO
+from tests.data import REPO, descendants, process_alive
 from tests.discord_stub import DiscordStub
 
 SECRET = "NEWSDESK-SECRET-TOKEN-0123456789abcdefXYZ"
@@ -167,3 +168,27 @@ def test_without_uvloop_the_bot_runs_on_asyncios_own_loop(monkeypatch):
             assert type(loop).__module__.startswith("uvloop")
         finally:
             loop.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
+async def test_ctrl_c_stops_the_bot_and_its_search_process(stub, tmp_path, sample_corpus):
+    service = NewsService(str(tmp_path / "news.db"), sample_corpus)
+    service.reload()
+    service.close()
+    env = {
+        "DISCORD_TOKEN": SECRET,
+        "NEWSDESK_DB": str(tmp_path / "news.db"),
+        "NEWSDESK_CORPUS_DIR": str(sample_corpus),
+        "NEWSDESK_SEARCH_PROCESSES": "1",
+    }
+    async with bot_process(stub, env, tmp_path / "bot.log") as process:
+        await stub.wait_for(lambda: stub.gateway.identifies, timeout=30)
+        assert "3.2 million" in shown(embed_text(await ask(stub, CHANNEL_A, "library repairs cost")))
+        children = descendants(process.pid)
+        assert children, "no search process beside the bot"
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), 20) == 0
+    for child in children:
+        await stub.wait_for(lambda child=child: not process_alive(child), timeout=10)
+    log = (tmp_path / "bot.log").read_text()
+    assert "Traceback" not in log, log
