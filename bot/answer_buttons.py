@@ -33,6 +33,16 @@ VOTE_NOT_KEPT = (
 _UNESCAPE = re.compile(r"\\(.)")
 
 
+# Each button's label and emoji; the emoji made once, not parsed from its text for every answer.
+_LOOKS: dict[str, dict[str, Any]] = {
+    "back": {"label": "Back", "emoji": discord.PartialEmoji(name="◀")},
+    "more": {"label": "More", "emoji": discord.PartialEmoji(name="▶")},
+    "up": {"emoji": discord.PartialEmoji(name="👍")},
+    "down": {"emoji": discord.PartialEmoji(name="👎")},
+    "share": {"label": "Share"},
+}
+
+
 def custom_id(action: str, asker_id: int, offset: int) -> str:
     return f"{PREFIX}:{action}:{asker_id}:{offset}"
 
@@ -43,13 +53,13 @@ def answer_buttons(answer: Answer, *, asker_id: int, private: bool, shared: bool
     offset = answer.offset
     off = answer.no_match
     specs: list[tuple[str, dict[str, Any], bool]] = [
-        ("back", {"label": "Back", "emoji": "◀"}, off or offset == 0),
-        ("more", {"label": "More", "emoji": "▶"}, off or not answer.has_more),
-        ("up", {"emoji": "👍"}, off),
-        ("down", {"emoji": "👎"}, off),
+        ("back", _LOOKS["back"], off or offset == 0),
+        ("more", _LOOKS["more"], off or not answer.has_more),
+        ("up", _LOOKS["up"], off),
+        ("down", _LOOKS["down"], off),
     ]
     if private:
-        specs.append(("share", {"label": "Share"}, off or shared))
+        specs.append(("share", _LOOKS["share"], off or shared))
     for action, look, disabled in specs:
         style = discord.ButtonStyle.primary if action == "share" else discord.ButtonStyle.secondary
         button: discord.ui.Button = discord.ui.Button(
