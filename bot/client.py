@@ -127,14 +127,23 @@ async def within_deadline(
     database that is slow or gone), acknowledge the interaction first with "thinking" (seen by the member alone
     when ``ephemeral``), so that the outcome, whatever it is, still reaches the member.
     ``component``: the interaction is a button press whose message the reply edits."""
-    task = asyncio.ensure_future(work)
-    done, _ = await asyncio.wait((task,), timeout=ACK_DEADLINE)
-    if not done and not interaction.response.is_done():
-        if component:
-            await interaction.response.defer()
-        else:
-            await interaction.response.defer(ephemeral=ephemeral, thinking=True)
-    return await task
+    loop = asyncio.get_running_loop()
+    acknowledging: list[asyncio.Task[Any]] = []
+
+    def acknowledge() -> None:
+        if not interaction.response.is_done():
+            response = interaction.response
+            ack = response.defer() if component else response.defer(ephemeral=ephemeral, thinking=True)
+            acknowledging.append(loop.create_task(ack))
+
+    # A timer beside the work, not a task for it: most work ends well within the deadline.
+    timer = loop.call_later(ACK_DEADLINE, acknowledge)
+    try:
+        return await work
+    finally:
+        timer.cancel()
+        if acknowledging:  # the outcome goes out once the member saw "thinking"
+            await acknowledging[0]
 
 
 async def respond(interaction: discord.Interaction, *, ephemeral: bool = False, **fields: Any) -> int | None:

@@ -211,19 +211,29 @@ class SearchProcesses:
                     p.ask(serving, {})
             return None
         chosen = min(ready, key=lambda p: len(p.pending))
+        future = chosen.ask(serving, kwargs)
+        # A timer, not ``asyncio.wait_for``: no task and no waiter more per question.
+        timer = asyncio.get_running_loop().call_later(QUESTION_TIMEOUT, self._stuck, chosen, future)
         try:
-            answer = await asyncio.wait_for(asyncio.shield(chosen.ask(serving, kwargs)), QUESTION_TIMEOUT)
-        except TimeoutError:
-            log.warning(
-                "search process %d took over %g s over a question; starting it again",
-                chosen.number,
-                QUESTION_TIMEOUT,
-            )
-            chosen.kill()
-            return None
+            answer = await future
+        finally:
+            timer.cancel()
         if answer is not None:
             self.answered += 1
         return answer
+
+    @staticmethod
+    def _stuck(process: _Process, future: asyncio.Future[Answer | None]) -> None:
+        """The question took over ``QUESTION_TIMEOUT``: answered in-process, and the process started again."""
+        if future.done():
+            return
+        log.warning(
+            "search process %d took over %g s over a question; starting it again",
+            process.number,
+            QUESTION_TIMEOUT,
+        )
+        future.set_result(None)
+        process.kill()
 
     async def close(self) -> None:
         for task in self._tasks:
