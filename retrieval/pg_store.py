@@ -107,6 +107,7 @@ class PostgresStore(SharedReads):
         database that already holds newsdesk's tables is opened. Pending migrations are applied either way.
         Raises StoreError (NotNewsdeskDatabase) with one line; never touches another program's tables."""
         self._parsed = parse_database_url(url)
+        self._url = url
         self.target = self._parsed.shown
         self.applied_migrations: list[str] = []
         psycopg, psycopg_pool = _driver()
@@ -259,8 +260,8 @@ class PostgresStore(SharedReads):
     @contextmanager
     def _started(self, first: Any) -> Iterator[tuple[psycopg.Connection, Any]]:
         """A pooled connection on which ``first(conn)`` has run: yields (connection, what it returned).
-        When the connection turns out closed by the server (it restarted), the pool drops it and ``first``
-        runs once more on a fresh one; driver errors come out as StoreError. The connection can also drop after
+        When the connection turns out closed by the server and the server answers again (it restarted), the
+        pool drops its dead connections and ``first`` runs once more on a live one; driver errors come out as StoreError. The connection can also drop after
         the server ran the statement and before its answer arrived: an insert sent again that way must be one
         the table ignores the second time (``add_feedback`` and ``record_run`` send a ``write_key``)."""
         psycopg = self._psycopg
@@ -275,7 +276,12 @@ class PostgresStore(SharedReads):
                 with suppress(Exception):
                     stack.close()
                 retry = isinstance(exc, psycopg.OperationalError) and conn is not None and conn.broken
-                if retry and attempt == 1:
+                if retry and attempt == 1 and self._server_answers():
+                    # The server restarted: the other idle connections died with it. Each is tried now (a round
+                    # trip each) and the dead are replaced, so that the second attempt gets a live one. (While
+                    # the server is down the pool is left alone: emptied, it would come back more slowly.)
+                    with suppress(Exception):
+                        self._pool.check()
                     continue
                 if isinstance(exc, psycopg.Error | self._pool_timeout_error):
                     raise self._error(exc) from exc
@@ -286,6 +292,16 @@ class PostgresStore(SharedReads):
             except (psycopg.Error, self._pool_timeout_error) as exc:
                 raise self._error(exc) from exc
             return
+
+    def _server_answers(self) -> bool:
+        """Does the server take a new connection now? (Asked only after a pooled connection was found dead.)"""
+        try:
+            with self._psycopg.connect(
+                self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, **tcp_settings(self._url)
+            ):
+                return True
+        except self._psycopg.Error:
+            return False
 
     def iter_article_fingerprints(self) -> Iterator[tuple[str, tuple]]:
         """(id, fingerprint) of every article, one row at a time, through a server-side cursor."""

@@ -261,6 +261,18 @@ def test_a_restart_of_the_server_costs_no_read_and_no_write(pg_cluster, pg_url):
     store.close()
 
 
+def test_a_restart_of_the_server_costs_no_read_when_several_connections_were_idle(pg_cluster, pg_url):
+    store = open_store(pg_url)
+    write(store, article("a", "A", "x"))
+    with store.connection(), store.connection(), store.connection():
+        pass  # three connections at once (as for three search threads), then idle in the pool
+    pg_cluster.stop()
+    pg_cluster.start()
+    # The first dead connection found has the pool check the others: the read runs on a fresh one.
+    assert store.counts()["articles"] == 1
+    store.close()
+
+
 class DropsAfterAnswering:
     """A pooled connection whose first statement runs (and, in autocommit, commits) and then loses the
     connection before the answer arrives: what a server that dies at that moment looks like to the store."""
