@@ -251,60 +251,59 @@ def _sentences(
     ]
 
 
-_WORD_TESTS: dict[tuple[str, frozenset[str]], dict[str, bool]] = {}
+_WORD_TERMS: dict[str, dict[str, frozenset[str]]] = {}  # language -> word -> its terms
 
 
 def _question_word_test(query: Query, analyzer: Analyzer) -> Callable[[str], bool]:
-    """Is a word of the text one of the question's own (all its terms among the query's)? Memoized, and
-    shared by the quotes of one question (a question's quotes look at many of the same words)."""
-    own = query.terms
-    key = (analyzer.language, frozenset(own))
-    memo = _WORD_TESTS.get(key)
-    if memo is None:
-        _make_room(_WORD_TESTS, 64)
-        memo = _WORD_TESTS[key] = {}
+    """Is a word of the text one of the question's own (all its terms among the query's)? Each word's terms
+    are kept whatever the question (the quotes of the next questions look at many of the same words), so a
+    question only compares them with its own."""
+    asked = frozenset(query.terms)
+    known = _WORD_TERMS.setdefault(analyzer.language, {})
 
     def is_question_word(word: str) -> bool:
-        if word not in memo:
-            found = analyzer.terms(word)
-            memo[word] = bool(found) and all(t in own for t in found)
-        return memo[word]
+        terms = known.get(word)
+        if terms is None:
+            _make_room(known, _LAYOUT_CACHE_LIMIT)
+            terms = known[word] = frozenset(analyzer.terms(word))
+        return bool(terms) and terms <= asked
 
     return is_question_word
 
 
-def _mark_candidates(sentences: list[_Sentence], query: Query, analyzer: Analyzer) -> None:
+def _mark_candidates(sentences: list[_Sentence], owns: list[bool], query: Query, analyzer: Analyzer) -> None:
     """Flag the sentences holding an answer of the wanted type; only those a window can reach from a
-    sentence with one of the question's own words are looked at."""
+    sentence with one of the question's own words (``owns``) are looked at."""
     is_question_word = _question_word_test(query, analyzer)
     own = query.own
+    n = len(sentences)
     near: set[int] = set()
-    for i, sentence in enumerate(sentences):
-        if any(t in own for _, _, t in sentence.matches):
-            near.update(range(i - MAX_SENTENCES + 1, i + MAX_SENTENCES))
-    for i in sorted(near):
-        if 0 <= i < len(sentences):
-            shapes = _kind_spans(sentences[i].text, query.kind)
-            if not shapes:
-                continue
-            # An answer beside the question's own words ("106 floors", "played by Leslie Grantham") counts
-            # fully; one elsewhere in the sentence counts less. Those beside are looked at first, and only
-            # until one is not made of the question's own words (each look analyses words).
-            zones = [(a - NEAR_CHARS, b + NEAR_CHARS) for a, b, t in sentences[i].matches if t in own]
-            further: list[tuple[str, ...]] = []
-            for s, e, words in shapes:
-                for lo, hi in zones:
-                    if lo <= e and s <= hi:
-                        break
-                else:
-                    further.append(words)
-                    continue
-                if not any(map(is_question_word, words)):
-                    sentences[i].candidate = 1.0
+    for i, holds_own in enumerate(owns):
+        if holds_own:
+            near.update(range(max(i - MAX_SENTENCES + 1, 0), min(i + MAX_SENTENCES, n)))
+    for i in near:
+        sentence = sentences[i]
+        shapes = _kind_spans(sentence.text, query.kind)
+        if not shapes:
+            continue
+        # An answer beside the question's own words ("106 floors", "played by Leslie Grantham") counts
+        # fully; one elsewhere in the sentence counts less. Those beside are looked at first, and only
+        # until one is not made of the question's own words (a word seen for the first time is analysed).
+        zones = [(a - NEAR_CHARS, b + NEAR_CHARS) for a, b, t in sentence.matches if t in own]
+        further: list[tuple[str, ...]] = []
+        for s, e, words in shapes:
+            for lo, hi in zones:
+                if lo <= e and s <= hi:
                     break
             else:
-                if any(not any(map(is_question_word, words)) for words in further):
-                    sentences[i].candidate = WEAK_CANDIDATE
+                further.append(words)
+                continue
+            if not any(map(is_question_word, words)):
+                sentence.candidate = 1.0
+                break
+        else:
+            if any(not any(map(is_question_word, words)) for words in further):
+                sentence.candidate = WEAK_CANDIDATE
 
 
 def choose_quote(
@@ -340,21 +339,29 @@ def choose_quote(
         if text.strip():
             stored = layout(ordinal, text) if layout is not None else None
             sentences.extend(_sentences(ordinal, text, analyzer, weights, stored))
-    if query.kind is not AnswerType.OTHER:
-        _mark_candidates(sentences, query, analyzer)
-    centre_set = set(found)
     own = query.own
-    has_own = bool(own & weights.keys())
-    bonus = _TYPE_BONUS[query.kind]
-    # Per sentence, once: the query terms it holds, their share of the weight, whether one is the question's own.
+    # Per sentence, once: the query terms it holds, their share of the weight, whether one is the question's own,
+    # its passage, its length with the space after it, and whether its passage is one of those found.
     term_sets = [{t for _, _, t in x.matches} for x in sentences]
     cover = [sum(weights[t] for t in terms) / total for terms in term_sets]
     owns = [not own.isdisjoint(terms) for terms in term_sets]
+    if query.kind is not AnswerType.OTHER:
+        _mark_candidates(sentences, owns, query, analyzer)
+    ordinals = [x.ordinal for x in sentences]
+    lengths = [len(x.text) + 1 for x in sentences]
+    centre_set = set(found)
+    in_found = [o in centre_set for o in ordinals]
+    has_own = bool(own & weights.keys())
+    bonus = _TYPE_BONUS[query.kind]
+    best_found = found[0]
+    longest = max_chars * 1.5
     first_ordinal = 0  # the article's first passage
     best: tuple[float, int, int] | None = None
     n = len(sentences)
     for i in range(n):
-        start = sentences[i]
+        if has_own and not any(owns[i : i + MAX_SENTENCES]):
+            continue  # a window must hold one of the question's own words: none from here does
+        start_ordinal = ordinals[i]
         covered: set[str] = set()
         touches = False
         holds_own = False
@@ -362,40 +369,39 @@ def choose_quote(
         top_cover = -1.0
         top_candidate = 0.0
         for j in range(i, min(i + MAX_SENTENCES, n)):
-            sentence = sentences[j]
-            if j > i and sentence.ordinal - sentences[j - 1].ordinal > 1:
+            ordinal = ordinals[j]
+            if j > i and ordinal - ordinals[j - 1] > 1:
                 break  # not neighbours
-            length += len(sentence.text) + 1
-            if j > i and length > max_chars * 1.5:
+            length += lengths[j]
+            if j > i and length > longest:
                 break
             covered |= term_sets[j]
-            touches = touches or sentence.ordinal in centre_set
+            touches = touches or in_found[j]
             holds_own = holds_own or owns[j]
             top_cover = max(top_cover, cover[j])
-            top_candidate = max(top_candidate, sentence.candidate)
+            top_candidate = max(top_candidate, sentences[j].candidate)
             if has_own and not holds_own:
                 continue  # a window must hold one of the question's own words
             # Focus: the best sentence's share counts most, the window's union of terms less.
             score = FOCUS * top_cover + (1 - FOCUS) * sum(weights[t] for t in covered) / total
             score += bonus * top_candidate
             score -= _PER_SENTENCE * (j - i) + (0.1 if length > max_chars else 0.0)
-            if start.ordinal == first_ordinal:
+            if start_ordinal == first_ordinal:
                 score += LEAD_BONUS  # news puts the main facts first
             if cover[i] >= top_cover and j > i:
                 score += 0.02  # the answer tends to follow the sentence that matches the question
             if not touches:
-                distance = min(abs(start.ordinal - c) for c in found)
+                distance = min(abs(start_ordinal - c) for c in found)
                 score -= _LEAVE_PASSAGE + _PER_PASSAGE * min(distance - 1, 5)
-            if start.ordinal != found[0] and sentence.ordinal != found[0]:
+            if start_ordinal != best_found and ordinal != best_found:
                 score -= _LEAVE_PASSAGE / 2  # prefer the best passage found
             if best is None or score > best[0] + 1e-9:
                 best = (score, i, j)
     if best is None:  # no sentence holds a question word: the head of the passage found
-        window = [s for s in sentences if s.ordinal == found[0]][:1]
+        window = [s for s in sentences if s.ordinal == best_found][:1]
     else:
         window = sentences[best[1] : best[2] + 1]
-    quote = _render(window, by_ordinal, weights, query, analyzer, max_chars)
-    return replace(quote, ordinals=frozenset(s.ordinal for s in window), score=best[0] if best else None)
+    return _render(window, by_ordinal, weights, query, analyzer, max_chars, best[0] if best else None)
 
 
 def join_quotes(first: Quote, second: Quote) -> Quote:
@@ -437,7 +443,9 @@ def _render(
     query: Query,
     analyzer: Analyzer,
     max_chars: int,
+    score: float | None,
 ) -> Quote:
+    """The quote of the chosen ``window`` (its ``score``), cut to ``max_chars`` around its matches."""
     first = window[0]
     passage = by_ordinal[first.ordinal]
     if all(s.ordinal == first.ordinal for s in window):
@@ -480,7 +488,14 @@ def _render(
     excerpt = Excerpt(
         text=f"{lead}{body}{tail}", spans=spans, start=cut_start if base is not None else first.start
     )
-    return Quote(excerpt, first.ordinal, passage, frozenset(terms & query.terms.keys()))
+    return Quote(
+        excerpt,
+        first.ordinal,
+        passage,
+        frozenset(terms & query.terms.keys()),
+        frozenset(s.ordinal for s in window),
+        score,
+    )
 
 
 def _candidate_marks(
@@ -489,7 +504,6 @@ def _candidate_marks(
     """Answer-type candidates of the window as weighted spans, so a cut keeps the likely answer."""
     weight = (sum(weights.values()) or 1.0) * _TYPE_BONUS[query.kind]
     is_question_word = _question_word_test(query, analyzer)
-
     out = []
     offset = 0
     for s in window:
