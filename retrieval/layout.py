@@ -281,12 +281,13 @@ class Layouts:
     def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
         self._a = arrays
         self._cache: dict[int, tuple] = {}
+        self._checked: dict[int, str] = {}  # passage -> the text last found to be the one of its layout
 
     def sentences(self, doc: int, text: str, terms: Mapping[int, str]) -> Sentences | None:
         """The sentences of passage ``doc`` with the words of ``terms`` (term number -> term) in each, or
         None when ``text`` is not the text the layout was made from."""
         found = self._read(doc)
-        if found is None or found[0] != len(text) or found[1] != _crc(text):
+        if found is None or not self._made_from(doc, text, found):
             return None
         _, _, starts, ends, los, his, ids, tok_start, tok_end = found
         at = [k for k, t in enumerate(ids) if t in terms]  # the words that are terms, in order
@@ -297,6 +298,19 @@ class Layouts:
             first, end = bisect.bisect_left(at, lo), bisect.bisect_left(at, hi)
             out.append((s, e, [(tok_start[k] - s, tok_end[k] - s, terms[ids[k]]) for k in at[first:end]]))
         return out
+
+    def _made_from(self, doc: int, text: str, found: tuple) -> bool:
+        """Whether ``text`` is the text passage ``doc``'s layout was made from (its length and CRC-32). The text
+        that passed is remembered: the next question's quotes compare it, without encoding it again."""
+        checked = self._checked
+        if checked.get(doc) == text:
+            return True
+        if found[0] != len(text) or found[1] != _crc(text):
+            return False
+        if len(checked) >= _CACHE_LIMIT:
+            checked.clear()
+        checked[doc] = text
+        return True
 
     def _read(self, doc: int) -> tuple | None:
         """One passage's layout as lists (word positions counted from the passage's first word), cached: the
