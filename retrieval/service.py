@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .analyze import Analyzer
 from .answering import POOL, plan_query, rerank, surface_words, verdict
+from .corpus_rows import CorpusRows
 from .errors import (
     DamagedDatabase,
     EmptyArchive,
@@ -142,6 +143,8 @@ class Snapshot:
     loaded_at: float
     stamp: str = ""  # the database's corpus stamp: another database at the same version differs here
     reader: CorpusCopy | None = None  # this version's local corpus copy (shared databases); None: the store
+    # The rows answers read, kept for this version only: a reload's new snapshot starts with none.
+    rows: CorpusRows = field(default_factory=CorpusRows, compare=False, repr=False)
 
     def require_index(self) -> BM25Index:
         if self.index is None:
@@ -827,7 +830,8 @@ class NewsService:
         present = index.terms_in_articles(query.terms, (h.article_id for h in hits))
         candidates = rerank(hits, query, index.idf, present)
         # One result per article, its quote chosen around the passages of it the search found.
-        ordinals = corpus.passage_ordinals(c.hit.passage_id for c in candidates)
+        rows = snapshot.rows
+        ordinals = rows.passage_ordinals(corpus, [c.hit.passage_id for c in candidates])
         centers: dict[str, list[int]] = {}
         ranked = []
         for c in candidates:
@@ -839,17 +843,18 @@ class NewsService:
             centers.setdefault(c.hit.article_id, []).append(ordinal)
         judged = verdict(query, index.idf, plan.unknown, ranked, archive_passages=index.n_passages)
         shown = ranked[offset : offset + k]
-        articles = corpus.articles_by_id(c.hit.article_id for c in shown)
+        articles = rows.articles_by_id(corpus, [c.hit.article_id for c in shown])
         # The passages a quote may come from: those found, the ones after the best found, and the article's
         # first (what choose_quote reads; the second quote comes from one of those found). A corrected word
         # is shown as the first of the passages near those found writes it.
         after = range(QUOTE_FOLLOWING + 1)
-        passages = corpus.passages_at(
+        passages = rows.passages_at(
+            corpus,
             {
                 aid: {0, *centers[aid][:QUOTE_CENTERS]}
                 | {o + d for o in centers[aid][: QUOTE_CENTERS if plan.corrections else 1] for d in after}
                 for aid in articles
-            }
+            },
         )
         words = surface_words(text, index.analyzer)
         numbers = index.term_numbers(query.terms)

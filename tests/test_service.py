@@ -99,3 +99,37 @@ def test_a_reload_clears_what_a_dead_process_left_beside_the_index_folders(servi
     assert [folder for folder in old if folder.exists()] == []
     assert fresh.is_dir()
     assert service.search("night ferry Port Ellen").results[0].title == "Night Ferry Returns"
+
+
+def test_answers_after_a_reload_show_the_new_rows_of_an_article_they_showed_before(
+    store_target, tmp_path, sample_corpus
+):
+    """The rows answers read (the article, its passages) are kept for the corpus version they came from: a
+    reload, in this process or in another one, never lets an answer show the article as it was."""
+    corpus_file(
+        sample_corpus,
+        "local/ferry.txt",
+        "Night Ferry Returns",
+        "The night ferry to Port Ellen returns in May.",
+    )
+    writer = NewsService(store_target, sample_corpus, index_cache=tmp_path / "writer-cache")
+    writer.reload()
+    reader = NewsService(store_target, sample_corpus, index_cache=tmp_path / "reader-cache")
+    for service in (writer, reader):
+        first = service.search("when does the night ferry to Port Ellen return", k=1).results[0]
+        assert (first.article_id, first.title) == ("local/ferry", "Night Ferry Returns")
+        assert "May" in first.excerpt.text
+    corpus_file(
+        sample_corpus,
+        "local/ferry.txt",
+        "Night Ferry Delayed",
+        "The night ferry to Port Ellen returns in June, a month late.",
+    )
+    writer.reload()
+    assert reader.refresh_if_changed() is True
+    for service in (writer, reader):
+        again = service.search("when does the night ferry to Port Ellen return", k=1).results[0]
+        assert (again.article_id, again.title) == ("local/ferry", "Night Ferry Delayed")
+        assert "June" in again.excerpt.text and "May" not in again.excerpt.text
+    writer.close()
+    reader.close()
