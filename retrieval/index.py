@@ -38,7 +38,7 @@ from typing import BinaryIO
 import numpy as np
 
 from retrieval.analyze import Analyzer, fold
-from retrieval.kernels import _find_term, _postings_weights, _rescore, _search_kernel
+from retrieval.kernels import _find_term, _postings_weights, _rescore, _search_kernel, _terms_held
 from retrieval.layout import LayoutBuilder, Layouts, Sentences, load_layout, save_layout
 from retrieval.workers import ordered, worker_pool
 
@@ -964,6 +964,7 @@ class BM25Index:
                 0,
                 use_range,
             )
+        _terms_held(a["term_ptr"], a["post_doc"], none, np.zeros(1, np.int64), np.zeros(0, np.int32), none)
         self._term_id("a")
         self._term_cache.clear()
 
@@ -994,24 +995,28 @@ class BM25Index:
         if not known:
             return out
         ptr, order = self._article_docs()
-        groups = [order[ptr[n] : ptr[n + 1]] for _, n in known]
-        docs = np.concatenate(groups)
-        starts = np.cumsum([0] + [len(g) for g in groups[:-1]])
         a = self._a
-        for term in dict.fromkeys(terms):
-            t = self._term_id(term)
-            if t < 0 or not len(docs):
-                continue
-            postings = a["post_doc"][int(a["term_ptr"][t]) : int(a["term_ptr"][t + 1])]
-            at = np.minimum(np.searchsorted(postings, docs), len(postings) - 1)
-            found = np.logical_or.reduceat(postings[at] == docs, starts)
-            for (article_id, _), hit in zip(known, found.tolist(), strict=True):
-                if hit:
-                    out[article_id].add(term)
+        terms = list(dict.fromkeys(terms))
+        known_terms = [(term, t) for term in terms if (t := self._term_id(term)) >= 0]
+        if known_terms:
+            held = _terms_held(
+                a["term_ptr"],
+                a["post_doc"],
+                np.array([t for _, t in known_terms], np.int64),
+                ptr,
+                order,
+                np.array([n for _, n in known], np.int64),
+            )
+            for (term, _), row in zip(known_terms, held.tolist(), strict=True):
+                for (article_id, _), hit in zip(known, row, strict=True):
+                    if hit:
+                        out[article_id].add(term)
         years = {t for t in terms if _YEAR.fullmatch(t)}
         if years:
-            for (article_id, _), group in zip(known, groups, strict=True):
-                day = int(a["doc_day"][group[0]])
+            for article_id, n in known:
+                if ptr[n] == ptr[n + 1]:
+                    continue  # an article without passages
+                day = int(a["doc_day"][order[ptr[n]]])
                 if day != _UNDATED and str((_EPOCH + datetime.timedelta(days=day)).year) in years:
                     out[article_id].add(str((_EPOCH + datetime.timedelta(days=day)).year))
         return out

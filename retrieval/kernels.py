@@ -391,6 +391,23 @@ def _search_kernel(
 
 
 @numba.njit(cache=True, nogil=True)
+def _terms_held(term_ptr, post_doc, terms, doc_ptr, doc_order, articles):
+    """Whether each of ``articles`` holds each of ``terms`` (term numbers) in one of its passages (article
+    ``a``'s passages are ``doc_order[doc_ptr[a]:doc_ptr[a + 1]]``): a boolean array, terms by articles."""
+    out = np.zeros((len(terms), len(articles)), np.bool_)
+    for i in range(len(terms)):
+        lo = term_ptr[terms[i]]
+        hi = term_ptr[terms[i] + 1]
+        for j in range(len(articles)):
+            a = articles[j]
+            for k in range(doc_ptr[a], doc_ptr[a + 1]):
+                if _find(post_doc, lo, hi, doc_order[k]) >= 0:
+                    out[i, j] = True
+                    break
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
 def _find_term(blob, offsets, key):
     """Index of ``key`` (UTF-8 bytes) in the sorted term table, or -1."""
     lo = 0
