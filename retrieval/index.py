@@ -752,6 +752,7 @@ class BM25Index:
         self._unknown_idf = float(_idf_table(self.variant, np.array([1]), max(self.n_passages, 2), 0.0)[0])
         self._local = threading.local()
         self._term_cache: dict[str, int] = {}
+        self._idf_cache: dict[str, float] = {}  # each question asks for its terms' idf a few dozen times
         # per-term document frequency, for the match-count estimate
         self._df = np.diff(arrays["term_ptr"])
 
@@ -982,8 +983,15 @@ class BM25Index:
 
     def idf(self, term: str) -> float:
         """The variant's idf of an analyzed term; 0.0 for terms the index has never seen."""
-        t = self._term_id(term)
-        return float(self._a["term_idf"][t]) if t >= 0 else 0.0
+        cache = self._idf_cache
+        value = cache.get(term)
+        if value is None:
+            t = self._term_id(term)
+            value = float(self._a["term_idf"][t]) if t >= 0 else 0.0
+            if len(cache) >= 200_000:
+                cache.clear()
+            cache[term] = value
+        return value
 
     def terms_in_articles(self, terms: Iterable[str], article_ids: Iterable[str]) -> dict[str, set[str]]:
         """Which of ``terms`` each article holds in any passage or its title, from the postings alone; a
