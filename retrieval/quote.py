@@ -27,7 +27,7 @@ from retrieval.layout import Sentences, passage_layout
 from retrieval.models import PickledAsCall
 from retrieval.question import AnswerType, Query
 
-__all__ = ["ELLIPSIS", "Excerpt", "Quote", "choose_quote", "join_quotes", "type_candidates"]
+__all__ = ["ELLIPSIS", "Excerpt", "Quote", "choose_quote", "join_quotes", "quote_weights", "type_candidates"]
 
 ELLIPSIS = "\u2026"
 MAX_SENTENCES = 3
@@ -254,27 +254,31 @@ def _sentences(
 _WORD_TERMS: dict[str, dict[str, frozenset[str]]] = {}  # language -> word -> its terms
 
 
-def _question_word_test(query: Query, analyzer: Analyzer) -> Callable[[str], bool]:
-    """Is a word of the text one of the question's own (all its terms among the query's)? Each word's terms
-    are kept whatever the question (the quotes of the next questions look at many of the same words), so a
-    question only compares them with its own."""
+def _question_word_test(query: Query, analyzer: Analyzer) -> Callable[[tuple[str, ...]], bool]:
+    """Does a span's words (``_kind_spans``) hold one of the question's own words (all its terms among the
+    query's)? Each word's terms are kept whatever the question (the quotes of the next questions look at many
+    of the same words), so a question only compares them with its own; a span's words are looked at in order
+    until one is the question's."""
     asked = frozenset(query.terms)
     known = _WORD_TERMS.setdefault(analyzer.language, {})
 
-    def is_question_word(word: str) -> bool:
-        terms = known.get(word)
-        if terms is None:
-            _make_room(known, _LAYOUT_CACHE_LIMIT)
-            terms = known[word] = frozenset(analyzer.terms(word))
-        return bool(terms) and terms <= asked
+    def holds_question_word(words: tuple[str, ...]) -> bool:
+        for word in words:
+            terms = known.get(word)
+            if terms is None:
+                _make_room(known, _LAYOUT_CACHE_LIMIT)
+                terms = known[word] = frozenset(analyzer.terms(word))
+            if terms and terms <= asked:
+                return True
+        return False
 
-    return is_question_word
+    return holds_question_word
 
 
 def _mark_candidates(sentences: list[_Sentence], owns: list[bool], query: Query, analyzer: Analyzer) -> None:
     """Flag the sentences holding an answer of the wanted type; only those a window can reach from a
     sentence with one of the question's own words (``owns``) are looked at."""
-    is_question_word = _question_word_test(query, analyzer)
+    holds_question_word = _question_word_test(query, analyzer)
     own = query.own
     n = len(sentences)
     near: set[int] = set()
@@ -298,11 +302,11 @@ def _mark_candidates(sentences: list[_Sentence], owns: list[bool], query: Query,
             else:
                 further.append(words)
                 continue
-            if not any(map(is_question_word, words)):
+            if not holds_question_word(words):
                 sentence.candidate = 1.0
                 break
         else:
-            if any(not any(map(is_question_word, words)) for words in further):
+            if not all(map(holds_question_word, further)):
                 sentence.candidate = WEAK_CANDIDATE
 
 
@@ -317,11 +321,13 @@ def choose_quote(
     following: int = 1,
     lead: bool = True,
     layout: Callable[[int, str], Sentences | None] | None = None,
+    weights: dict[str, float] | None = None,
 ) -> Quote:
     """The best window of ``passages`` (ordinal, text) for ``query``: in the passages found (``centers``,
     best first), the ``following`` passages after the best, and (``lead``) the article's first passage.
     ``layout(ordinal, text)`` gives a passage's sentences with the query's terms in them, as kept with the
-    index (None for a passage it does not know, which is then analysed here)."""
+    index (None for a passage it does not know, which is then analysed here). ``weights``: the query's
+    ``quote_weights`` when the caller computed them once for several quotes of one question."""
     max_chars = max(int(max_chars), 1)
     by_ordinal = dict(passages)
     found = [centers] if isinstance(centers, int) else list(centers)
@@ -329,7 +335,8 @@ def choose_quote(
     if not found:
         first = found[0] if found else (centers if isinstance(centers, int) else 0)
         return Quote(Excerpt("", [], 0), first, by_ordinal.get(first, ""), frozenset())
-    weights = _weights(query, idf)
+    if weights is None:
+        weights = quote_weights(query, idf)
     total = sum(weights.values()) or 1.0
     near = set(found) | set(range(found[0], found[0] + following + 1)) | ({0} if lead else set())
     wanted = sorted(o for o in near if o in by_ordinal)
@@ -418,7 +425,9 @@ def join_quotes(first: Quote, second: Quote) -> Quote:
     )
 
 
-def _weights(query: Query, idf: Callable[[str], float] | None) -> dict[str, float]:
+def quote_weights(query: Query, idf: Callable[[str], float] | None) -> dict[str, float]:
+    """What each of the query's terms weighs in a quote: its idf (plain 1.0 without ``idf``), less for a
+    follow-up's context."""
     weights: dict[str, float] = {}
     for term, w in query.terms.items():
         value = 1.0
@@ -503,14 +512,16 @@ def _candidate_marks(
 ) -> list[tuple[int, int, float]]:
     """Answer-type candidates of the window as weighted spans, so a cut keeps the likely answer."""
     weight = (sum(weights.values()) or 1.0) * _TYPE_BONUS[query.kind]
-    is_question_word = _question_word_test(query, analyzer)
+    holds_question_word = _question_word_test(query, analyzer)
     out = []
     offset = 0
     for s in window:
         at = s.start if base is not None else offset
         if s.candidate:
             out += [
-                (at + a, at + b, weight) for a, b in type_candidates(s.text, query.kind, is_question_word)
+                (at + a, at + b, weight)
+                for a, b, words in _kind_spans(s.text, query.kind)
+                if not holds_question_word(words)
             ]
         offset += len(s.text) + 1
     return out

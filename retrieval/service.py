@@ -44,7 +44,7 @@ from .links import LinkPolicy
 from .models import PickledAsCall
 from .parse import DEFAULT_MAX_FILE_BYTES
 from .question import build_query
-from .quote import choose_quote, join_quotes
+from .quote import choose_quote, join_quotes, quote_weights
 from .server_settings import ServerSettingsTable
 from .spelling import Correction, Speller
 from .status import DatabaseStatus, FeedbackSummary, IngestRun, RatedAnswer, ReloadStatus, ServiceStats
@@ -858,6 +858,7 @@ class NewsService:
         )
         words = surface_words(text, index.analyzer)
         numbers = index.term_numbers(query.terms)
+        weights = quote_weights(query, index.idf)  # the same for each quote of the question
         results: list[Result] = []
         for c in shown:
             article = articles.get(c.hit.article_id)
@@ -870,7 +871,14 @@ class NewsService:
                 return index.passage_sentences(article_id, ordinal, passage, numbers)
 
             quote = choose_quote(
-                texts, found, query, index.analyzer, idf=index.idf, following=QUOTE_FOLLOWING, layout=layout
+                texts,
+                found,
+                query,
+                index.analyzer,
+                idf=index.idf,
+                following=QUOTE_FOLLOWING,
+                layout=layout,
+                weights=weights,
             )
             # A second passage the search found, away from the first quote, gives a second quote.
             others = [o for o in found if all(abs(o - q) > 1 for q in quote.ordinals)]
@@ -884,6 +892,7 @@ class NewsService:
                     following=0,
                     lead=False,
                     layout=layout,
+                    weights=weights,
                 )
                 if second.score is not None:
                     quote = join_quotes(quote, second)
