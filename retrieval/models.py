@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import operator
 from collections.abc import Callable
@@ -20,7 +21,14 @@ class PickledAsCall:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # Called again for the class that ``dataclass(slots=True)`` makes, which has the slots.
-        names = cls.__dict__.get("__slots__", ())
+        names = tuple(cls.__dict__.get("__slots__", ()))
+        if names and "__dataclass_fields__" in cls.__dict__:
+            fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+            if any(not f.init for f in fields) or tuple(f.name for f in fields) != names:
+                # A call of the class on the slots' values would not rebuild the object.
+                raise TypeError(
+                    f"{cls.__name__}: PickledAsCall needs every field an __init__ argument, in order"
+                )
         getter = operator.attrgetter(*names) if names else (lambda _: ())
         cls._field_values = getter if len(names) != 1 else (lambda obj: (getter(obj),))
 

@@ -12,12 +12,13 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import pytest
 
 import retrieval.search_process as search_process
 from retrieval import Answer, SearchProcesses
+from retrieval.models import PickledAsCall
 from tests.bot_harness import GENERAL, READER, build_world, embed_text, running_bot, shown
 from tests.data import REPO, descendants, process_alive
 from tests.discord_stub.fixtures import discord_stub  # noqa: F401  (fixture)
@@ -70,6 +71,15 @@ def test_an_answer_reaches_the_bot_whole(service):
     back = pickle.loads(pickle.dumps(answer))
     assert back == answer and back is not answer
     assert back.results[0].excerpt == answer.results[0].excerpt and back.results[0].missing == ("kurdish",)
+
+
+def test_a_record_a_call_would_not_rebuild_is_refused_where_it_is_defined():
+    with pytest.raises(TypeError, match="every field an __init__ argument"):
+
+        @dataclass(slots=True)
+        class Counted(PickledAsCall):
+            text: str
+            length: int = field(init=False, default=0)
 
 
 async def test_answers_from_a_search_process_are_the_bots_own(service, processes):
