@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 
+from .bounded import make_room
 from .store import Store, StoredArticle
 
 __all__ = ["CorpusRows"]
@@ -23,12 +24,6 @@ ARTICLES_KEPT = 4_096
 ORDINALS_KEPT = 16_384
 PASSAGES_KEPT = 8_192
 _UNREAD = object()  # a passage not kept (None: kept as absent)
-
-
-def _make_room(kept: dict, limit: int) -> None:
-    if len(kept) >= limit:
-        for key in list(itertools.islice(kept, len(kept) // 2)):
-            kept.pop(key, None)  # another search thread may have dropped it already
 
 
 class CorpusRows:
@@ -52,7 +47,7 @@ class CorpusRows:
                 missing.append(article_id)
         if missing:
             found = corpus.articles_by_id(missing)
-            _make_room(kept, ARTICLES_KEPT)
+            make_room(kept, ARTICLES_KEPT)
             kept.update(found)
             out.update(found)
         return {article_id: article for article_id, article in out.items() if article is not None}
@@ -70,7 +65,7 @@ class CorpusRows:
                 out[passage_id] = ordinal
         if missing:
             found = corpus.passage_ordinals(missing)
-            _make_room(kept, ORDINALS_KEPT)
+            make_room(kept, ORDINALS_KEPT)
             kept.update(found)
             out.update(found)
         return out
@@ -93,7 +88,7 @@ class CorpusRows:
             read = corpus.passages_at(missing)
             found: dict[tuple[str, int], str | None] = dict.fromkeys(unread)
             found.update(((aid, o), text) for aid, passages in read.items() for o, text in passages)
-            _make_room(kept, PASSAGES_KEPT)
+            make_room(kept, PASSAGES_KEPT)
             kept.update(found)
             texts.update(found)
         out: dict[str, list[tuple[int, str]]] = {aid: [] for aid in wanted}

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.analyze import _TOKEN, Analyzer
+from retrieval.bounded import make_room
 from retrieval.passages import split_sentences
 
 __all__ = [
@@ -333,9 +334,7 @@ class Layouts:
                 a["lay_tok_start"][t_lo:t_hi].tolist(),
                 a["lay_tok_end"][t_lo:t_hi].tolist(),
             )
-            if len(self._cache) >= _CACHE_LIMIT:
-                for key in list(itertools.islice(self._cache, len(self._cache) // 2)):
-                    self._cache.pop(key, None)  # another search thread may have dropped it already
+            make_room(self._cache, _CACHE_LIMIT)
             self._cache[doc] = found
         return found
 

@@ -261,9 +261,10 @@ class PostgresStore(SharedReads):
     def _started(self, first: Any) -> Iterator[tuple[psycopg.Connection, Any]]:
         """A pooled connection on which ``first(conn)`` has run: yields (connection, what it returned).
         When the connection turns out closed by the server and the server answers again (it restarted), the
-        pool drops its dead connections and ``first`` runs once more on a live one; driver errors come out as StoreError. The connection can also drop after
-        the server ran the statement and before its answer arrived: an insert sent again that way must be one
-        the table ignores the second time (``add_feedback`` and ``record_run`` send a ``write_key``)."""
+        pool drops its dead connections and ``first`` runs once more on a live one; driver errors come out as
+        StoreError. The connection can also drop after the server ran the statement and before its answer
+        arrived: an insert sent again that way must be one the table ignores the second time (``add_feedback``
+        and ``record_run`` send a ``write_key``)."""
         psycopg = self._psycopg
         for attempt in (1, 2):
             stack = ExitStack()

@@ -16,13 +16,13 @@ matched words marked as character spans.
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from retrieval.analyze import Analyzer
+from retrieval.bounded import make_room
 from retrieval.layout import Sentences, passage_layout
 from retrieval.models import PickledAsCall
 from retrieval.question import AnswerType, Query
@@ -198,7 +198,7 @@ def _kind_spans(text: str, kind: AnswerType) -> tuple[tuple[int, int, tuple[str,
             if kind is AnswerType.PLACE and not _PLACE_CUE.search(text[max(0, start - 20) : start]):
                 continue
             out.append((start, end, words))
-    _make_room(_KIND_CACHE, _LAYOUT_CACHE_LIMIT)
+    make_room(_KIND_CACHE, _LAYOUT_CACHE_LIMIT)
     found = _KIND_CACHE[key] = tuple(out)
     return found
 
@@ -216,14 +216,6 @@ _LAYOUT_CACHE: dict[tuple[str, str], tuple[tuple[int, int, tuple[tuple[int, int,
 _LAYOUT_CACHE_LIMIT = 20_000
 
 
-def _make_room(cache: dict, limit: int) -> None:
-    """Keep ``cache`` under ``limit`` entries by dropping its older half (dicts keep insertion order), so
-    that the passages of recent questions stay analysed."""
-    if len(cache) >= limit:
-        for key in list(itertools.islice(cache, len(cache) // 2)):
-            cache.pop(key, None)  # another search thread may have dropped it already
-
-
 def _layout(text: str, analyzer: Analyzer) -> tuple[tuple[int, int, tuple[tuple[int, int, str], ...]], ...]:
     """The sentences of a passage with their terms (offsets relative to the sentence), computed once per
     passage text (for passages without a layout stored with the index): a question only looks up which of
@@ -235,7 +227,7 @@ def _layout(text: str, analyzer: Analyzer) -> tuple[tuple[int, int, tuple[tuple[
         found = tuple(
             (s, e, tuple((a - s, b - s, t) for a, b, t in spans[lo:hi])) for s, e, lo, hi in sentences
         )
-        _make_room(_LAYOUT_CACHE, _LAYOUT_CACHE_LIMIT)
+        make_room(_LAYOUT_CACHE, _LAYOUT_CACHE_LIMIT)
         _LAYOUT_CACHE[key] = found
     return found
 
@@ -266,7 +258,7 @@ def _question_word_test(query: Query, analyzer: Analyzer) -> Callable[[tuple[str
         for word in words:
             terms = known.get(word)
             if terms is None:
-                _make_room(known, _LAYOUT_CACHE_LIMIT)
+                make_room(known, _LAYOUT_CACHE_LIMIT)
                 terms = known[word] = frozenset(analyzer.terms(word))
             if terms and terms <= asked:
                 return True
