@@ -127,10 +127,10 @@ _TYPE_BONUS = {
 }
 _LEAVE_PASSAGE = 0.06  # cost of a window that starts or ends outside the passage the index found
 _PER_SENTENCE = 0.01
-_PER_PASSAGE = 0.02
+_PER_PASSAGE = 0.02  # further cost per passage between a window and the nearest passage found
 LEAD_BONUS = 0.1  # for a window in the article's first passage
 NEAR_CHARS = 30  # an answer this close to one of the question's words counts fully
-WEAK_CANDIDATE = 0.6  # the share of the answer-type bonus for an answer further away  # further cost per passage between a window and the nearest passage found
+WEAK_CANDIDATE = 0.6  # the share of the answer-type bonus for an answer further away
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +157,8 @@ class _Sentence:
     end: int
     text: str
     matches: list[tuple[int, int, str]]  # spans (relative to the sentence) of query terms
-    candidate: float  # holds an answer of the wanted type outside the question's words: 0, WEAK or 1
+    # holds an answer of the wanted type outside the question's words: 0, WEAK or 1; None: not looked at yet
+    candidate: float | None = None
 
 
 def type_candidates(
@@ -236,9 +237,9 @@ def _sentences(
     ordinal: int, text: str, analyzer: Analyzer, weights: dict[str, float], stored: Sentences | None = None
 ) -> list[_Sentence]:
     if stored is not None:  # the layout kept with the index, already narrowed to the question's terms
-        return [_Sentence(ordinal, s, e, text[s:e], matches, 0.0) for s, e, matches in stored]
+        return [_Sentence(ordinal, s, e, text[s:e], matches) for s, e, matches in stored]
     return [
-        _Sentence(ordinal, s, e, text[s:e], [m for m in terms if m[2] in weights], 0.0)
+        _Sentence(ordinal, s, e, text[s:e], [m for m in terms if m[2] in weights])
         for s, e, terms in _layout(text, analyzer)
     ]
 
@@ -267,39 +268,30 @@ def _question_word_test(query: Query, analyzer: Analyzer) -> Callable[[tuple[str
     return holds_question_word
 
 
-def _mark_candidates(sentences: list[_Sentence], owns: list[bool], query: Query, analyzer: Analyzer) -> None:
-    """Flag the sentences holding an answer of the wanted type; only those a window can reach from a
-    sentence with one of the question's own words (``owns``) are looked at."""
-    holds_question_word = _question_word_test(query, analyzer)
+def _candidate(
+    sentence: _Sentence, query: Query, holds_question_word: Callable[[tuple[str, ...]], bool]
+) -> float:
+    """Does ``sentence`` hold an answer of the wanted type that is not made of the question's own words:
+    1.0 beside one of the question's words, ``WEAK_CANDIDATE`` elsewhere in the sentence, 0.0 if not."""
+    shapes = _kind_spans(sentence.text, query.kind)
+    if not shapes:
+        return 0.0
+    # An answer beside the question's own words ("106 floors", "played by Leslie Grantham") counts fully;
+    # one elsewhere in the sentence counts less. Those beside are looked at first, and only until one is
+    # not made of the question's own words (a word seen for the first time is analysed).
     own = query.own
-    n = len(sentences)
-    near: set[int] = set()
-    for i, holds_own in enumerate(owns):
-        if holds_own:
-            near.update(range(max(i - MAX_SENTENCES + 1, 0), min(i + MAX_SENTENCES, n)))
-    for i in near:
-        sentence = sentences[i]
-        shapes = _kind_spans(sentence.text, query.kind)
-        if not shapes:
-            continue
-        # An answer beside the question's own words ("106 floors", "played by Leslie Grantham") counts
-        # fully; one elsewhere in the sentence counts less. Those beside are looked at first, and only
-        # until one is not made of the question's own words (a word seen for the first time is analysed).
-        zones = [(a - NEAR_CHARS, b + NEAR_CHARS) for a, b, t in sentence.matches if t in own]
-        further: list[tuple[str, ...]] = []
-        for s, e, words in shapes:
-            for lo, hi in zones:
-                if lo <= e and s <= hi:
-                    break
-            else:
-                further.append(words)
-                continue
-            if not holds_question_word(words):
-                sentence.candidate = 1.0
+    zones = [(a - NEAR_CHARS, b + NEAR_CHARS) for a, b, t in sentence.matches if t in own]
+    further: list[tuple[str, ...]] = []
+    for s, e, words in shapes:
+        for lo, hi in zones:
+            if lo <= e and s <= hi:
                 break
         else:
-            if not all(map(holds_question_word, further)):
-                sentence.candidate = WEAK_CANDIDATE
+            further.append(words)
+            continue
+        if not holds_question_word(words):
+            return 1.0
+    return 0.0 if all(map(holds_question_word, further)) else WEAK_CANDIDATE
 
 
 def choose_quote(
@@ -314,12 +306,15 @@ def choose_quote(
     lead: bool = True,
     layout: Callable[[int, str], Sentences | None] | None = None,
     weights: dict[str, float] | None = None,
+    laid_out: dict[int, list[_Sentence]] | None = None,
 ) -> Quote:
     """The best window of ``passages`` (ordinal, text) for ``query``: in the passages found (``centers``,
     best first), the ``following`` passages after the best, and (``lead``) the article's first passage.
     ``layout(ordinal, text)`` gives a passage's sentences with the query's terms in them, as kept with the
     index (None for a passage it does not know, which is then analysed here). ``weights``: the query's
-    ``quote_weights`` when the caller computed them once for several quotes of one question."""
+    ``quote_weights`` when the caller computed them once for several quotes of one question. ``laid_out``:
+    a dict the quotes of one article for one question share, so that a second quote reads its passages'
+    sentences (and what was found in them) from the first."""
     max_chars = max(int(max_chars), 1)
     by_ordinal = dict(passages)
     found = [centers] if isinstance(centers, int) else list(centers)
@@ -329,44 +324,79 @@ def choose_quote(
         return Quote(Excerpt("", [], 0), first, by_ordinal.get(first, ""), frozenset())
     if weights is None:
         weights = quote_weights(query, idf)
-    total = sum(weights.values()) or 1.0
+    if laid_out is None:
+        laid_out = {}
     near = set(found) | set(range(found[0], found[0] + following + 1)) | ({0} if lead else set())
-    wanted = sorted(o for o in near if o in by_ordinal)
     sentences: list[_Sentence] = []
-    for ordinal in wanted:
-        text = by_ordinal[ordinal]
-        if text.strip():
+    for ordinal in sorted(o for o in near if o in by_ordinal):
+        kept = laid_out.get(ordinal)
+        if kept is None:
+            text = by_ordinal[ordinal]
+            if not text.strip():
+                continue
             stored = layout(ordinal, text) if layout is not None else None
-            sentences.extend(_sentences(ordinal, text, analyzer, weights, stored))
-    own = query.own
-    # Per sentence, once: the query terms it holds, their share of the weight, whether one is the question's own,
-    # its passage, its length with the space after it, and whether its passage is one of those found.
-    term_sets = [{t for _, _, t in x.matches} for x in sentences]
-    cover = [sum(weights[t] for t in terms) / total for terms in term_sets]
-    owns = [not own.isdisjoint(terms) for terms in term_sets]
-    if query.kind is not AnswerType.OTHER:
-        _mark_candidates(sentences, owns, query, analyzer)
+            kept = laid_out[ordinal] = _sentences(ordinal, text, analyzer, weights, stored)
+        sentences.extend(kept)
+    windows = _windows(sentences, found, query, weights, max_chars)
+    best = _best_window(windows, sentences, query, analyzer)
+    if best is None:  # no sentence holds a question word: the head of the passage found
+        window = [s for s in sentences if s.ordinal == found[0]][:1]
+    else:
+        window = sentences[best[1] : best[2] + 1]
+    return _render(window, by_ordinal, weights, query, analyzer, max_chars, best[0] if best else None)
+
+
+# A window: its first and last sentence, and its score as parts (``_score``): the share of the question's
+# weight it holds, and what its length, its place and its passages add or take away.
+_Window = tuple[int, int, float, float, bool, bool, float, bool]
+
+
+def _windows(
+    sentences: list[_Sentence], found: list[int], query: Query, weights: dict[str, float], max_chars: int
+) -> list[_Window]:
+    """Every window of one to ``MAX_SENTENCES`` neighbouring sentences that may be quoted, in order (by its
+    first sentence, then its length), with its score but for the answer-type bonus (see ``_score``)."""
+    total = sum(weights.values()) or 1.0
+    # Per sentence, once: the query terms it holds (as bits), their share of the weight, whether one is the
+    # question's own, its passage, its length with the space after it, and whether its passage was found.
+    bit = {t: 1 << k for k, t in enumerate(weights)}
+    share: dict[int, float] = {}
+
+    def weight_of(mask: int) -> float:
+        got = share.get(mask)
+        if got is None:
+            got = share[mask] = sum(w for t, w in weights.items() if bit[t] & mask)
+        return got
+
+    masks = []
+    for x in sentences:
+        mask = 0
+        for _, _, t in x.matches:
+            mask |= bit[t]
+        masks.append(mask)
+    own_mask = 0
+    for t in query.own:
+        own_mask |= bit.get(t, 0)
+    cover = [weight_of(m) / total for m in masks]
+    owns = [bool(m & own_mask) for m in masks]
     ordinals = [x.ordinal for x in sentences]
     lengths = [len(x.text) + 1 for x in sentences]
     centre_set = set(found)
     in_found = [o in centre_set for o in ordinals]
-    has_own = bool(own & weights.keys())
-    bonus = _TYPE_BONUS[query.kind]
-    best_found = found[0]
+    has_own = bool(own_mask)
     longest = max_chars * 1.5
-    first_ordinal = 0  # the article's first passage
-    best: tuple[float, int, int] | None = None
+    best_found = found[0]
+    out: list[_Window] = []
     n = len(sentences)
     for i in range(n):
         if has_own and not any(owns[i : i + MAX_SENTENCES]):
             continue  # a window must hold one of the question's own words: none from here does
         start_ordinal = ordinals[i]
-        covered: set[str] = set()
+        covered = 0
         touches = False
         holds_own = False
         length = -1
         top_cover = -1.0
-        top_candidate = 0.0
         for j in range(i, min(i + MAX_SENTENCES, n)):
             ordinal = ordinals[j]
             if j > i and ordinal - ordinals[j - 1] > 1:
@@ -374,33 +404,96 @@ def choose_quote(
             length += lengths[j]
             if j > i and length > longest:
                 break
-            covered |= term_sets[j]
+            covered |= masks[j]
             touches = touches or in_found[j]
             holds_own = holds_own or owns[j]
-            top_cover = max(top_cover, cover[j])
-            top_candidate = max(top_candidate, sentences[j].candidate)
+            if cover[j] > top_cover:
+                top_cover = cover[j]
             if has_own and not holds_own:
                 continue  # a window must hold one of the question's own words
             # Focus: the best sentence's share counts most, the window's union of terms less.
-            score = FOCUS * top_cover + (1 - FOCUS) * sum(weights[t] for t in covered) / total
-            score += bonus * top_candidate
-            score -= _PER_SENTENCE * (j - i) + (0.1 if length > max_chars else 0.0)
-            if start_ordinal == first_ordinal:
-                score += LEAD_BONUS  # news puts the main facts first
-            if cover[i] >= top_cover and j > i:
-                score += 0.02  # the answer tends to follow the sentence that matches the question
+            held = FOCUS * top_cover + (1 - FOCUS) * weight_of(covered) / total
+            cost = _PER_SENTENCE * (j - i) + (0.1 if length > max_chars else 0.0)
+            away = 0.0
             if not touches:
                 distance = min(abs(start_ordinal - c) for c in found)
-                score -= _LEAVE_PASSAGE + _PER_PASSAGE * min(distance - 1, 5)
-            if start_ordinal != best_found and ordinal != best_found:
-                score -= _LEAVE_PASSAGE / 2  # prefer the best passage found
-            if best is None or score > best[0] + 1e-9:
-                best = (score, i, j)
-    if best is None:  # no sentence holds a question word: the head of the passage found
-        window = [s for s in sentences if s.ordinal == best_found][:1]
+                away = _LEAVE_PASSAGE + _PER_PASSAGE * min(distance - 1, 5)
+            out.append(
+                (
+                    i,
+                    j,
+                    held,
+                    cost,
+                    start_ordinal == 0,  # the article's first passage
+                    cover[i] >= top_cover and j > i,
+                    away,
+                    start_ordinal != best_found and ordinal != best_found,
+                )
+            )
+    return out
+
+
+def _score(window: _Window, bonus: float) -> float:
+    """A window's score with ``bonus`` for the answer it holds."""
+    _, _, held, cost, in_lead, follows, away, elsewhere = window
+    score = held + bonus
+    score -= cost
+    if in_lead:
+        score += LEAD_BONUS  # news puts the main facts first
+    if follows:
+        score += 0.02  # the answer tends to follow the sentence that matches the question
+    if away:
+        score -= away
+    if elsewhere:
+        score -= _LEAVE_PASSAGE / 2  # prefer the best passage found
+    return score
+
+
+_CLOSE = 1e-6  # windows this close to the best score are compared in order, as if all had been scored
+
+
+def _best_window(
+    windows: list[_Window], sentences: list[_Sentence], query: Query, analyzer: Analyzer
+) -> tuple[float, int, int] | None:
+    """The best of ``windows`` as (score, first sentence, last sentence): the first in order whose score
+    beats every earlier one by more than 1e-9.
+
+    Whether a sentence holds an answer of the wanted type costs the most to find out (its answer-shaped
+    spans, their words), so it is found out only for the windows that could still win: they are looked at
+    from the highest score they could reach with the full bonus down, until that is below the best score
+    found. A window left out therefore scores below the best and could not have been chosen."""
+    if not windows:
+        return None
+    bonus = _TYPE_BONUS[query.kind]
+    if bonus and not query.own.isdisjoint(t for s in sentences for _, _, t in s.matches):
+        holds_question_word = _question_word_test(query, analyzer)
+
+        def top_candidate(i: int, j: int) -> float:
+            top = 0.0
+            for sentence in sentences[i : j + 1]:
+                value = sentence.candidate
+                if value is None:
+                    value = sentence.candidate = _candidate(sentence, query, holds_question_word)
+                top = max(top, value)
+            return top
+
+        reach = [_score(w, bonus) for w in windows]
+        scores: dict[int, float] = {}
+        top = -math.inf
+        for k in sorted(range(len(windows)), key=reach.__getitem__, reverse=True):
+            if reach[k] < top - _CLOSE:
+                break  # this window and those after it cannot reach the best
+            w = windows[k]
+            score = scores[k] = _score(w, bonus * top_candidate(w[0], w[1]))
+            top = max(top, score)
+        ranked = [(k, scores[k]) for k in sorted(scores) if scores[k] >= top - _CLOSE]
     else:
-        window = sentences[best[1] : best[2] + 1]
-    return _render(window, by_ordinal, weights, query, analyzer, max_chars, best[0] if best else None)
+        ranked = [(k, _score(w, 0.0)) for k, w in enumerate(windows)]
+    best: tuple[float, int, int] | None = None
+    for k, score in ranked:
+        if best is None or score > best[0] + 1e-9:
+            best = (score, windows[k][0], windows[k][1])
+    return best
 
 
 def join_quotes(first: Quote, second: Quote) -> Quote:

@@ -63,8 +63,8 @@ KEEP_INDEX_VERSIONS = 2
 # A build, download or deletion folder untouched this long was left by a process that died.
 LEFTOVER_SECONDS = 3600.0
 QUOTE_FOLLOWING = 1  # the quote may reach this many passages past one the search found
-QUOTE_CENTERS = 3
-SECOND_QUOTE = True  # a result may hold a second quote from another passage of its article  # around the best few passages of the article the search found
+QUOTE_CENTERS = 3  # around the best few passages of the article the search found
+SECOND_QUOTE = True  # a result may hold a second quote from another passage of its article
 STAMP_FILE = "corpus_stamp"  # beside an index's arrays: the corpus stamp of the database it was built from
 
 
@@ -870,6 +870,7 @@ class NewsService:
             def layout(ordinal: int, passage: str, article_id: str = article.id) -> Sentences | None:
                 return index.passage_sentences(article_id, ordinal, passage, numbers)
 
+            laid_out: dict = {}  # the article's sentences as its first quote found them, for its second
             quote = choose_quote(
                 texts,
                 found,
@@ -879,6 +880,7 @@ class NewsService:
                 following=QUOTE_FOLLOWING,
                 layout=layout,
                 weights=weights,
+                laid_out=laid_out,
             )
             # A second passage the search found, away from the first quote, gives a second quote.
             others = [o for o in found if all(abs(o - q) > 1 for q in quote.ordinals)]
@@ -893,6 +895,7 @@ class NewsService:
                     lead=False,
                     layout=layout,
                     weights=weights,
+                    laid_out=laid_out,
                 )
                 if second.score is not None:
                     quote = join_quotes(quote, second)
