@@ -291,13 +291,14 @@ class Layouts:
         if found is None or not self._made_from(doc, text, found):
             return None
         _, _, starts, ends, los, his, ids, tok_start, tok_end = found
-        at = [k for k, t in enumerate(ids) if t in terms]  # the words that are terms, in order
-        if not at:
-            return [(s, e, []) for s, e in zip(starts, ends, strict=True)]
-        out: Sentences = []
-        for s, e, lo, hi in zip(starts, ends, los, his, strict=True):
-            first, end = bisect.bisect_left(at, lo), bisect.bisect_left(at, hi)
-            out.append((s, e, [(tok_start[k] - s, tok_end[k] - s, terms[ids[k]]) for k in at[first:end]]))
+        out: Sentences = [(s, e, []) for s, e in zip(starts, ends, strict=True)]
+        # The words that are terms, in order, each put in the sentence it is in (the last starting at or
+        # before it, if it ends after it: a word between sentences is in none).
+        for k in itertools.compress(range(len(ids)), map(terms.__contains__, ids)):
+            at = bisect.bisect_right(los, k) - 1
+            if at >= 0 and k < his[at]:
+                s, _, matches = out[at]
+                matches.append((tok_start[k] - s, tok_end[k] - s, terms[ids[k]]))
         return out
 
     def _made_from(self, doc: int, text: str, found: tuple) -> bool:

@@ -360,12 +360,19 @@ def _windows(
     # Per sentence, once: the query terms it holds (as bits), their share of the weight, whether one is the
     # question's own, its passage, its length with the space after it, and whether its passage was found.
     bit = {t: 1 << k for k, t in enumerate(weights)}
-    share: dict[int, float] = {}
+    weight: dict[int, float] = {}  # terms held (bits) -> their weight
+    share: dict[int, float] = {}  # terms held (bits) -> their share, as a window's score holds it
 
     def weight_of(mask: int) -> float:
+        got = weight.get(mask)
+        if got is None:
+            got = weight[mask] = sum(w for t, w in weights.items() if bit[t] & mask)
+        return got
+
+    def share_of(mask: int) -> float:
         got = share.get(mask)
         if got is None:
-            got = share[mask] = sum(w for t, w in weights.items() if bit[t] & mask)
+            got = share[mask] = (1 - FOCUS) * weight_of(mask) / total
         return got
 
     masks = []
@@ -387,23 +394,35 @@ def _windows(
     longest = max_chars * 1.5
     best_found = found[0]
     out: list[_Window] = []
+    append = out.append
     n = len(sentences)
+    # The first sentence from each one on that holds one of the question's own words (n: none does).
+    next_own = [n] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        next_own[i] = i if owns[i] else next_own[i + 1]
     for i in range(n):
-        if has_own and not any(owns[i : i + MAX_SENTENCES]):
+        if has_own and next_own[i] >= i + MAX_SENTENCES:
             continue  # a window must hold one of the question's own words: none from here does
         start_ordinal = ordinals[i]
+        first_cover = cover[i]
         covered = 0
         touches = False
         holds_own = False
         length = -1
         top_cover = -1.0
+        away_from_found = None
+        previous = start_ordinal
         for j in range(i, min(i + MAX_SENTENCES, n)):
             ordinal = ordinals[j]
-            if j > i and ordinal - ordinals[j - 1] > 1:
-                break  # not neighbours
-            length += lengths[j]
-            if j > i and length > longest:
-                break
+            if j > i:
+                if ordinal - previous > 1:
+                    break  # not neighbours
+                length += lengths[j]
+                if length > longest:
+                    break
+            else:
+                length += lengths[j]
+            previous = ordinal
             covered |= masks[j]
             touches = touches or in_found[j]
             holds_own = holds_own or owns[j]
@@ -412,20 +431,22 @@ def _windows(
             if has_own and not holds_own:
                 continue  # a window must hold one of the question's own words
             # Focus: the best sentence's share counts most, the window's union of terms less.
-            held = FOCUS * top_cover + (1 - FOCUS) * weight_of(covered) / total
+            held = FOCUS * top_cover + share_of(covered)
             cost = _PER_SENTENCE * (j - i) + (0.1 if length > max_chars else 0.0)
             away = 0.0
             if not touches:
-                distance = min(abs(start_ordinal - c) for c in found)
-                away = _LEAVE_PASSAGE + _PER_PASSAGE * min(distance - 1, 5)
-            out.append(
+                if away_from_found is None:
+                    distance = min(abs(start_ordinal - c) for c in found)
+                    away_from_found = _LEAVE_PASSAGE + _PER_PASSAGE * min(distance - 1, 5)
+                away = away_from_found
+            append(
                 (
                     i,
                     j,
                     held,
                     cost,
                     start_ordinal == 0,  # the article's first passage
-                    cover[i] >= top_cover and j > i,
+                    first_cover >= top_cover and j > i,
                     away,
                     start_ordinal != best_found and ordinal != best_found,
                 )
