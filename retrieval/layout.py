@@ -290,15 +290,16 @@ class Layouts:
         found = self._read(doc)
         if found is None or not self._made_from(doc, text, found):
             return None
-        _, _, starts, ends, los, his, ids, tok_start, tok_end = found
+        _, _, starts, ends, los, his, first, ids, tok_start, tok_end = found
         out: Sentences = [(s, e, []) for s, e in zip(starts, ends, strict=True)]
         # The words that are terms, in order, each put in the sentence it is in (the last starting at or
         # before it, if it ends after it: a word between sentences is in none).
-        for k in itertools.compress(range(len(ids)), map(terms.__contains__, ids)):
+        for k in itertools.compress(range(first, first + len(ids)), map(terms.__contains__, ids)):
             at = bisect.bisect_right(los, k) - 1
             if at >= 0 and k < his[at]:
                 s, _, matches = out[at]
-                matches.append((tok_start[k] - s, tok_end[k] - s, terms[ids[k]]))
+                w = k - first
+                matches.append((tok_start[w] - s, tok_end[w] - s, terms[ids[w]]))
         return out
 
     def _made_from(self, doc: int, text: str, found: tuple) -> bool:
@@ -315,8 +316,9 @@ class Layouts:
         return True
 
     def _read(self, doc: int) -> tuple | None:
-        """One passage's layout as lists (word positions counted from the passage's first word), cached: the
-        quotes of one question, and of the next ones, come back to the same passages."""
+        """One passage's layout as lists (a sentence's words as positions in the index's words, followed by
+        the position of the passage's first word), cached: the quotes of one question, and of the next ones,
+        come back to the same passages."""
         found = self._cache.get(doc)
         if found is None:
             a = self._a
@@ -329,8 +331,9 @@ class Layouts:
                 int(a["lay_crc"][doc]),
                 a["lay_sen_start"][s_lo:s_hi].tolist(),
                 a["lay_sen_end"][s_lo:s_hi].tolist(),
-                [k - t_lo for k in a["lay_sen_lo"][s_lo:s_hi].tolist()],
-                [k - t_lo for k in a["lay_sen_hi"][s_lo:s_hi].tolist()],
+                a["lay_sen_lo"][s_lo:s_hi].tolist(),
+                a["lay_sen_hi"][s_lo:s_hi].tolist(),
+                t_lo,
                 a["lay_tok_term"][t_lo:t_hi].tolist(),
                 a["lay_tok_start"][t_lo:t_hi].tolist(),
                 a["lay_tok_end"][t_lo:t_hi].tolist(),

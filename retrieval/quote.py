@@ -431,7 +431,10 @@ def _windows(
             if has_own and not holds_own:
                 continue  # a window must hold one of the question's own words
             # Focus: the best sentence's share counts most, the window's union of terms less.
-            held = FOCUS * top_cover + share_of(covered)
+            part = share.get(covered)
+            if part is None:
+                part = share_of(covered)
+            held = FOCUS * top_cover + part
             cost = _PER_SENTENCE * (j - i) + (0.1 if length > max_chars else 0.0)
             away = 0.0
             if not touches:
