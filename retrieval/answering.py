@@ -97,11 +97,18 @@ def rerank(
     support: dict[str, int] = {}
     for h in hits:
         support[h.article_id] = support.get(h.article_id, 0) + 1
+    lifts: dict[str, tuple[float, float]] = {}  # article -> what its coverage and its support add, once
     out = []
     for h in hits:
         held = present.get(h.article_id, set())
-        coverage = sum(weights.get(t, 0.0) for t in held) / total
-        score = h.score / top + ARTICLE_WEIGHT * coverage + SUPPORT_WEIGHT * math.log2(support[h.article_id])
+        lift = lifts.get(h.article_id)
+        if lift is None:
+            coverage = sum(weights.get(t, 0.0) for t in held) / total
+            lift = lifts[h.article_id] = (
+                ARTICLE_WEIGHT * coverage,
+                SUPPORT_WEIGHT * math.log2(support[h.article_id]),
+            )
+        score = h.score / top + lift[0] + lift[1]
         out.append(Candidate(hit=h, score=score, present=held))
     out.sort(key=lambda c: -c.score)
     return out
