@@ -27,6 +27,7 @@ import bisect
 import itertools
 import json
 import logging
+import sys
 import zlib
 from array import array
 from collections.abc import Callable, Mapping, Sequence
@@ -87,6 +88,14 @@ def passage_layout(text: str, analyzer: Analyzer) -> tuple[list[tuple[int, int, 
             k += 1
         out.append((s, e, lo, k))
     return out, spans
+
+
+_INT32_MIN, _INT32_MAX = int(np.iinfo(np.int32).min), int(np.iinfo(np.int32).max)
+
+
+def _int32_bytes(values: np.ndarray) -> bytes:
+    """``values`` as native int32 bytes (what ``Layouts.sentences`` searches for a term's number)."""
+    return np.ascontiguousarray(values, np.dtype(np.int32).newbyteorder("=")).tobytes()
 
 
 def _crc(text: str) -> int:
@@ -292,14 +301,27 @@ class Layouts:
             return None
         _, _, starts, ends, los, his, first, ids, tok_start, tok_end = found
         out: Sentences = [(s, e, []) for s, e in zip(starts, ends, strict=True)]
-        # The words that are terms, in order, each put in the sentence it is in (the last starting at or
-        # before it, if it ends after it: a word between sentences is in none).
-        for k in itertools.compress(range(first, first + len(ids)), map(terms.__contains__, ids)):
+        # The words that are the question's terms: each term's number looked for in the passage's words (as
+        # bytes, at whole-word offsets), then in order, each put in the sentence it is in (the last starting at
+        # or before it, if it ends after it: a word between sentences is in none).
+        hits = []
+        find = ids.find
+        for number, term in terms.items():
+            if not _INT32_MIN <= number <= _INT32_MAX:
+                continue  # no word has it
+            pattern = number.to_bytes(4, sys.byteorder, signed=True)
+            at = find(pattern)
+            while at >= 0:
+                if not at & 3:
+                    hits.append((at >> 2, term))
+                at = find(pattern, at + 1)
+        hits.sort()
+        for w, term in hits:
+            k = first + w
             at = bisect.bisect_right(los, k) - 1
             if at >= 0 and k < his[at]:
                 s, _, matches = out[at]
-                w = k - first
-                matches.append((tok_start[w] - s, tok_end[w] - s, terms[ids[w]]))
+                matches.append((tok_start[w] - s, tok_end[w] - s, term))
         return out
 
     def _made_from(self, doc: int, text: str, found: tuple) -> bool:
@@ -317,8 +339,8 @@ class Layouts:
 
     def _read(self, doc: int) -> tuple | None:
         """One passage's layout as lists (a sentence's words as positions in the index's words, followed by
-        the position of the passage's first word), cached: the quotes of one question, and of the next ones,
-        come back to the same passages."""
+        the position of the passage's first word; its words' term numbers as native int32 bytes), cached: the
+        quotes of one question, and of the next ones, come back to the same passages."""
         found = self._cache.get(doc)
         if found is None:
             a = self._a
@@ -334,7 +356,7 @@ class Layouts:
                 a["lay_sen_lo"][s_lo:s_hi].tolist(),
                 a["lay_sen_hi"][s_lo:s_hi].tolist(),
                 t_lo,
-                a["lay_tok_term"][t_lo:t_hi].tolist(),
+                _int32_bytes(a["lay_tok_term"][t_lo:t_hi]),
                 a["lay_tok_start"][t_lo:t_hi].tolist(),
                 a["lay_tok_end"][t_lo:t_hi].tolist(),
             )
