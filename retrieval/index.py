@@ -1194,11 +1194,11 @@ class BM25Index:
         if not ids:
             return Ranking(hits=[], no_match=True, terms=[], total=0)
         a = self._a
-        ub = a["term_ub"]
-        order = sorted(range(len(ids)), key=lambda i: -float(ub[ids[i]]) * mult[i])
+        ub = a["term_ub"][ids].tolist()  # each term's upper bound, read once
+        order = sorted(range(len(ids)), key=lambda i: -ub[i] * mult[i])
         q_terms = np.array([ids[i] for i in order], np.int64)
         q_mult = np.array([mult[i] for i in order], np.float64)
-        q_ub = np.array([float(ub[ids[i]]) for i in order], np.float64)
+        q_ub = np.array([ub[i] for i in order], np.float64)
         use_range = since is not None or until is not None
         day_lo = (since - _EPOCH).days if since is not None else _UNDATED + 1
         day_hi = (until - _EPOCH).days if until is not None else _LATEST
@@ -1270,13 +1270,12 @@ class BM25Index:
         picked: list[int] = []
         for i in ranked:
             art = doc_article[i]
-            group = groups[i]
-            shown = chosen_article.setdefault(group, art)
-            if shown != art:
+            if chosen_article.setdefault(groups[i], art) != art:
                 continue
-            if used.get(art, 0) >= per_article:
+            count = used.get(art, 0)
+            if count >= per_article:
                 continue
-            used[art] = used.get(art, 0) + 1
+            used[art] = count + 1
             picked.append(i)
             if len(picked) >= wanted:
                 break
