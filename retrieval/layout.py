@@ -338,9 +338,10 @@ class Layouts:
         return True
 
     def _read(self, doc: int) -> tuple | None:
-        """One passage's layout as lists (a sentence's words as positions in the index's words, followed by
+        """One passage's layout as tuples (a sentence's words as positions in the index's words, followed by
         the position of the passage's first word; its words' term numbers as native int32 bytes), cached: the
-        quotes of one question, and of the next ones, come back to the same passages."""
+        quotes of one question, and of the next ones, come back to the same passages. (Tuples of numbers, which
+        the garbage collector stops walking once they have survived a collection.)"""
         found = self._cache.get(doc)
         if found is None:
             a = self._a
@@ -351,14 +352,14 @@ class Layouts:
             found = (
                 int(a["lay_len"][doc]),
                 int(a["lay_crc"][doc]),
-                a["lay_sen_start"][s_lo:s_hi].tolist(),
-                a["lay_sen_end"][s_lo:s_hi].tolist(),
-                a["lay_sen_lo"][s_lo:s_hi].tolist(),
-                a["lay_sen_hi"][s_lo:s_hi].tolist(),
+                tuple(a["lay_sen_start"][s_lo:s_hi].tolist()),
+                tuple(a["lay_sen_end"][s_lo:s_hi].tolist()),
+                tuple(a["lay_sen_lo"][s_lo:s_hi].tolist()),
+                tuple(a["lay_sen_hi"][s_lo:s_hi].tolist()),
                 t_lo,
                 _int32_bytes(a["lay_tok_term"][t_lo:t_hi]),
-                a["lay_tok_start"][t_lo:t_hi].tolist(),
-                a["lay_tok_end"][t_lo:t_hi].tolist(),
+                tuple(a["lay_tok_start"][t_lo:t_hi].tolist()),
+                tuple(a["lay_tok_end"][t_lo:t_hi].tolist()),
             )
             make_room(self._cache, _CACHE_LIMIT)
             self._cache[doc] = found

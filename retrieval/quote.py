@@ -244,7 +244,7 @@ def _sentences(
     ]
 
 
-_WORD_TERMS: dict[str, dict[str, frozenset[str]]] = {}  # language -> word -> its terms
+_WORD_TERMS: dict[str, dict[str, tuple[str, ...]]] = {}  # language -> word -> its terms
 
 
 def _question_word_test(query: Query, analyzer: Analyzer) -> Callable[[tuple[str, ...]], bool]:
@@ -260,8 +260,8 @@ def _question_word_test(query: Query, analyzer: Analyzer) -> Callable[[tuple[str
             terms = known.get(word)
             if terms is None:
                 make_room(known, _LAYOUT_CACHE_LIMIT)
-                terms = known[word] = frozenset(analyzer.terms(word))
-            if terms and terms <= asked:
+                terms = known[word] = tuple(analyzer.terms(word))
+            if terms and asked.issuperset(terms):
                 return True
         return False
 
