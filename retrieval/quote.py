@@ -173,12 +173,14 @@ def type_candidates(
     ]
 
 
-_KIND_CACHE: dict[tuple[AnswerType, str], tuple[tuple[int, int, tuple[str, ...]], ...]] = {}
+# (the kind's value, the sentence) -> its spans: keys and values of strings and numbers only, which the garbage
+# collector stops walking once they have survived a collection
+_KIND_CACHE: dict[tuple[str, str], tuple[tuple[int, int, tuple[str, ...]], ...]] = {}
 
 
 def _kind_spans(text: str, kind: AnswerType) -> tuple[tuple[int, int, tuple[str, ...]], ...]:
     """What in ``text`` has the shape of an answer of ``kind`` (whatever the question), once per sentence."""
-    key = (kind, text)
+    key = (kind.value, text)
     found = _KIND_CACHE.get(key)
     if found is not None:
         return found
