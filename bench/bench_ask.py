@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ingest import _env, _export  # noqa: E402
+from bench_ingest import _env, _export, _ratio_line  # noqa: E402
 
 REUTERS = SHARED / "corpora" / "news-large" / "reuters21578.jsonl.gz"
 SQUAD = SHARED / "corpora" / "squad" / "dev-v1.1.json.gz"
@@ -113,10 +113,7 @@ def main() -> None:
             f"{statistics.median(g['peak']):.0f} |"
         )
     if ratios:
-        print(
-            f"ratio after / before (within each run): median {statistics.median(ratios):.3f}, "
-            f"{min(ratios):.3f}-{max(ratios):.3f}"
-        )
+        print(_ratio_line(ratios))
 
 
 if __name__ == "__main__":

@@ -64,6 +64,14 @@ def _export(ref: str, dest: Path) -> Path:
     return dest
 
 
+def _ratio_line(ratios: list[float]) -> str:
+    """The after / before ratios taken within each run: their median and range."""
+    return (
+        f"ratio after / before (within each run): median {statistics.median(ratios):.3f}, "
+        f"{min(ratios):.3f}-{max(ratios):.3f}"
+    )
+
+
 def _env(tree: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSDESK_", "DISCORD_"))}
     env["PYTHONPATH"] = str(tree)

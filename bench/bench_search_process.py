@@ -29,7 +29,7 @@ SHARED = REPO.parent / "shared"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO))
 
-from bench_ingest import _env, _export  # noqa: E402
+from bench_ingest import _env, _export, _ratio_line  # noqa: E402
 
 BBC = SHARED / "corpora" / "bbc"
 
@@ -145,10 +145,7 @@ def main() -> None:
     for name, values in got.items():
         print(f"| {name} | {statistics.median(values):.3f} ({', '.join(f'{v:.3f}' for v in values)}) |")
     if ratios:
-        print(
-            f"ratio after / before (within each run): median {statistics.median(ratios):.3f}, "
-            f"{min(ratios):.3f}-{max(ratios):.3f}"
-        )
+        print(_ratio_line(ratios))
 
 
 if __name__ == "__main__":
