@@ -371,12 +371,6 @@ def _windows(
             got = weight[mask] = sum(w for t, w in weights.items() if bit[t] & mask)
         return got
 
-    def share_of(mask: int) -> float:
-        got = share.get(mask)
-        if got is None:
-            got = share[mask] = (1 - FOCUS) * weight_of(mask) / total
-        return got
-
     masks = []
     for x in sentences:
         mask = 0
@@ -435,7 +429,7 @@ def _windows(
             # Focus: the best sentence's share counts most, the window's union of terms less.
             part = share.get(covered)
             if part is None:
-                part = share_of(covered)
+                part = share[covered] = (1 - FOCUS) * weight_of(covered) / total
             held = FOCUS * top_cover + part
             cost = _PER_SENTENCE * (j - i) + (0.1 if length > max_chars else 0.0)
             away = 0.0
