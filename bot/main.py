@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Callable
 
@@ -21,12 +23,35 @@ log = logging.getLogger("newsdesk")
 
 
 async def start_bot(settings: Settings, service: NewsService) -> None:
+    """Run the bot until it is closed, Ctrl-C, or SIGTERM (a service manager's stop: systemd, Docker). SIGTERM
+    stops it as Ctrl-C does: the gateway session ended (close code 1000, so Discord shows the bot offline at
+    once rather than waiting for a resume), search processes stopped, the database closed, exit status 0."""
     if not settings.token:
         raise NewsdeskError("DISCORD_TOKEN is not set: put the bot token in .env or the environment")
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    stopping = asyncio.Event()
+
+    def stop() -> None:
+        log.info("SIGTERM: stopping")
+        stopping.set()
+        if main is not None:
+            main.cancel()  # as asyncio.Runner does on Ctrl-C: discord.py closes the session on its way out
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # no signal handlers here (Windows)
+        loop.add_signal_handler(signal.SIGTERM, stop)
+    try:
+        await _run_bot(settings, service, settings.token)
+    except asyncio.CancelledError:
+        if not stopping.is_set():
+            raise
+
+
+async def _run_bot(settings: Settings, service: NewsService, token: str) -> None:
     bot = build_bot(settings, service)
     try:
         async with bot:
-            await bot.start(settings.token)
+            await bot.start(token)
     except discord.PrivilegedIntentsRequired:
         if settings.message_content != "auto" or settings.qa_channels or not bot.intents.message_content:
             raise  # asked for in the environment: a mistake of whoever runs the bot, reported at once
@@ -40,7 +65,7 @@ async def start_bot(settings: Settings, service: NewsService) -> None:
         intents.message_content = False
         bot = build_bot(settings, service, intents=intents)
         async with bot:
-            await bot.start(settings.token)
+            await bot.start(token)
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

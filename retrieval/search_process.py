@@ -280,12 +280,25 @@ def _warm_up(service: NewsService) -> None:
 
 
 def serve(fd: int, parent: int) -> None:
-    """The search process: answer the questions read from the socket ``fd`` until it closes."""
-    from .service import NewsService
+    """The search process: answer the questions read from the socket ``fd`` until it closes. The server
+    closing it first (it stopped, or gave up on this process) ends the process as quietly: nobody is left to
+    answer, and a traceback would only reach the server's log."""
     from .workers import _watch_parent
 
     _watch_parent(parent)
     stream = socket.socket(fileno=fd).makefile("rwb")
+    try:
+        _serve(stream)
+    except ConnectionError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):  # what could not be sent is dropped, not flushed again at exit
+            stream.close()
+
+
+def _serve(stream: Any) -> None:
+    from .service import NewsService
+
     config = _receive(stream)
     if config is None:
         return

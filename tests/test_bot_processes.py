@@ -180,7 +180,8 @@ def test_without_uvloop_the_bot_runs_on_asyncios_own_loop(monkeypatch):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
-async def test_ctrl_c_stops_the_bot_and_its_search_process(stub, tmp_path, sample_corpus):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+async def test_ctrl_c_or_sigterm_stops_the_bot_and_its_search_process(stub, tmp_path, sample_corpus, signum):
     service = NewsService(str(tmp_path / "news.db"), sample_corpus)
     service.reload()
     service.close()
@@ -195,12 +196,16 @@ async def test_ctrl_c_stops_the_bot_and_its_search_process(stub, tmp_path, sampl
         assert "3.2 million" in shown(embed_text(await ask(stub, CHANNEL_A, "library repairs cost")))
         children = descendants(process.pid)
         assert children, "no search process beside the bot"
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         try:
             code = await asyncio.wait_for(process.wait(), 20)
         except TimeoutError:
             code = None
         assert code == 0, (tmp_path / "bot.log").read_text()
+        # The gateway session was closed by the bot (1000), not dropped with the process: Discord shows it
+        # offline at once.
+        await stub.wait_for(lambda: not stub.gateway.connected(), timeout=10)
+        assert {c.ws.close_code for c in stub.gateway.connections} == {1000}
     for child in children:
         await stub.wait_for(lambda child=child: not process_alive(child), timeout=10)
     log = (tmp_path / "bot.log").read_text()

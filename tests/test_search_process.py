@@ -9,6 +9,7 @@ import os
 import pickle
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -270,3 +271,32 @@ async def test_a_killed_bot_leaves_no_search_process_running(service, sample_cor
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("closed", ["before it is ready", "while it answers"])
+def test_a_process_whose_bot_is_gone_ends_quietly(service, closed):
+    """The bot closing its end (it stopped, or gave up on the process) ends the process with status 0 and
+    nothing on its error output: no traceback in the bot's log over a process that had nobody to answer."""
+    mine, theirs = socket.socketpair()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "retrieval.search_process", str(theirs.fileno()), str(os.getpid())],
+        pass_fds=(theirs.fileno(),),
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=search_process._child_env(),
+    )
+    theirs.close()
+    try:
+        mine.sendall(search_process._frame(service.process_config()))
+        if closed == "while it answers":
+            stream = mine.makefile("rb")
+            assert search_process._receive(stream)[0] == search_process.READY
+            mine.sendall(search_process._frame((1, service.serving(), {"question": MANBIJ, "k": 3})))
+            stream.close()
+        mine.close()
+        _, errors = proc.communicate(timeout=START)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (proc.returncode, errors.decode()) == (0, "")
