@@ -1054,6 +1054,19 @@ class BM25Index:
             cached = self._docs_by_article = (ptr, order)
         return cached
 
+    def passage_ids_of(self, article_ids: Iterable[str]) -> dict[str, list[int]]:
+        """article id -> the store's ids of its passages, in order, for those of ``article_ids`` that show
+        passages in this index (in the order given)."""
+        numbers = self._article_numbers()
+        ptr, order = self._article_docs()
+        pids = self._a["doc_pid"]
+        out: dict[str, list[int]] = {}
+        for article_id in article_ids:
+            article = numbers.get(article_id)
+            if article is not None and article_id not in out:
+                out[article_id] = pids[order[int(ptr[article]) : int(ptr[article + 1])]].tolist()
+        return out
+
     def term_numbers(self, terms: Iterable[str]) -> dict[int, str]:
         """term number -> term, for those of ``terms`` the index knows."""
         out = {}

@@ -271,9 +271,11 @@ def _send(stream: Any, message: Any) -> None:
 
 
 def _warm_up(service: NewsService) -> None:
-    """One question first (the title of the newest article), so that the first member's question does not
-    pay for loading the compiled search code and the mapped arrays' first pages."""
+    """Before answering from a version: the newest articles' rows read ahead (``NewsService.keep_newest``),
+    then one question (the title of the newest article), so that the first member's question does not pay for
+    loading the compiled search code and the mapped arrays' first pages."""
     with contextlib.suppress(Exception):
+        service.keep_newest()
         newest = service.headlines(1)
         if newest:
             service.search(newest[0].title, k=1)
@@ -319,7 +321,8 @@ def _serve(stream: Any) -> None:
         answer = None
         try:
             if service.serving() != serving:
-                service.refresh_if_changed()
+                if service.refresh_if_changed():
+                    _warm_up(service)
                 _send(stream, (SERVING, service.serving()))
             if kwargs and service.serving() == serving:
                 answer = service.search(**kwargs)

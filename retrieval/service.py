@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .analyze import Analyzer
 from .answering import POOL, plan_query, rerank, surface_words, verdict
-from .corpus_rows import CorpusRows
+from .corpus_rows import CorpusRows, articles_ahead
 from .errors import (
     DamagedDatabase,
     EmptyArchive,
@@ -604,6 +604,19 @@ class NewsService:
             if version != keep:
                 _discard(self.index_root / f"v{version}")
         _remove_leftovers(self.index_root)
+
+    def keep_newest(self) -> int:
+        """Read the newest articles' rows ahead into what the version served keeps (``CorpusRows.keep``): the
+        article, its passages' ordinals and texts, in three queries. A search process does this before it
+        answers, at start and after following a reload, so that questions about them read no row (all of BBC
+        News's articles: about a quarter of a question's CPU). Returns how many articles."""
+        with self._held() as snapshot:
+            if snapshot is None or snapshot.index is None:
+                return 0
+            corpus = self._corpus(snapshot)
+            newest = corpus.headlines(articles_ahead())
+            articles = snapshot.index.passage_ids_of(a.id for a in newest)
+            return snapshot.rows.keep(corpus, articles, past_end=QUOTE_FOLLOWING)
 
     def process_config(self) -> dict[str, Any]:
         """How a second process opens this service's database and index read-only (``search_process``)."""
