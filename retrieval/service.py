@@ -607,9 +607,10 @@ class NewsService:
 
     def keep_newest(self) -> int:
         """Read the newest articles' rows ahead into what the version served keeps (``CorpusRows.keep``): the
-        article, its passages' ordinals and texts, in three queries. A search process does this before it
-        answers, at start and after following a reload, so that questions about them read no row (all of BBC
-        News's articles: about a quarter of a question's CPU). Returns how many articles."""
+        article, its passages' ordinals and texts, in three queries per 20 articles. A search process does this
+        before it answers, at start and after following a reload, so that questions about them read no row (all
+        of BBC News: a sixth to a third less CPU a question in bursts, ``bench/RESULTS.md``). Returns how many
+        articles."""
         with self._held() as snapshot:
             if snapshot is None or snapshot.index is None:
                 return 0
