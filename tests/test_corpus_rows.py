@@ -128,7 +128,9 @@ def test_a_search_process_reads_ahead_before_it_answers_from_a_version(service, 
         assert len(reader.snapshot.rows._articles) == len(
             service.snapshot.index.passage_ids_of(h.article_id for h in service.headlines(200))
         )
-        write_article(sample_corpus, "comet.txt", "Comet seen over Reykjavik", "Astronomers saw it on Tuesday.")
+        write_article(
+            sample_corpus, "comet.txt", "Comet seen over Reykjavik", "Astronomers saw it on Tuesday."
+        )
         service.reload()
         assert reader.refresh_if_changed()
         assert not reader.snapshot.rows._articles  # a new version starts with none kept
