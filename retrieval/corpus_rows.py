@@ -49,11 +49,14 @@ class CorpusRows:
         self._ordinals: dict[int, int] = {}  # passage id -> its ordinal in its article
         self._passages: dict[tuple[str, int], str | None] = {}  # None: the article has no passage there
 
-    def keep(self, corpus: Store, articles: dict[str, list[int]], *, past_end: int = 0) -> int:
+    def keep(
+        self, corpus: Store, articles: dict[str, list[int]], *, past_end: int = 0
+    ) -> dict[str, list[tuple[int, str]]]:
         """Read ahead the rows of ``articles`` (article id -> its passages' ids, in order; the first articles
         come first), as many as fit in ``KEPT_AHEAD`` of each bound, in three queries per ``KEEP_QUERY``
-        articles, and keep the ``past_end`` ordinals after each article's last passage as absent. Returns how
-        many articles. What is kept already stays."""
+        articles, and keep the ``past_end`` ordinals after each article's last passage as absent. Returns the
+        passages read (article id -> (ordinal, text) of its passages), the first articles first. What is kept
+        already stays."""
         chosen: dict[str, list[int]] = {}
         passages = 0
         for article_id, passage_ids in articles.items():
@@ -64,15 +67,18 @@ class CorpusRows:
             ):
                 break
             chosen[article_id] = passage_ids
-        if not chosen:
-            return 0
         # Kept in reverse, the first articles last: past a bound the older half goes first.
         order = list(reversed(chosen))
+        read: dict[str, list[tuple[int, str]]] = {}
         for start in range(0, len(order), KEEP_QUERY):
-            self._keep(corpus, {aid: chosen[aid] for aid in order[start : start + KEEP_QUERY]}, past_end)
-        return len(chosen)
+            read.update(
+                self._keep(corpus, {aid: chosen[aid] for aid in order[start : start + KEEP_QUERY]}, past_end)
+            )
+        return {aid: read[aid] for aid in chosen}
 
-    def _keep(self, corpus: Store, chosen: dict[str, list[int]], past_end: int) -> None:
+    def _keep(
+        self, corpus: Store, chosen: dict[str, list[int]], past_end: int
+    ) -> dict[str, list[tuple[int, str]]]:
         found = corpus.articles_by_id(chosen)
         self._articles.update((aid, found[aid]) for aid in chosen if aid in found)
         ordinals = corpus.passage_ordinals([pid for ids in chosen.values() for pid in ids])
@@ -88,6 +94,7 @@ class CorpusRows:
             # The ordinals just past its last passage, which a quote may look for: kept as absent.
             last = max((ordinal for ordinal, _ in kept), default=-1)
             self._passages.update(((aid, last + 1 + d), None) for d in range(past_end))
+        return texts
 
     def articles_by_id(self, corpus: Store, ids: Iterable[str]) -> dict[str, StoredArticle]:
         """``corpus.articles_by_id(ids)``, in id order (the order the stores' lookup gives: an answer's corrected

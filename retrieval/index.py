@@ -1067,6 +1067,26 @@ class BM25Index:
                 out[article_id] = pids[order[int(ptr[article]) : int(ptr[article + 1])]].tolist()
         return out
 
+    def keep_layouts(self, passages: dict[str, list[tuple[int, str]]]) -> int:
+        """Read ahead the stored layouts of ``passages`` (article id -> (ordinal, text) of its passages, the
+        first articles first), as far as they are kept; returns how many (0: this index keeps no layouts)."""
+        if self._layouts is None:
+            return 0
+        numbers = self._article_numbers()
+        ptr, order = self._article_docs()
+
+        def docs() -> Iterator[tuple[int, str]]:
+            for article_id, texts in passages.items():
+                article = numbers.get(article_id)
+                if article is None:
+                    continue
+                start, end = int(ptr[article]), int(ptr[article + 1])
+                for ordinal, text in texts:
+                    if 0 <= start + ordinal < end:
+                        yield int(order[start + ordinal]), text
+
+        return self._layouts.keep(docs())
+
     def term_numbers(self, terms: Iterable[str]) -> dict[int, str]:
         """term number -> term, for those of ``terms`` the index knows."""
         out = {}

@@ -30,7 +30,7 @@ import logging
 import sys
 import zlib
 from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +66,9 @@ _ARRAYS = {
     "lay_crc": np.uint32,
 }
 _MAX_OFFSET = np.iinfo(np.int32).max
-_CACHE_LIMIT = 8_192  # passages whose layout is kept as lists
+# Passages whose layout is kept in memory (about 1 KB each over BBC News: a few tuples of numbers, and the
+# words' term numbers and offsets as 4-byte arrays).
+_CACHE_LIMIT = 16_384
 
 Spans = list[tuple[int, int, str]]
 # A passage's sentences: (start, end, the question's terms in it as (start, end, term) relative to the sentence)
@@ -293,6 +295,16 @@ class Layouts:
         self._cache: dict[int, tuple] = {}
         self._checked: dict[int, str] = {}  # passage -> the text last found to be the one of its layout
 
+    def keep(self, passages: Iterable[tuple[int, str]]) -> int:
+        """Read ahead the layouts of ``passages`` (passage number, its text) and check them against their
+        texts, up to three quarters of what is kept; returns how many were kept."""
+        kept = 0
+        for doc, text in itertools.islice(passages, int(_CACHE_LIMIT * 0.75)):
+            found = self._read(doc)
+            if found is not None and self._made_from(doc, text, found):
+                kept += 1
+        return kept
+
     def sentences(self, doc: int, text: str, terms: Mapping[int, str]) -> Sentences | None:
         """The sentences of passage ``doc`` with the words of ``terms`` (term number -> term) in each, or
         None when ``text`` is not the text the layout was made from."""
@@ -339,9 +351,10 @@ class Layouts:
 
     def _read(self, doc: int) -> tuple | None:
         """One passage's layout as tuples (a sentence's words as positions in the index's words, followed by
-        the position of the passage's first word; its words' term numbers as native int32 bytes), cached: the
-        quotes of one question, and of the next ones, come back to the same passages. (Tuples of numbers, which
-        the garbage collector stops walking once they have survived a collection.)"""
+        the position of the passage's first word; its words' term numbers as native int32 bytes, their offsets
+        as int arrays), cached: the quotes of one question, and of the next ones, come back to the same
+        passages. (Tuples of numbers, bytes and arrays, which the garbage collector does not walk once the
+        tuples have survived a collection.)"""
         found = self._cache.get(doc)
         if found is None:
             a = self._a
@@ -358,8 +371,8 @@ class Layouts:
                 tuple(a["lay_sen_hi"][s_lo:s_hi].tolist()),
                 t_lo,
                 _int32_bytes(a["lay_tok_term"][t_lo:t_hi]),
-                tuple(a["lay_tok_start"][t_lo:t_hi].tolist()),
-                tuple(a["lay_tok_end"][t_lo:t_hi].tolist()),
+                array("i", _int32_bytes(a["lay_tok_start"][t_lo:t_hi])),
+                array("i", _int32_bytes(a["lay_tok_end"][t_lo:t_hi])),
             )
             make_room(self._cache, _CACHE_LIMIT)
             self._cache[doc] = found

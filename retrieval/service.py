@@ -607,7 +607,8 @@ class NewsService:
 
     def keep_newest(self) -> int:
         """Read the newest articles' rows ahead into what the version served keeps (``CorpusRows.keep``): the
-        article, its passages' ordinals and texts, in three queries per 20 articles. A search process does this
+        article, its passages' ordinals and texts, in three queries per 20 articles; then their passages'
+        layouts from the index (``BM25Index.keep_layouts``). A search process does this
         before it answers, at start and after following a reload, so that questions about them read no row (all
         of BBC News: a sixth to a third less CPU a question in bursts, ``bench/RESULTS.md``). Returns how many
         articles."""
@@ -617,7 +618,9 @@ class NewsService:
             corpus = self._corpus(snapshot)
             newest = corpus.headlines(articles_ahead())
             articles = snapshot.index.passage_ids_of(a.id for a in newest)
-            return snapshot.rows.keep(corpus, articles, past_end=QUOTE_FOLLOWING)
+            read = snapshot.rows.keep(corpus, articles, past_end=QUOTE_FOLLOWING)
+            snapshot.index.keep_layouts(read)
+            return len(read)
 
     def process_config(self) -> dict[str, Any]:
         """How a second process opens this service's database and index read-only (``search_process``)."""

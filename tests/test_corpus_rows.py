@@ -63,9 +63,12 @@ def test_rows_read_ahead_answer_as_the_store_does_and_are_not_read_again(service
     reader = reader_of(service)
     try:
         kept = reader.keep_newest()
-        assert kept == len(
-            service.snapshot.index.passage_ids_of(h.article_id for h in service.headlines(200))
-        )
+        articles = service.snapshot.index.passage_ids_of(h.article_id for h in service.headlines(200))
+        assert kept == len(articles)
+        # and every passage's layout, checked against its text
+        layouts = reader.snapshot.index._layouts
+        assert layouts is not None
+        assert len(layouts._checked) == len(layouts._cache) == sum(len(ids) for ids in articles.values())
         calls = count_reads(reader, monkeypatch)
         assert [comparable(reader.search(q, k=3)) for q in questions] == expected
         assert calls == []  # every article, its passages and the ordinals past its last were kept

@@ -175,3 +175,15 @@ def test_layouts_survive_a_chunked_build_and_a_too_large_archive_keeps_none(anal
         assert np.array_equal(whole._a[name], capped._a[name]), name
     at_cap = BM25Index.build(_docs(texts), analyzer, layout_max_words=words)
     assert at_cap._layouts is not None
+
+
+def test_layouts_read_ahead_are_checked_against_their_texts(analyzer):
+    layouts, vocab = _stored(HOSTILE, analyzer)
+    every_term = {number: term for term, number in vocab.items()}
+    changed = HOSTILE[1].replace("Washington", "Baltimore")
+    offered = [(doc, text) for doc, text in enumerate(HOSTILE) if doc != 1] + [(1, changed)]
+    assert layouts.keep(offered) == len(HOSTILE) - 1  # the changed text's layout is not its own
+    assert 1 not in layouts._checked and set(layouts._checked) == set(range(len(HOSTILE))) - {1}
+    for doc, text in enumerate(HOSTILE):  # what was read ahead answers as reading it on first sight does
+        assert layouts.sentences(doc, text, every_term) == Layouts.compute(text, analyzer, vocab)
+    assert layouts.sentences(1, changed, every_term) is None
