@@ -66,8 +66,8 @@ _ARRAYS = {
     "lay_crc": np.uint32,
 }
 _MAX_OFFSET = np.iinfo(np.int32).max
-# Passages whose layout is kept in memory (about 1 KB each over BBC News: a few tuples of numbers, and the
-# words' term numbers and offsets as 4-byte arrays).
+# Passages whose layout is kept in memory (about 2 KB each over BBC News: a few tuples of numbers, and the
+# words' term numbers and offsets in 4 bytes each).
 _CACHE_LIMIT = 16_384
 
 Spans = list[tuple[int, int, str]]
