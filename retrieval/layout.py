@@ -67,7 +67,7 @@ _ARRAYS = {
 }
 _MAX_OFFSET = np.iinfo(np.int32).max
 # Passages whose layout is kept in memory (about 2 KB each over BBC News: a few tuples of numbers, and the
-# words' term numbers and offsets in 4 bytes each).
+# words' term numbers and offsets as bytes, 4 a number).
 _CACHE_LIMIT = 16_384
 
 Spans = list[tuple[int, int, str]]
@@ -327,7 +327,10 @@ class Layouts:
                 if not at & 3:
                     hits.append((at >> 2, term))
                 at = find(pattern, at + 1)
+        if not hits:
+            return out
         hits.sort()
+        tok_start, tok_end = memoryview(tok_start).cast("i"), memoryview(tok_end).cast("i")
         for w, term in hits:
             k = first + w
             at = bisect.bisect_right(los, k) - 1
@@ -351,10 +354,10 @@ class Layouts:
 
     def _read(self, doc: int) -> tuple | None:
         """One passage's layout as tuples (a sentence's words as positions in the index's words, followed by
-        the position of the passage's first word; its words' term numbers as native int32 bytes, their offsets
-        as int arrays), cached: the quotes of one question, and of the next ones, come back to the same
-        passages. (Tuples of numbers, bytes and arrays, which the garbage collector does not walk once the
-        tuples have survived a collection.)"""
+        the position of the passage's first word; its words' term numbers, start and end offsets as native
+        int32 bytes), cached: the quotes of one question, and of the next ones, come back to the same passages.
+        (Tuples of numbers and bytes, which the garbage collector stops walking once they have survived a
+        collection.)"""
         found = self._cache.get(doc)
         if found is None:
             a = self._a
@@ -371,8 +374,8 @@ class Layouts:
                 tuple(a["lay_sen_hi"][s_lo:s_hi].tolist()),
                 t_lo,
                 _int32_bytes(a["lay_tok_term"][t_lo:t_hi]),
-                array("i", _int32_bytes(a["lay_tok_start"][t_lo:t_hi])),
-                array("i", _int32_bytes(a["lay_tok_end"][t_lo:t_hi])),
+                _int32_bytes(a["lay_tok_start"][t_lo:t_hi]),
+                _int32_bytes(a["lay_tok_end"][t_lo:t_hi]),
             )
             make_room(self._cache, _CACHE_LIMIT)
             self._cache[doc] = found

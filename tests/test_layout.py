@@ -1,6 +1,7 @@
 """Passage layouts kept with the index equal the layouts computed from the text, and quotes come out the same
 with and without them."""
 
+import gc
 import json
 
 import numpy as np
@@ -187,3 +188,13 @@ def test_layouts_read_ahead_are_checked_against_their_texts(analyzer):
     for doc, text in enumerate(HOSTILE):  # what was read ahead answers as reading it on first sight does
         assert layouts.sentences(doc, text, every_term) == Layouts.compute(text, analyzer, vocab)
     assert layouts.sentences(1, changed, every_term) is None
+
+
+def test_a_layout_kept_in_memory_is_left_out_of_the_collectors_walks(analyzer):
+    """What the quotes keep between questions is made of numbers, bytes and tuples of them: once it has survived
+    collections the garbage collector stops walking it (a search process keeps thousands)."""
+    layouts, _ = _stored(HOSTILE, analyzer)
+    kept = [layouts._read(doc) for doc in range(len(HOSTILE))]
+    gc.collect()
+    gc.collect()
+    assert not any(gc.is_tracked(found) for found in kept)
