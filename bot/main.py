@@ -30,11 +30,12 @@ async def start_bot(settings: Settings, service: NewsService) -> None:
         raise NewsdeskError("DISCORD_TOKEN is not set: put the bot token in .env or the environment")
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
-    stopping = asyncio.Event()
+    stopping = False
 
     def stop() -> None:
+        nonlocal stopping
         log.info("SIGTERM: stopping")
-        stopping.set()
+        stopping = True
         if main is not None:
             main.cancel()  # as asyncio.Runner does on Ctrl-C: discord.py closes the session on its way out
 
@@ -43,7 +44,7 @@ async def start_bot(settings: Settings, service: NewsService) -> None:
     try:
         await _run_bot(settings, service, settings.token)
     except asyncio.CancelledError:
-        if not stopping.is_set():
+        if not stopping:
             raise
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import itertools
 
-__all__ = ["make_room"]
+__all__ = ["KEPT_AHEAD", "make_room"]
+
+# What a search process reads ahead fills a bounded cache up to this share of its bound, so that what the next
+# questions read is added beside it before the older half is dropped.
+KEPT_AHEAD = 0.75
 
 
 def make_room(cache: dict, limit: int) -> None:

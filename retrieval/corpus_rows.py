@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 
-from .bounded import make_room
+from .bounded import KEPT_AHEAD, make_room
 from .store import Store, StoredArticle
 
 __all__ = ["CorpusRows", "articles_ahead"]
@@ -26,9 +26,6 @@ __all__ = ["CorpusRows", "articles_ahead"]
 ARTICLES_KEPT = 4_096
 ORDINALS_KEPT = 16_384
 PASSAGES_KEPT = 16_384
-# What ``keep`` reads ahead fills each kind up to this share of its bound, so that the rows the next questions
-# read are added beside them before the older half is dropped.
-KEPT_AHEAD = 0.75
 # Articles read ahead per query: small queries leave less memory behind (BBC News: 14 MB more, against 32 MB in
 # queries of 200).
 KEEP_QUERY = 20

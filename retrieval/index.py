@@ -1054,17 +1054,25 @@ class BM25Index:
             cached = self._docs_by_article = (ptr, order)
         return cached
 
+    def _article_range(self, article_id: str) -> tuple[int, int] | None:
+        """Where the article's passages are in ``_article_docs()``'s order (``order[start:end]``, its
+        ordinals in turn); None when it shows no passage in this index."""
+        article = self._article_numbers().get(article_id)
+        if article is None:
+            return None
+        ptr, _ = self._article_docs()
+        return int(ptr[article]), int(ptr[article + 1])
+
     def passage_ids_of(self, article_ids: Iterable[str]) -> dict[str, list[int]]:
         """article id -> the store's ids of its passages, in order, for those of ``article_ids`` that show
         passages in this index (in the order given)."""
-        numbers = self._article_numbers()
-        ptr, order = self._article_docs()
+        _, order = self._article_docs()
         pids = self._a["doc_pid"]
         out: dict[str, list[int]] = {}
         for article_id in article_ids:
-            article = numbers.get(article_id)
-            if article is not None and article_id not in out:
-                out[article_id] = pids[order[int(ptr[article]) : int(ptr[article + 1])]].tolist()
+            found = self._article_range(article_id)
+            if found is not None and article_id not in out:
+                out[article_id] = pids[order[found[0] : found[1]]].tolist()
         return out
 
     def keep_layouts(self, passages: dict[str, list[tuple[int, str]]]) -> int:
@@ -1072,15 +1080,14 @@ class BM25Index:
         first articles first), as far as they are kept; returns how many (0: this index keeps no layouts)."""
         if self._layouts is None:
             return 0
-        numbers = self._article_numbers()
-        ptr, order = self._article_docs()
+        _, order = self._article_docs()
 
         def docs() -> Iterator[tuple[int, str]]:
             for article_id, texts in passages.items():
-                article = numbers.get(article_id)
-                if article is None:
+                found = self._article_range(article_id)
+                if found is None:
                     continue
-                start, end = int(ptr[article]), int(ptr[article + 1])
+                start, end = found
                 for ordinal, text in texts:
                     if 0 <= start + ordinal < end:
                         yield int(order[start + ordinal]), text
@@ -1105,14 +1112,11 @@ class BM25Index:
         order, which is their order in the article)."""
         if self._layouts is None or ordinal < 0:
             return None
-        article = self._article_numbers().get(article_id)
-        if article is None:
+        found = self._article_range(article_id)
+        if found is None or found[0] + ordinal >= found[1]:
             return None
-        ptr, order = self._article_docs()
-        at = int(ptr[article]) + ordinal
-        if at >= int(ptr[article + 1]):
-            return None
-        return self._layouts.sentences(int(order[at]), text, terms)
+        _, order = self._article_docs()
+        return self._layouts.sentences(int(order[found[0] + ordinal]), text, terms)
 
     def vocabulary(self) -> list[str]:
         """Every term of the index, in the index's (byte) order; ``passage_counts`` matches it."""

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.analyze import _TOKEN, Analyzer
-from retrieval.bounded import make_room
+from retrieval.bounded import KEPT_AHEAD, make_room
 from retrieval.passages import split_sentences
 
 __all__ = [
@@ -297,9 +297,9 @@ class Layouts:
 
     def keep(self, passages: Iterable[tuple[int, str]]) -> int:
         """Read ahead the layouts of ``passages`` (passage number, its text) and check them against their
-        texts, up to three quarters of what is kept; returns how many were kept."""
+        texts, up to ``KEPT_AHEAD`` of what is kept; returns how many were kept."""
         kept = 0
-        for doc, text in itertools.islice(passages, int(_CACHE_LIMIT * 0.75)):
+        for doc, text in itertools.islice(passages, int(_CACHE_LIMIT * KEPT_AHEAD)):
             found = self._read(doc)
             if found is not None and self._made_from(doc, text, found):
                 kept += 1
