@@ -50,6 +50,8 @@ async def start_bot(settings: Settings, service: NewsService) -> None:
 
 async def _run_bot(settings: Settings, service: NewsService, token: str) -> None:
     bot = build_bot(settings, service)
+    if bot.search_processes.go_first():
+        log.info("event loop: batch work beside %d search process(es)", bot.search_processes.count)
     try:
         async with bot:
             await bot.start(token)

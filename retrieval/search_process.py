@@ -58,6 +58,36 @@ def default_processes() -> int:
     return 1 if cores >= 2 else 0
 
 
+def let_search_processes_go_first() -> bool:
+    """Mark the calling thread (a server's event loop, which starts search processes) as batch work for the
+    kernel's scheduler (Linux ``SCHED_BATCH``); threads and processes it starts later inherit it, search
+    processes excepted (``serve`` puts them back under the usual policy). Returns whether it took effect.
+
+    In a burst the search process sets the pace: questions reach it within a few milliseconds, and the answers
+    leave it one by one. When every core is busy, each of the event loop's many short wake-ups (a gateway
+    event, a reply's request, an answer read back) would otherwise interrupt a search process mid-question and
+    cool its caches; as batch work the event loop waits for the current time slice instead, and still gets its
+    fair share of the CPU. On an idle core it runs at once, as before (``bench/RESULTS.md``)."""
+    batch = getattr(os, "SCHED_BATCH", None)
+    if batch is None:  # not Linux
+        return False
+    try:
+        os.sched_setscheduler(0, batch, os.sched_param(0))
+    except OSError as exc:  # refused (a sandbox): the default policy serves as before
+        log.info("the event loop keeps the usual scheduling: %s", exc)
+        return False
+    return True
+
+
+def _scheduled_as_usual() -> None:
+    """A search process runs under the usual policy, whatever the server that started it runs under."""
+    usual = getattr(os, "SCHED_OTHER", None)
+    if usual is not None:
+        with contextlib.suppress(OSError):
+            if os.sched_getscheduler(0) != usual:
+                os.sched_setscheduler(0, usual, os.sched_param(0))
+
+
 def _child_env() -> dict[str, str]:
     """This environment, with this package findable however the server was started."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -177,6 +207,12 @@ class SearchProcesses:
         self._tasks: list[asyncio.Task] = []
         self.answered = 0  # questions the processes answered (the others were answered in-process)
 
+    def go_first(self) -> bool:
+        """With one process or more, let them go first: the calling thread (the event loop that starts them)
+        becomes batch work for the kernel's scheduler (``let_search_processes_go_first``). Returns whether it
+        took effect."""
+        return self.count > 0 and let_search_processes_go_first()
+
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -288,6 +324,7 @@ def serve(fd: int, parent: int) -> None:
     from .workers import _watch_parent
 
     _watch_parent(parent)
+    _scheduled_as_usual()
     stream = socket.socket(fileno=fd).makefile("rwb")
     try:
         _serve(stream)

@@ -179,6 +179,48 @@ def test_without_uvloop_the_bot_runs_on_asyncios_own_loop(monkeypatch):
             loop.close()
 
 
+def _search_processes_of(pid: int) -> list[int]:
+    found = []
+    for child in descendants(pid):
+        with contextlib.suppress(OSError), open(f"/proc/{child}/cmdline", "rb") as f:
+            if b"retrieval.search_process" in f.read():
+                found.append(child)
+    return found
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
+@pytest.mark.parametrize("processes", ["1", "0"])
+async def test_the_event_loop_lets_its_search_process_go_first(stub, tmp_path, sample_corpus, processes):
+    """With a search process, the bot's event loop is batch work for the kernel (its wake-ups do not interrupt
+    the search process mid-question) and the search process runs under the usual policy; without one, the
+    bot keeps the usual policy."""
+    service = NewsService(str(tmp_path / "news.db"), sample_corpus)
+    service.reload()
+    service.close()
+    env = {
+        "DISCORD_TOKEN": SECRET,
+        "NEWSDESK_DB": str(tmp_path / "news.db"),
+        "NEWSDESK_CORPUS_DIR": str(sample_corpus),
+        "NEWSDESK_SEARCH_PROCESSES": processes,
+    }
+    async with bot_process(stub, env, tmp_path / "bot.log") as process:
+        await stub.wait_for(lambda: stub.gateway.identifies, timeout=30)
+        assert "3.2 million" in shown(embed_text(await ask(stub, CHANNEL_A, "library repairs cost")))
+        searching = _search_processes_of(process.pid)
+        if processes == "1":
+            assert os.sched_getscheduler(process.pid) == os.SCHED_BATCH
+            assert searching, "no search process beside the bot"
+            # once it has started (it may still be starting when the first answer comes from the bot itself)
+            await stub.wait_for(
+                lambda: {os.sched_getscheduler(pid) for pid in searching} == {os.SCHED_OTHER}, timeout=30
+            )
+        else:
+            assert os.sched_getscheduler(process.pid) == os.SCHED_OTHER
+            assert not searching
+    log = (tmp_path / "bot.log").read_text()
+    assert "Traceback" not in log, log
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 async def test_ctrl_c_or_sigterm_stops_the_bot_and_its_search_process(stub, tmp_path, sample_corpus, signum):
