@@ -58,34 +58,43 @@ def default_processes() -> int:
     return 1 if cores >= 2 else 0
 
 
+# The event loop's policy before ``let_search_processes_go_first`` changed it: its search processes run under it.
+_usual_policy: int | None = None
+
+
 def let_search_processes_go_first() -> bool:
     """Mark the calling thread (a server's event loop, which starts search processes) as batch work for the
     kernel's scheduler (Linux ``SCHED_BATCH``); threads and processes it starts later inherit it, search
-    processes excepted (``serve`` puts them back under the usual policy). Returns whether it took effect.
+    processes excepted (they go back to the policy it had). Returns whether it took effect.
 
     In a burst the search process sets the pace: questions reach it within a few milliseconds, and the answers
     leave it one by one. When every core is busy, each of the event loop's many short wake-ups (a gateway
     event, a reply's request, an answer read back) would otherwise interrupt a search process mid-question and
     cool its caches; as batch work the event loop waits for the current time slice instead, and still gets its
-    fair share of the CPU. On an idle core it runs at once, as before (``bench/RESULTS.md``)."""
+    fair share of the CPU. On an idle core it runs at once, as before (``bench/RESULTS.md``). A policy chosen by
+    whoever runs the server (``chrt``, systemd's ``CPUSchedulingPolicy``) is left as it is."""
+    global _usual_policy
     batch = getattr(os, "SCHED_BATCH", None)
     if batch is None:  # not Linux
         return False
     try:
+        policy = os.sched_getscheduler(0)
+        if policy != os.SCHED_OTHER:
+            return False
         os.sched_setscheduler(0, batch, os.sched_param(0))
-    except OSError as exc:  # refused (a sandbox): the default policy serves as before
+    except OSError as exc:  # refused (a sandbox): the usual policy serves as before
         log.info("the event loop keeps the usual scheduling: %s", exc)
         return False
+    _usual_policy = policy
     return True
 
 
-def _scheduled_as_usual() -> None:
-    """A search process runs under the usual policy, whatever the server that started it runs under."""
-    usual = getattr(os, "SCHED_OTHER", None)
-    if usual is not None:
-        with contextlib.suppress(OSError):
-            if os.sched_getscheduler(0) != usual:
-                os.sched_setscheduler(0, usual, os.sched_param(0))
+def _scheduled_as(policy: int) -> None:
+    """A search process runs under ``policy``: the one the server's event loop had before it let its search
+    processes go first."""
+    with contextlib.suppress(OSError):
+        if os.sched_getscheduler(0) != policy:
+            os.sched_setscheduler(0, policy, os.sched_param(0))
 
 
 def _child_env() -> dict[str, str]:
@@ -140,6 +149,7 @@ class _Process:
                 __name__,
                 str(theirs.fileno()),
                 str(os.getpid()),
+                *([] if _usual_policy is None else [str(_usual_policy)]),
                 pass_fds=(theirs.fileno(),),
                 stdin=asyncio.subprocess.DEVNULL,
                 env=_child_env(),
@@ -317,14 +327,16 @@ def _warm_up(service: NewsService) -> None:
             service.search(newest[0].title, k=1)
 
 
-def serve(fd: int, parent: int) -> None:
+def serve(fd: int, parent: int, policy: int | None = None) -> None:
     """The search process: answer the questions read from the socket ``fd`` until it closes. The server
     closing it first (it stopped, or gave up on this process) ends the process as quietly: nobody is left to
-    answer, and a traceback would only reach the server's log."""
+    answer, and a traceback would only reach the server's log. ``policy``: the scheduling policy to run under
+    (the server's usual one, when its event loop let its search processes go first)."""
     from .workers import _watch_parent
 
     _watch_parent(parent)
-    _scheduled_as_usual()
+    if policy is not None:
+        _scheduled_as(policy)
     stream = socket.socket(fileno=fd).makefile("rwb")
     try:
         _serve(stream)
@@ -370,4 +382,4 @@ def _serve(stream: Any) -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="newsdesk search process: %(levelname)s %(message)s")
-    serve(int(sys.argv[1]), int(sys.argv[2]))
+    serve(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else None)

@@ -49,7 +49,9 @@ _INTERRUPTIBLE = (
 
 
 @contextlib.asynccontextmanager
-async def bot_process(stub: DiscordStub, env: dict, log_path, *, interruptible: bool = False):
+async def bot_process(
+    stub: DiscordStub, env: dict, log_path, *, interruptible: bool = False, preexec_fn=None
+):
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSDESK_", "DISCORD_"))}
     full_env.update({"NEWSDESK_LOG_LEVEL": "DEBUG", "NEWSDESK_COOLDOWN": "0", "NEWSDESK_WATCH_EVERY": "1"})
     full_env.update(env)
@@ -65,6 +67,7 @@ async def bot_process(stub: DiscordStub, env: dict, log_path, *, interruptible: 
         env=full_env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=preexec_fn,
     )
     try:
         yield process
@@ -188,12 +191,27 @@ def _search_processes_of(pid: int) -> list[int]:
     return found
 
 
+def _as_batch_work() -> None:
+    os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+
+
 @pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux scheduling policies")
-@pytest.mark.parametrize("processes", ["1", "0"])
-async def test_the_event_loop_lets_its_search_process_go_first(stub, tmp_path, sample_corpus, processes):
-    """With a search process, the bot's event loop is batch work for the kernel (its wake-ups do not interrupt
-    the search process mid-question) and the search process runs under the usual policy; without one, the
-    bot keeps the usual policy."""
+@pytest.mark.parametrize(
+    "processes, run_as_batch, bot_policy, search_policy",
+    [
+        # With a search process, the bot's event loop is batch work for the kernel (its wake-ups do not
+        # interrupt the search process mid-question), and the search process runs under the usual policy.
+        ("1", False, "SCHED_BATCH", "SCHED_OTHER"),
+        # Without one, the bot keeps the usual policy.
+        ("0", False, "SCHED_OTHER", None),
+        # A policy chosen by whoever runs the bot (here: all of it as batch work) is left as it is.
+        ("1", True, "SCHED_BATCH", "SCHED_BATCH"),
+    ],
+    ids=["search-process", "none", "chosen-by-the-operator"],
+)
+async def test_the_event_loop_lets_its_search_process_go_first(
+    stub, tmp_path, sample_corpus, processes, run_as_batch, bot_policy, search_policy
+):
     service = NewsService(str(tmp_path / "news.db"), sample_corpus)
     service.reload()
     service.close()
@@ -203,20 +221,20 @@ async def test_the_event_loop_lets_its_search_process_go_first(stub, tmp_path, s
         "NEWSDESK_CORPUS_DIR": str(sample_corpus),
         "NEWSDESK_SEARCH_PROCESSES": processes,
     }
-    async with bot_process(stub, env, tmp_path / "bot.log") as process:
+    preexec = _as_batch_work if run_as_batch else None
+    async with bot_process(stub, env, tmp_path / "bot.log", preexec_fn=preexec) as process:
         await stub.wait_for(lambda: stub.gateway.identifies, timeout=30)
         assert "3.2 million" in shown(embed_text(await ask(stub, CHANNEL_A, "library repairs cost")))
+        assert os.sched_getscheduler(process.pid) == getattr(os, bot_policy)
         searching = _search_processes_of(process.pid)
-        if processes == "1":
-            assert os.sched_getscheduler(process.pid) == os.SCHED_BATCH
-            assert searching, "no search process beside the bot"
-            # once it has started (it may still be starting when the first answer comes from the bot itself)
-            await stub.wait_for(
-                lambda: {os.sched_getscheduler(pid) for pid in searching} == {os.SCHED_OTHER}, timeout=30
-            )
-        else:
-            assert os.sched_getscheduler(process.pid) == os.SCHED_OTHER
+        if search_policy is None:
             assert not searching
+        else:
+            assert searching, "no search process beside the bot"
+            # Once it has started (the first answer may come from the bot itself meanwhile): it sets its policy
+            # first thing, before it says it is ready.
+            await stub.wait_for(lambda: "answers questions" in (tmp_path / "bot.log").read_text(), timeout=30)
+            assert {os.sched_getscheduler(pid) for pid in searching} == {getattr(os, search_policy)}
     log = (tmp_path / "bot.log").read_text()
     assert "Traceback" not in log, log
 
