@@ -182,6 +182,19 @@ def test_without_uvloop_the_bot_runs_on_asyncios_own_loop(monkeypatch):
             loop.close()
 
 
+def _ingested(tmp_path, sample_corpus, *, search_processes: str) -> dict:
+    """The sample corpus ingested into a database in ``tmp_path``; the bot's settings to serve it."""
+    service = NewsService(str(tmp_path / "news.db"), sample_corpus)
+    service.reload()
+    service.close()
+    return {
+        "DISCORD_TOKEN": SECRET,
+        "NEWSDESK_DB": str(tmp_path / "news.db"),
+        "NEWSDESK_CORPUS_DIR": str(sample_corpus),
+        "NEWSDESK_SEARCH_PROCESSES": search_processes,
+    }
+
+
 def _search_processes_of(pid: int) -> list[int]:
     found = []
     for child in descendants(pid):
@@ -212,15 +225,7 @@ def _as_batch_work() -> None:
 async def test_the_event_loop_lets_its_search_process_go_first(
     stub, tmp_path, sample_corpus, processes, run_as_batch, bot_policy, search_policy
 ):
-    service = NewsService(str(tmp_path / "news.db"), sample_corpus)
-    service.reload()
-    service.close()
-    env = {
-        "DISCORD_TOKEN": SECRET,
-        "NEWSDESK_DB": str(tmp_path / "news.db"),
-        "NEWSDESK_CORPUS_DIR": str(sample_corpus),
-        "NEWSDESK_SEARCH_PROCESSES": processes,
-    }
+    env = _ingested(tmp_path, sample_corpus, search_processes=processes)
     preexec = _as_batch_work if run_as_batch else None
     async with bot_process(stub, env, tmp_path / "bot.log", preexec_fn=preexec) as process:
         await stub.wait_for(lambda: stub.gateway.identifies, timeout=30)
@@ -242,15 +247,7 @@ async def test_the_event_loop_lets_its_search_process_go_first(
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 async def test_ctrl_c_or_sigterm_stops_the_bot_and_its_search_process(stub, tmp_path, sample_corpus, signum):
-    service = NewsService(str(tmp_path / "news.db"), sample_corpus)
-    service.reload()
-    service.close()
-    env = {
-        "DISCORD_TOKEN": SECRET,
-        "NEWSDESK_DB": str(tmp_path / "news.db"),
-        "NEWSDESK_CORPUS_DIR": str(sample_corpus),
-        "NEWSDESK_SEARCH_PROCESSES": "1",
-    }
+    env = _ingested(tmp_path, sample_corpus, search_processes="1")
     async with bot_process(stub, env, tmp_path / "bot.log", interruptible=True) as process:
         await stub.wait_for(lambda: stub.gateway.identifies, timeout=30)
         assert "3.2 million" in shown(embed_text(await ask(stub, CHANNEL_A, "library repairs cost")))
