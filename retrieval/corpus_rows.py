@@ -58,10 +58,7 @@ class CorpusRows:
         passages = 0
         for article_id, passage_ids in articles.items():
             passages += len(passage_ids)
-            if (
-                len(chosen) + 1 > ARTICLES_KEPT * KEPT_AHEAD
-                or passages > min(PASSAGES_KEPT, ORDINALS_KEPT) * KEPT_AHEAD
-            ):
+            if len(chosen) >= articles_ahead() or passages > min(PASSAGES_KEPT, ORDINALS_KEPT) * KEPT_AHEAD:
                 break
             chosen[article_id] = passage_ids
         # Kept in reverse, the first articles last: past a bound the older half goes first.

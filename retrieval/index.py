@@ -1063,6 +1063,14 @@ class BM25Index:
         ptr, _ = self._article_docs()
         return int(ptr[article]), int(ptr[article + 1])
 
+    def _doc_of(self, article_id: str, ordinal: int) -> int | None:
+        """The passage number of the article's passage ``ordinal``; None when it has no passage there."""
+        found = self._article_range(article_id)
+        if found is None or not 0 <= ordinal < found[1] - found[0]:
+            return None
+        _, order = self._article_docs()
+        return int(order[found[0] + ordinal])
+
     def passage_ids_of(self, article_ids: Iterable[str]) -> dict[str, list[int]]:
         """article id -> the store's ids of its passages, in order, for those of ``article_ids`` that show
         passages in this index (in the order given)."""
@@ -1080,19 +1088,13 @@ class BM25Index:
         first articles first), as far as they are kept; returns how many (0: this index keeps no layouts)."""
         if self._layouts is None:
             return 0
-        _, order = self._article_docs()
-
-        def docs() -> Iterator[tuple[int, str]]:
-            for article_id, texts in passages.items():
-                found = self._article_range(article_id)
-                if found is None:
-                    continue
-                start, end = found
-                for ordinal, text in texts:
-                    if 0 <= start + ordinal < end:
-                        yield int(order[start + ordinal]), text
-
-        return self._layouts.keep(docs())
+        docs = (
+            (doc, text)
+            for article_id, texts in passages.items()
+            for ordinal, text in texts
+            if (doc := self._doc_of(article_id, ordinal)) is not None
+        )
+        return self._layouts.keep(docs)
 
     def term_numbers(self, terms: Iterable[str]) -> dict[int, str]:
         """term number -> term, for those of ``terms`` the index knows."""
@@ -1110,13 +1112,10 @@ class BM25Index:
         ``terms`` (from ``term_numbers``) in each, from the layout kept with the index; None when the index
         keeps no layout or its passage there is not this text (an article's passages are in passage id
         order, which is their order in the article)."""
-        if self._layouts is None or ordinal < 0:
+        if self._layouts is None:
             return None
-        found = self._article_range(article_id)
-        if found is None or found[0] + ordinal >= found[1]:
-            return None
-        _, order = self._article_docs()
-        return self._layouts.sentences(int(order[found[0] + ordinal]), text, terms)
+        doc = self._doc_of(article_id, ordinal)
+        return None if doc is None else self._layouts.sentences(doc, text, terms)
 
     def vocabulary(self) -> list[str]:
         """Every term of the index, in the index's (byte) order; ``passage_counts`` matches it."""
