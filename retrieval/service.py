@@ -45,6 +45,7 @@ from .models import PickledAsCall
 from .parse import DEFAULT_MAX_FILE_BYTES
 from .question import build_query
 from .quote import choose_quote, join_quotes, quote_weights
+from .quote import load_compiled as load_quote_kernel
 from .server_settings import ServerSettingsTable
 from .spelling import Correction, Speller
 from .status import DatabaseStatus, FeedbackSummary, IngestRun, RatedAnswer, ReloadStatus, ServiceStats
@@ -162,8 +163,11 @@ def clean_question(question: str, *, max_chars: int = MAX_QUESTION_CHARS) -> str
     # bytes on a command line) are not text: the question could not be stored or sent as UTF-8.
     # A zero-width space separates words (it is how some scripts and editors mark a word break).
     text = (question or "").replace("\u200b", " ")
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc", "Cs") or ch in "\n\t")
-    text = unicodedata.normalize("NFKC", text)
+    if not (text.isascii() and text.isprintable()):  # printable ASCII (most questions) has nothing to drop
+        text = "".join(
+            ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc", "Cs") or ch in "\n\t"
+        )
+        text = unicodedata.normalize("NFKC", text)
     text = " ".join(text.split())
     if not text:
         raise QuestionError("the question is empty: ask something like `who surrounded Manbij in 2016?`")
@@ -280,6 +284,7 @@ class NewsService:
         never serves the old one's index. Raises IndexLoadError."""
         directory = self._index_dir(state)
         index = BM25Index.load(directory)
+        load_quote_kernel()  # compiled code the answers need beside the index's
         try:
             saved = (directory / STAMP_FILE).read_text(encoding="ascii").strip()
         except (OSError, ValueError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import unicodedata
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -243,6 +244,29 @@ def test_invisible_characters_are_removed_before_searching(news, hostile, plain)
     assert answer.question == plain
     assert signature(answer) == signature(news.search(plain))
     assert answer.results[0].title == MANBIJ_TITLE  # "Manbij" still finds the article
+
+
+def _cleaned_the_long_way(question: str) -> str:
+    """Every character looked at: format and control characters dropped (but tabs and line breaks), NFKC,
+    spaces collapsed."""
+    text = question.replace("\u200b", " ")
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc", "Cs") or ch in "\n\t")
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(alphabet=st.characters(max_codepoint=0x7F) | st.sampled_from("\u200b\u00ad\ufb01\u00a0e\u0301"))
+)
+@example("who\rsurrounded\x0bManbij\x1f?")  # controls that str.split() would read as spaces are dropped
+def test_plain_ascii_questions_are_cleaned_as_every_other_question(question):
+    """Printable ASCII skips the look at each character; the question comes out the same either way."""
+    expected = _cleaned_the_long_way(question)
+    if not expected:
+        with pytest.raises(QuestionError, match="the question is empty"):
+            clean_question(question)
+    else:
+        assert clean_question(question) == expected
 
 
 def test_lone_surrogates_are_dropped_so_the_question_can_be_stored(news):
