@@ -20,14 +20,27 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
+
+import numpy as np
 
 from retrieval.analyze import Analyzer
 from retrieval.bounded import make_room
 from retrieval.layout import Sentences, passage_layout
 from retrieval.models import PickledAsCall
 from retrieval.question import AnswerType, Query
+from retrieval.window_kernel import windows_kernel
 
-__all__ = ["ELLIPSIS", "Excerpt", "Quote", "choose_quote", "join_quotes", "quote_weights", "type_candidates"]
+__all__ = [
+    "ELLIPSIS",
+    "Excerpt",
+    "Quote",
+    "choose_quote",
+    "join_quotes",
+    "load_compiled",
+    "quote_weights",
+    "type_candidates",
+]
 
 ELLIPSIS = "\u2026"
 MAX_SENTENCES = 3
@@ -348,132 +361,79 @@ def choose_quote(
     return _render(window, by_ordinal, weights, query, analyzer, max_chars, best[0] if best else None)
 
 
-# A window: its first and last sentence, and its score as parts (``_score``): the share of the question's
-# weight it holds, and what its length, its place and its passages add or take away.
-_Window = tuple[int, int, float, float, bool, bool, float, bool]
+class _Windows(NamedTuple):
+    """The windows that may be quoted (``windows_kernel``): each one's first and last sentence, its score with
+    no answer-type bonus, with a weak one and with the full one, and their order from the highest score they
+    could reach down."""
+
+    first: np.ndarray
+    last: np.ndarray
+    plain: np.ndarray
+    weak: np.ndarray
+    full: np.ndarray
+    order: np.ndarray
 
 
 def _windows(
     sentences: list[_Sentence], found: list[int], query: Query, weights: dict[str, float], max_chars: int
-) -> list[_Window]:
+) -> _Windows:
     """Every window of one to ``MAX_SENTENCES`` neighbouring sentences that may be quoted, in order (by its
-    first sentence, then its length), with its score but for the answer-type bonus (see ``_score``)."""
-    total = sum(weights.values()) or 1.0
-    # Per sentence, once: the query terms it holds (as bits), their share of the weight, whether one is the
-    # question's own, its passage, its length with the space after it, and whether its passage was found.
-    bit = {t: 1 << k for k, t in enumerate(weights)}
-    weight: dict[int, float] = {}  # terms held (bits) -> their weight
-    share: dict[int, float] = {}  # terms held (bits) -> their share, as a window's score holds it
-
-    def weight_of(mask: int) -> float:
-        got = weight.get(mask)
-        if got is None:
-            got = weight[mask] = sum(w for t, w in weights.items() if bit[t] & mask)
-        return got
-
-    masks = []
-    for x in sentences:
-        mask = 0
+    first sentence, then its length), scored for each answer-type bonus it could get (see ``window_score``)."""
+    number = {t: k for k, t in enumerate(weights)}
+    own = query.own
+    facts = [x.ordinal for x in sentences]
+    facts += [len(x.text) + 1 for x in sentences]
+    facts += [t in own for t in weights]
+    facts += found
+    for k, x in enumerate(sentences):
         for _, _, t in x.matches:
-            mask |= bit[t]
-        masks.append(mask)
-    own_mask = 0
-    for t in query.own:
-        own_mask |= bit.get(t, 0)
-    cover = [weight_of(m) / total for m in masks]
-    owns = [bool(m & own_mask) for m in masks]
-    ordinals = [x.ordinal for x in sentences]
-    lengths = [len(x.text) + 1 for x in sentences]
-    centre_set = set(found)
-    in_found = [o in centre_set for o in ordinals]
-    has_own = bool(own_mask)
-    longest = max_chars * 1.5
-    best_found = found[0]
-    out: list[_Window] = []
-    append = out.append
-    n = len(sentences)
-    # The first sentence from each one on that holds one of the question's own words (n: none does).
-    next_own = [n] * (n + 1)
-    for i in range(n - 1, -1, -1):
-        next_own[i] = i if owns[i] else next_own[i + 1]
-    for i in range(n):
-        if has_own and next_own[i] >= i + MAX_SENTENCES:
-            continue  # a window must hold one of the question's own words: none from here does
-        start_ordinal = ordinals[i]
-        first_cover = cover[i]
-        covered = 0
-        touches = False
-        holds_own = False
-        length = -1
-        top_cover = -1.0
-        away_from_found = None
-        previous = start_ordinal
-        for j in range(i, min(i + MAX_SENTENCES, n)):
-            ordinal = ordinals[j]
-            if j > i:
-                if ordinal - previous > 1:
-                    break  # not neighbours
-                length += lengths[j]
-                if length > longest:
-                    break
-            else:
-                length += lengths[j]
-            previous = ordinal
-            covered |= masks[j]
-            touches = touches or in_found[j]
-            holds_own = holds_own or owns[j]
-            if cover[j] > top_cover:
-                top_cover = cover[j]
-            if has_own and not holds_own:
-                continue  # a window must hold one of the question's own words
-            # Focus: the best sentence's share counts most, the window's union of terms less.
-            part = share.get(covered)
-            if part is None:
-                part = share[covered] = (1 - FOCUS) * weight_of(covered) / total
-            held = FOCUS * top_cover + part
-            cost = _PER_SENTENCE * (j - i) + (0.1 if length > max_chars else 0.0)
-            away = 0.0
-            if not touches:
-                if away_from_found is None:
-                    distance = min(abs(start_ordinal - c) for c in found)
-                    away_from_found = _LEAVE_PASSAGE + _PER_PASSAGE * min(distance - 1, 5)
-                away = away_from_found
-            append(
-                (
-                    i,
-                    j,
-                    held,
-                    cost,
-                    start_ordinal == 0,  # the article's first passage
-                    first_cover >= top_cover and j > i,
-                    away,
-                    start_ordinal != best_found and ordinal != best_found,
-                )
-            )
-    return out
+            facts += (k, number[t])
+    return _Windows(
+        *windows_kernel(
+            np.array(facts, dtype=np.int64),
+            len(sentences),
+            len(weights),
+            len(found),
+            np.fromiter(weights.values(), dtype=np.float64, count=len(weights)),
+            max_chars,
+            MAX_SENTENCES,
+            _TYPE_BONUS[query.kind],
+            WEAK_CANDIDATE,
+            FOCUS,
+            _PER_SENTENCE,
+            _LEAVE_PASSAGE,
+            _PER_PASSAGE,
+            LEAD_BONUS,
+        )
+    )
 
 
-def _score(window: _Window, bonus: float) -> float:
-    """A window's score with ``bonus`` for the answer it holds."""
-    _, _, held, cost, in_lead, follows, away, elsewhere = window
-    score = held + bonus
-    score -= cost
-    if in_lead:
-        score += LEAD_BONUS  # news puts the main facts first
-    if follows:
-        score += 0.02  # the answer tends to follow the sentence that matches the question
-    if away:
-        score -= away
-    if elsewhere:
-        score -= _LEAVE_PASSAGE / 2  # prefer the best passage found
-    return score
+def load_compiled() -> None:
+    """Load the compiled window kernel now (from numba's cache; compiled once after an install), as the index
+    loads its own: the first question's quotes are then as fast as the others'."""
+    windows_kernel(
+        np.zeros(3, dtype=np.int64),  # one sentence in passage 0, of length 0, found; no terms
+        1,
+        0,
+        1,
+        np.zeros(0, dtype=np.float64),
+        350,
+        MAX_SENTENCES,
+        1.0,
+        WEAK_CANDIDATE,
+        FOCUS,
+        _PER_SENTENCE,
+        _LEAVE_PASSAGE,
+        _PER_PASSAGE,
+        LEAD_BONUS,
+    )
 
 
 _CLOSE = 1e-6  # windows this close to the best score are compared in order, as if all had been scored
 
 
 def _best_window(
-    windows: list[_Window], sentences: list[_Sentence], query: Query, analyzer: Analyzer
+    windows: _Windows, sentences: list[_Sentence], query: Query, analyzer: Analyzer
 ) -> tuple[float, int, int] | None:
     """The best of ``windows`` as (score, first sentence, last sentence): the first in order whose score
     beats every earlier one by more than 1e-9.
@@ -482,10 +442,10 @@ def _best_window(
     spans, their words), so it is found out only for the windows that could still win: they are looked at
     from the highest score they could reach with the full bonus down, until that is below the best score
     found. A window left out therefore scores below the best and could not have been chosen."""
-    if not windows:
+    if not len(windows.first):
         return None
-    bonus = _TYPE_BONUS[query.kind]
-    if bonus and not query.own.isdisjoint(t for s in sentences for _, _, t in s.matches):
+    first, last = windows.first.tolist(), windows.last.tolist()
+    if _TYPE_BONUS[query.kind] and not query.own.isdisjoint(t for s in sentences for _, _, t in s.matches):
         holds_question_word = _question_word_test(query, analyzer)
 
         def top_candidate(i: int, j: int) -> float:
@@ -497,22 +457,22 @@ def _best_window(
                 top = max(top, value)
             return top
 
-        reach = [_score(w, bonus) for w in windows]
+        plain, weak, full = windows.plain.tolist(), windows.weak.tolist(), windows.full.tolist()
         scores: dict[int, float] = {}
         top = -math.inf
-        for k in sorted(range(len(windows)), key=reach.__getitem__, reverse=True):
-            if reach[k] < top - _CLOSE:
+        for k in windows.order.tolist():
+            if full[k] < top - _CLOSE:
                 break  # this window and those after it cannot reach the best
-            w = windows[k]
-            score = scores[k] = _score(w, bonus * top_candidate(w[0], w[1]))
+            value = top_candidate(first[k], last[k])
+            score = scores[k] = (full if value == 1.0 else weak if value else plain)[k]
             top = max(top, score)
         ranked = [(k, scores[k]) for k in sorted(scores) if scores[k] >= top - _CLOSE]
     else:
-        ranked = [(k, _score(w, 0.0)) for k, w in enumerate(windows)]
+        ranked = list(enumerate(windows.plain.tolist()))
     best: tuple[float, int, int] | None = None
     for k, score in ranked:
         if best is None or score > best[0] + 1e-9:
-            best = (score, windows[k][0], windows[k][1])
+            best = (score, first[k], last[k])
     return best
 
 

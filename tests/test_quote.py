@@ -1,5 +1,6 @@
-"""Choosing a quote's window: the answer-type check made only for the windows that could still win chooses
-the same window as checking every window, and an article's second quote reuses what its first laid out."""
+"""Choosing a quote's window: the compiled windows and scores equal a plain-Python reference, the answer-type
+check made only for the windows that could still win chooses the same window as checking every window, and an
+article's second quote reuses what its first laid out."""
 
 from __future__ import annotations
 
@@ -12,11 +13,17 @@ import pytest
 from retrieval.analyze import Analyzer
 from retrieval.question import build_query
 from retrieval.quote import (
+    _LEAVE_PASSAGE,
+    _PER_PASSAGE,
+    _PER_SENTENCE,
     _TYPE_BONUS,
+    FOCUS,
+    LEAD_BONUS,
+    MAX_SENTENCES,
+    WEAK_CANDIDATE,
     _best_window,
     _candidate,
     _question_word_test,
-    _score,
     _sentences,
     _windows,
     choose_quote,
@@ -47,40 +54,119 @@ def _questions(passages: list[str], rng: random.Random, n: int) -> list[str]:
     return out
 
 
+def _reference_windows(sentences, found, query, weights, max_chars):
+    """The windows as plain Python (first, last, and the parts of the score), written for reading."""
+    total = sum(weights.values()) or 1.0
+
+    def weight(terms):
+        return sum(w for t, w in weights.items() if t in terms)
+
+    held_terms = [{t for _, _, t in s.matches} for s in sentences]
+    own = [bool(terms & query.own) for terms in held_terms]
+    has_own = any(t in query.own for t in weights)
+    out = []
+    for i, first in enumerate(sentences):
+        covered, length, top_cover = set(), -1, -1.0
+        for j in range(i, min(i + MAX_SENTENCES, len(sentences))):
+            if j > i and sentences[j].ordinal - sentences[j - 1].ordinal > 1:
+                break
+            length += len(sentences[j].text) + 1
+            if j > i and length > max_chars * 1.5:
+                break
+            covered |= held_terms[j]
+            top_cover = max(top_cover, weight(held_terms[j]) / total)
+            if has_own and not any(own[i : j + 1]):
+                continue
+            touches = any(s.ordinal in found for s in sentences[i : j + 1])
+            distance = min(abs(first.ordinal - c) for c in found)
+            out.append(
+                (
+                    i,
+                    j,
+                    FOCUS * top_cover + (1 - FOCUS) * weight(covered) / total,
+                    _PER_SENTENCE * (j - i) + (0.1 if length > max_chars else 0.0),
+                    first.ordinal == 0,
+                    weight(held_terms[i]) / total >= top_cover and j > i,
+                    0.0 if touches else _LEAVE_PASSAGE + _PER_PASSAGE * min(distance - 1, 5),
+                    first.ordinal != found[0] and sentences[j].ordinal != found[0],
+                )
+            )
+    return out
+
+
+def _reference_score(window, bonus):
+    _, _, held, cost, in_lead, follows, away, elsewhere = window
+    score = held + bonus - cost
+    score += LEAD_BONUS if in_lead else 0.0
+    score += 0.02 if follows else 0.0
+    score -= away
+    return score - (_LEAVE_PASSAGE / 2 if elsewhere else 0.0)
+
+
 def _every_window_checked(sentences, windows, query):
     """The reference: every sentence's answer-type check made, every window scored, the first best kept."""
     bonus = _TYPE_BONUS[query.kind]
     has_own = not query.own.isdisjoint(t for s in sentences for _, _, t in s.matches)
     test = _question_word_test(query, AN)
     best = None
-    for i, j, *_ in windows:
+    for window in windows:
+        i, j = window[:2]
         top = max(_candidate(s, query, test) for s in sentences[i : j + 1]) if bonus and has_own else 0.0
-        score = _score((i, j, *_), bonus * top)
+        score = _reference_score(window, bonus * top)
         if best is None or score > best[0] + 1e-9:
             best = (score, i, j)
     return best
 
 
-def test_the_window_chosen_is_the_one_every_window_checked_would_choose():
-    rng = random.Random(3)
-    articles = _articles()
-    assert len(articles) >= 5
-    compared = with_answer_bonus = 0
-    for passages in articles:
+def _cases(rng, per_article=40):
+    """(sentences, found, query, weights, max_chars) around a random passage of each sample article."""
+    for passages in _articles():
         numbered = list(enumerate(passages))
-        for question in _questions(passages, rng, 40):
+        for question in _questions(passages, rng, per_article):
             query = build_query(question, AN)
             weights = quote_weights(query, None)
             centre = rng.randrange(len(passages))
+            found = [centre] + rng.sample(range(len(passages)), min(rng.randint(0, 2), len(passages)))
             sentences = []
-            for ordinal, text in numbered[max(0, centre - 1) : centre + 2]:
+            for ordinal, text in numbered[max(0, centre - 1) : centre + 2] + numbered[:1] * (centre > 1):
                 sentences += _sentences(ordinal, text, AN, weights)
-            windows = _windows(sentences, [centre], query, weights, max_chars=rng.choice([120, 350]))
-            expected = _every_window_checked(sentences, windows, query)
-            fresh = [s.__class__(s.ordinal, s.start, s.end, s.text, s.matches) for s in sentences]
-            assert _best_window(windows, fresh, query, AN) == expected, question
-            compared += 1
-            with_answer_bonus += bool(expected and _TYPE_BONUS[query.kind])
+            yield sentences, found, query, weights, rng.choice([120, 350])
+
+
+def test_the_compiled_windows_equal_the_plain_reference():
+    compared = 0
+    for sentences, found, query, weights, max_chars in _cases(random.Random(5)):
+        sentences.sort(key=lambda s: (s.ordinal, s.start))
+        expected = _reference_windows(sentences, found, query, weights, max_chars)
+        got = _windows(sentences, found, query, weights, max_chars)
+        assert list(zip(got.first.tolist(), got.last.tolist(), strict=True)) == [w[:2] for w in expected]
+        bonus = _TYPE_BONUS[query.kind]
+        for k, window in enumerate(expected):
+            assert got.plain[k] == pytest.approx(_reference_score(window, 0.0), abs=1e-12)
+            assert got.weak[k] == pytest.approx(_reference_score(window, bonus * WEAK_CANDIDATE), abs=1e-12)
+            assert got.full[k] == pytest.approx(_reference_score(window, bonus), abs=1e-12)
+        reach = got.full.tolist()
+        assert got.order.tolist() == sorted(range(len(reach)), key=lambda k: (-reach[k], k))
+        compared += bool(expected)
+    assert compared >= 150
+
+
+def test_the_window_chosen_is_the_one_every_window_checked_would_choose():
+    compared = with_answer_bonus = 0
+    for sentences, found, query, weights, max_chars in _cases(random.Random(3)):
+        sentences.sort(key=lambda s: (s.ordinal, s.start))
+        expected = _every_window_checked(
+            sentences, _reference_windows(sentences, found, query, weights, max_chars), query
+        )
+        fresh = [s.__class__(s.ordinal, s.start, s.end, s.text, s.matches) for s in sentences]
+        best = _best_window(_windows(fresh, found, query, weights, max_chars), fresh, query, AN)
+        if expected is None:
+            assert best is None, query
+        else:
+            assert best is not None and best[1:] == expected[1:], query
+            assert best[0] == pytest.approx(expected[0], abs=1e-12)
+        compared += 1
+        with_answer_bonus += bool(expected and _TYPE_BONUS[query.kind])
     assert compared >= 200 and with_answer_bonus >= 50
 
 
