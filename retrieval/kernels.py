@@ -3,7 +3,9 @@
 Weights follow rank-bm25's formulas (variant codes: 0 Okapi, 1 Plus, 2 L). ``_search_kernel`` sums a
 question's rows into a score buffer, rarest terms first, stops visiting whole rows once the terms left cannot
 lift an unseen passage into the top results (MaxScore), probes the remaining rows only for passages still in
-contention, and re-scores the final candidates exactly in float64.
+contention, and re-scores the final candidates exactly in float64. Heavy questions (rows that add up to a third
+of the passages, or that touched a sixteenth of them before MaxScore could stop) are added up without the list of
+passages touched; the contenders are then found by reading the score buffer in chunks.
 """
 
 from pathlib import Path
@@ -97,6 +99,9 @@ def _kth_largest(values, k):
     return heap[0]
 
 
+_CHUNK = 1024  # passages per chunk of the score buffer in a heavy question's last pass
+
+
 @numba.njit(cache=True, nogil=True)
 def _top_candidates(
     term_ptr,
@@ -130,11 +135,17 @@ def _top_candidates(
     # Heavy questions (rows covering a good part of the index): keeping a list of the passages
     # touched costs more than one sequential scan of the score buffer at the end.
     heavy = postings > n // 3
-    n_kept = 0
     nt = 0  # passages touched; in heavy mode only a sample of them (from the rarest rows)
+    matched = 0  # in heavy mode: the passages touched
     theta = 0.0
     i = 0
     while i < nq:
+        if not heavy and nt > n // 16:
+            # So many passages touched already that keeping their list costs more than the heavy way: the
+            # rows left are added up without it, and the passages listed so far are the sample of the floor.
+            heavy = True
+            matched = nt
+            nt = min(nt, 8192)
         # (heavy questions visit every row: probing long rows for many contenders costs more)
         if not heavy and i > 0 and nt >= n_top and rem[0] - rem[i] >= rem[i]:
             m = min(nt, 8192)  # any subset gives a valid lower bound; the first touched are the likeliest
@@ -164,10 +175,15 @@ def _top_candidates(
                     d = post_doc[p]
                     if doc_day[d] < day_lo or doc_day[d] > day_hi:
                         continue
-                    acc[d] += post_w[p] * mult
+                    old = acc[d]
+                    acc[d] = old + post_w[p] * mult
+                    matched += old == 0.0
             else:
                 for p in range(start, end):
-                    acc[post_doc[p]] += post_w[p] * mult
+                    d = post_doc[p]
+                    old = acc[d]
+                    acc[d] = old + post_w[p] * mult
+                    matched += old == 0.0
         elif use_range:
             for p in range(start, end):
                 d = post_doc[p]
@@ -192,8 +208,7 @@ def _top_candidates(
         i += 1
     exhaustive = i == nq
     if heavy:
-        # one sequential pass over the buffer: count the passages touched, keep the contenders and clear
-        # the others (the contenders are cleared at the end)
+        # the floor: the n_top-th best of the sample (distinct passages), which the n_top-th best of all reaches
         if exhaustive:
             floor = np.float32(0.0)
             if nt >= n_top:
@@ -204,16 +219,20 @@ def _top_candidates(
         else:
             floor = np.float32(theta - rem[i])
         floor = max(floor, np.float32(1e-30))
-        matched = 0
+        # The contenders: the buffer is read in chunks, each one's largest score found in one tight loop (on
+        # the scores' bits: for numbers of one sign their order), and only the chunks holding one are read
+        # passage by passage. The buffer is cleared whole at the end.
+        bits = acc.view(np.uint32)
+        floor_bits = np.array([floor], np.float32).view(np.uint32)[0]
         count = 0
-        for d in range(n):  # branch-free: a few cycles per passage
-            v = acc[d]
-            matched += v > 0.0
-            keep = v >= floor
-            touched[count] = d
-            count += keep
-            acc[d] = v if keep else np.float32(0.0)
-        n_kept = count
+        for lo in range(0, n, _CHUNK):
+            top = np.uint32(0)
+            for b in bits[lo : lo + _CHUNK]:
+                top = max(top, b)
+            if top >= floor_bits:
+                for d in range(lo, min(lo + _CHUNK, n)):
+                    touched[count] = d
+                    count += acc[d] >= floor
         cand = touched[:count].copy()
         nt = matched
     elif exhaustive:
@@ -309,8 +328,7 @@ def _top_candidates(
     out_docs = cand[order]
     out_scores = scores[order]
     if heavy:
-        for j in range(n_kept):
-            acc[touched[j]] = 0.0
+        acc[:] = 0.0
     else:
         for j in range(nt):
             acc[touched[j]] = 0.0

@@ -276,6 +276,38 @@ def test_questions_of_common_words_rank_exactly_with_ties_and_few_hits(analyzer)
         np.testing.assert_allclose([h.score for h in hits], expected[matching[: len(hits)]], atol=1e-9)
 
 
+@pytest.mark.parametrize("dated", [False, True])
+def test_questions_that_turn_heavy_on_the_way_rank_exactly(analyzer, dated):
+    # Five question words in about 100 of 1,600 passages each: their rows add up to less than a third of the
+    # passages (not heavy at the start), but the first rows touch more than a sixteenth of them before
+    # MaxScore can stop, so the rest is added up the heavy way. Ranks, scores and the number of passages
+    # matched are exact, with and without a date range.
+    rng = np.random.default_rng(11)
+    asked = ["harbour", "ferry", "storm", "pier", "council"]
+    filler = [f"word{i}" for i in range(400)]
+    texts, days = [], []
+    for _ in range(1600):
+        words = list(rng.choice(filler, size=8))
+        words += [w for w in asked if rng.random() < 0.062]
+        texts.append(" ".join(words))
+        days.append(datetime.date(2016, 1, 1) + datetime.timedelta(days=int(rng.integers(0, 60))))
+    docs = [doc(i, f"a{i}", t, published=days[i].isoformat()) for i, t in enumerate(texts)]
+    index = BM25Index.build(docs, analyzer, include_title=False)
+    reference = rank_bm25.BM25Okapi([analyzer.terms(t) for t in texts], k1=index.k1, b=index.b)
+    since, until = (datetime.date(2016, 1, 5), datetime.date(2016, 2, 25)) if dated else (None, None)
+    inside = [not dated or since <= day <= until for day in days]
+    for question in ("harbour ferry storm pier council", "ferry storm pier", "harbour council storm"):
+        expected = reference.get_scores(analyzer.terms(question))
+        matching = sorted(
+            (i for i in range(len(texts)) if expected[i] > 0 and inside[i]), key=lambda i: (-expected[i], i)
+        )
+        assert len(matching) > 1600 // 16  # enough to turn heavy
+        ranking = index.search(question, k=20, per_article=1000, min_coverage=0, since=since, until=until)
+        assert [h.passage_id for h in ranking.hits] == matching[:20]
+        np.testing.assert_allclose([h.score for h in ranking.hits], expected[matching[:20]], atol=1e-9)
+        assert ranking.total == len(matching)
+
+
 def _chunking_corpus() -> list[IndexDoc]:
     """Generated news with what the merge must get right: near-duplicate articles (same title, first
     passage one word apart), exact duplicates (same dup_key), an article whose passages are not next to
