@@ -388,16 +388,24 @@ def _windows(
     for k, x in enumerate(sentences):
         for _, _, t in x.matches:
             facts += (k, number[t])
+    weight = np.fromiter(weights.values(), dtype=np.float64, count=len(weights))
+    return _scored(np.array(facts, dtype=np.int64), len(sentences), len(found), weight, max_chars, query.kind)
+
+
+def _scored(
+    facts: np.ndarray, n: int, n_found: int, weights: np.ndarray, max_chars: int, kind: AnswerType
+) -> _Windows:
+    """``windows_kernel`` with this module's scoring constants."""
     return _Windows(
         *windows_kernel(
-            np.array(facts, dtype=np.int64),
-            len(sentences),
+            facts,
+            n,
             len(weights),
-            len(found),
-            np.fromiter(weights.values(), dtype=np.float64, count=len(weights)),
+            n_found,
+            weights,
             max_chars,
             MAX_SENTENCES,
-            _TYPE_BONUS[query.kind],
+            _TYPE_BONUS[kind],
             WEAK_CANDIDATE,
             FOCUS,
             _PER_SENTENCE,
@@ -411,22 +419,8 @@ def _windows(
 def load_compiled() -> None:
     """Load the compiled window kernel now (from numba's cache; compiled once after an install), as the index
     loads its own: the first question's quotes are then as fast as the others'."""
-    windows_kernel(
-        np.zeros(3, dtype=np.int64),  # one sentence in passage 0, of length 0, found; no terms
-        1,
-        0,
-        1,
-        np.zeros(0, dtype=np.float64),
-        350,
-        MAX_SENTENCES,
-        1.0,
-        WEAK_CANDIDATE,
-        FOCUS,
-        _PER_SENTENCE,
-        _LEAVE_PASSAGE,
-        _PER_PASSAGE,
-        LEAD_BONUS,
-    )
+    # one sentence in passage 0, of length 0, found; no terms
+    _scored(np.zeros(3, dtype=np.int64), 1, 1, np.zeros(0, dtype=np.float64), 350, AnswerType.OTHER)
 
 
 _CLOSE = 1e-6  # windows this close to the best score are compared in order, as if all had been scored
