@@ -208,16 +208,14 @@ def _top_candidates(
         i += 1
     exhaustive = i == nq
     if heavy:
-        # the floor: the n_top-th best of the sample (distinct passages), which the n_top-th best of all reaches
-        if exhaustive:
-            floor = np.float32(0.0)
-            if nt >= n_top:
-                sample = np.empty(nt, np.float32)
-                for c in range(nt):
-                    sample[c] = acc[touched[c]]
-                floor = np.float32(_kth_largest(sample, n_top))
-        else:
-            floor = np.float32(theta - rem[i])
+        # Every row was added up (a heavy question never stops early). The floor: the n_top-th best of the
+        # sample (distinct passages), which the n_top-th best of all reaches.
+        floor = np.float32(0.0)
+        if nt >= n_top:
+            sample = np.empty(nt, np.float32)
+            for c in range(nt):
+                sample[c] = acc[touched[c]]
+            floor = np.float32(_kth_largest(sample, n_top))
         floor = max(floor, np.float32(1e-30))
         # The contenders: the buffer is read in chunks, each one's largest score found in one tight loop (on
         # the scores' bits: for numbers of one sign their order), and only the chunks holding one are read
